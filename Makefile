@@ -1,0 +1,39 @@
+# The two commands a fresh machine needs: `make serve` and `make test`.
+# PyTorch's CPU build is installed first, from the local wheel, so that no later
+# requirement can pull a CUDA build of several GB.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+KQA := $(VENV)/bin/korea-qa
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install index serve test lint eval bench-quality bench load clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(KQA) build --if-stale
+
+serve: index
+	$(KQA) serve
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
+
+test: install lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) index/current index/versions .pytest_cache .mypy_cache .ruff_cache

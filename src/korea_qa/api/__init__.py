@@ -1,0 +1,54 @@
+"""The HTTP service: build the app, add middleware, include routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+
+from korea_qa import __version__, web
+from korea_qa.api import errors
+from korea_qa.api.metrics import Metrics
+from korea_qa.api.middleware import ServiceMiddleware
+from korea_qa.api.routes import documents, ops, search
+from korea_qa.api.state import ServiceState
+from korea_qa.embed import Embedder
+from korea_qa.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    settings = settings or Settings()
+    state = ServiceState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Model and index load here, once, never at import.
+        await run_in_threadpool(state.start, embedder)
+        try:
+            yield
+        finally:
+            state.stop()
+
+    app = FastAPI(
+        title="korea-qa",
+        version=__version__,
+        description="Retrieval question answering over articles about Korea. Answers are "
+        "the articles' own sentences, each with a citation into the article text.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.state.metrics = Metrics()
+    errors.install(app)
+    app.include_router(search.router)
+    app.include_router(documents.router)
+    app.include_router(ops.router)
+    web.install(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
+    app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes,
+                       metrics=app.state.metrics)
+    return app

@@ -1,0 +1,1 @@
+"""Evaluation: the gold question set, retrieval metrics, BEIR benchmarks and reports."""

@@ -1,0 +1,120 @@
+"""Search: rank passages for a question, pick each one's answer sentence, decide abstention.
+
+The core knows nothing of HTTP or the CLI; it takes a question and returns records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from korea_qa import fusion
+from korea_qa.answer import best_sentence
+from korea_qa.errors import InvalidQuery
+from korea_qa.index import LoadedIndex
+from korea_qa.records import Hit, SearchResult
+from korea_qa.settings import MODES, Settings
+
+QueryEncoder = Callable[[str], np.ndarray]
+
+
+def is_answerable(confidence: float, threshold: float) -> bool:
+    """The corpus answers when its best passage is at least this close to the question."""
+    return confidence >= threshold
+
+
+class Searcher:
+    def __init__(self, index: LoadedIndex, encode: QueryEncoder, settings: Settings) -> None:
+        self.index = index
+        self.encode = encode
+        self.settings = settings
+
+    def search(self, query: str, *, k: int | None = None, mode: str | None = None) -> SearchResult:
+        started = time.perf_counter()
+        query = query.strip()
+        if not query:
+            raise InvalidQuery("the question is empty")
+        return self.search_vector(query, self.encode(query), k=k, mode=mode, started=started)
+
+    def search_vector(
+        self,
+        query: str,
+        query_vector: np.ndarray,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        started: float | None = None,
+    ) -> SearchResult:
+        """Search with a query vector computed elsewhere (batched, cached)."""
+        started = time.perf_counter() if started is None else started
+        k = self.settings.default_k if k is None else k
+        mode = mode or self.settings.default_mode
+        if mode not in MODES:
+            raise InvalidQuery(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not 1 <= k <= self.settings.max_k:
+            raise InvalidQuery(f"k must be between 1 and {self.settings.max_k}")
+        ids, scores, dense, lexical = self._rank(query, query_vector, mode)
+        confidence = float(dense.max()) if len(dense) else 0.0
+        hits = tuple(
+            self._hit(query, query_vector, int(i), rank, float(s), float(d), float(lx))
+            for rank, (i, s, d, lx) in enumerate(zip(ids[:k], scores[:k], dense[:k], lexical[:k],
+                                                     strict=True), start=1)
+        )
+        return SearchResult(
+            query=query,
+            mode=mode,
+            answerable=is_answerable(confidence, self.settings.abstain_threshold),
+            confidence=confidence,
+            took_ms=(time.perf_counter() - started) * 1000.0,
+            hits=hits,
+        )
+
+    def _rank(
+        self, query: str, query_vector: np.ndarray, mode: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate ids and their (mode score, dense score, lexical score), best first."""
+        index = self.index
+        n = self.settings.candidates
+        dense_ids, _ = index.vectors.search(query_vector, n)
+        all_lexical = index.lexical.scores(query)
+        lexical_ids = np.argsort(-all_lexical, kind="stable")[:n]
+        lexical_ids = lexical_ids[all_lexical[lexical_ids] > 0]
+        if mode == "dense":
+            ids = dense_ids
+        elif mode == "lexical":
+            # With no query term in the corpus, fall back to dense order rather than noise.
+            ids = lexical_ids if len(lexical_ids) else dense_ids
+        else:
+            ids = np.concatenate([dense_ids, lexical_ids[~np.isin(lexical_ids, dense_ids)]])
+        dense = index.vectors.score(query_vector, ids)
+        lexical = all_lexical[ids]
+        if mode == "dense":
+            scores = dense
+        elif mode == "lexical":
+            scores = lexical
+        elif self.settings.fusion == "rrf":
+            fused = fusion.rrf(ids, dense, lexical, k=self.settings.rrf_k)
+            return self._reorder(ids, fused, dense, lexical)
+        else:
+            fused = fusion.convex(ids, dense, lexical, weight=self.settings.dense_weight)
+            return self._reorder(ids, fused, dense, lexical)
+        order = np.argsort(-scores, kind="stable")
+        return ids[order], scores[order], dense[order], lexical[order]
+
+    @staticmethod
+    def _reorder(
+        ids: np.ndarray, fused: fusion.Fused, dense: np.ndarray, lexical: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        position = {int(i): j for j, i in enumerate(ids)}
+        rows = np.array([position[int(i)] for i in fused.ids], dtype=np.int64)
+        return fused.ids, fused.scores, dense[rows], lexical[rows]
+
+    def _hit(self, query: str, query_vector: np.ndarray, pid: int, rank: int, score: float,
+             dense: float, lexical: float) -> Hit:
+        passage = self.index.passages[pid]
+        lo, hi = self.index.sentence_offsets[pid], self.index.sentence_offsets[pid + 1]
+        answer = best_sentence(passage, self.index.sentence_vectors[lo:hi], query_vector, query)
+        return Hit(passage=passage, rank=rank, score=score, dense_score=dense,
+                   lexical_score=lexical, answer=answer)

