@@ -19,7 +19,7 @@ _BOUNDARY_RE = re.compile(
 # Tokens whose final period does not end a sentence.
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr gen col lt sgt capt gov sen rep pres amb vs etc "
-    "e.g i.e u.s u.k u.n no fig approx inc ltd co corp dept est jan feb mar apr jun jul "
+    "e.g i.e u.s u.k u.n fig approx inc ltd co corp dept est jan feb mar apr jun jul "
     "aug sep sept oct nov dec".split()
 )
 
@@ -116,7 +116,10 @@ def _pack(
     sizes = [len(text[s:e].split()) for _, (s, e) in units]
     for block in _blocks(units, sizes, min_words, max_words):
         previous: list[int] = []
-        for group in _balanced(block, sizes, max_words):
+        # Leave room for the sentences carried over, but keep most of the passage fresh.
+        average = sum(sizes[i] for i in block) / len(block)
+        room = max(max_words * 2 // 3, int(max_words - overlap * average)) if overlap else max_words
+        for group in _balanced(block, sizes, room):
             carried = previous[-overlap:] if overlap else []
             while carried and sum(sizes[i] for i in carried + group) > max_words:
                 carried = carried[1:]
