@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from korea_qa.answer import best_sentence
+from korea_qa.embed import HashEmbedder
+from korea_qa.errors import InvalidQuery
+from korea_qa.index import load_index
+from korea_qa.records import Passage
+from korea_qa.search import Searcher, is_answerable
+from korea_qa.settings import Settings
+
+
+@pytest.fixture
+def searcher(built: Settings) -> Searcher:
+    embedder = HashEmbedder(64)
+    return Searcher(load_index(built), lambda q: embedder.encode([q])[0], built)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "threshold", "expected"),
+    [(0.50, 0.45, True), (0.45, 0.45, True), (0.4499, 0.45, False), (0.0, 0.0, True),
+     (-0.2, 0.1, False)],
+)
+def test_abstention_decision(confidence: float, threshold: float, expected: bool) -> None:
+    assert is_answerable(confidence, threshold) is expected
+
+
+def test_confidence_is_the_best_dense_cosine_and_drives_answerable(built: Settings) -> None:
+    embedder = HashEmbedder(64)
+    index = load_index(built)
+    query = "Khusnullin construction industry political arrangements"
+    vector = embedder.encode([query])[0]
+    best = float((index.vectors.vectors @ vector).max())
+    strict = Searcher(index, lambda q: vector, built.model_copy(update={"abstain_threshold": best + 1e-4}))
+    loose = Searcher(index, lambda q: vector, built.model_copy(update={"abstain_threshold": best - 1e-4}))
+    assert strict.search(query).confidence == pytest.approx(best, abs=1e-6)
+    assert strict.search(query).answerable is False
+    assert loose.search(query).answerable is True
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_every_mode_finds_a_distinctive_passage(searcher: Searcher, mode: str) -> None:
+    result = searcher.search("Marat Khusnullin construction industry political arrangements",
+                             k=3, mode=mode)
+    assert result.mode == mode
+    top = result.hits[0]
+    assert "Khusnullin" in top.passage.text
+    assert [h.rank for h in result.hits] == [1, 2, 3]
+    assert "Khusnullin" in top.answer.text
+    assert top.passage.text[top.answer.start:top.answer.end] == top.answer.text
+
+
+def test_scores_are_ordered_and_k_is_respected(searcher: Searcher) -> None:
+    for mode in ("hybrid", "dense", "lexical"):
+        result = searcher.search("sanctions on North Korean workers", k=7, mode=mode)
+        scores = [h.score for h in result.hits]
+        assert len(scores) == 7
+        assert scores == sorted(scores, reverse=True)
+        assert len({h.passage.passage_id for h in result.hits}) == 7
+
+
+def test_lexical_mode_ranks_by_bm25(searcher: Searcher) -> None:
+    result = searcher.search("Wonsan beaches Ibiza", k=3, mode="lexical")
+    lexical = [h.lexical_score for h in result.hits]
+    assert [h.score for h in result.hits] == lexical
+    assert "Wonsan" in result.hits[0].passage.text
+
+
+def test_invalid_mode_and_k_and_empty_question(searcher: Searcher) -> None:
+    with pytest.raises(InvalidQuery, match="hybrid, dense, lexical"):
+        searcher.search("x", mode="fuzzy")
+    with pytest.raises(InvalidQuery, match="between 1 and 50"):
+        searcher.search("x", k=51)
+    with pytest.raises(InvalidQuery, match="empty"):
+        searcher.search("   ")
+
+
+def test_best_sentence_prefers_the_sentence_closest_to_the_question() -> None:
+    text = "Cats sleep all day. The port of Rajin was renovated in 2008. Dogs bark."
+    passage = Passage(passage_id=0, doc_id="d", position=0, paragraph=1, start=0,
+                      end=len(text), text=text, sentences=((0, 19), (20, 60), (61, 71)))
+    embedder = HashEmbedder(64)
+    sentence_vectors = embedder.encode([text[s:e] for s, e in passage.sentences])
+    query = "When was the Rajin port renovated?"
+    span = best_sentence(passage, sentence_vectors, embedder.encode([query])[0], query)
+    assert (span.text, span.start, span.end) == ("The port of Rajin was renovated in 2008.", 20, 60)
+    # With no sentence vectors signal (orthogonal query), lexical overlap still decides.
+    zero = np.zeros(64, dtype=np.float32)
+    assert best_sentence(passage, sentence_vectors, zero, "Dogs barking").text == "Dogs bark."
