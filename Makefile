@@ -31,6 +31,7 @@ serve: index
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 test: install lint
 	$(PY) -m pytest
