@@ -16,6 +16,7 @@ from korea_qa.errors import InvalidQuery
 from korea_qa.index import LoadedIndex
 from korea_qa.records import Hit, SearchResult
 from korea_qa.settings import MODES, Settings
+from korea_qa.tokenize import tokenize
 
 QueryEncoder = Callable[[str], np.ndarray]
 
@@ -65,7 +66,9 @@ class Searcher:
         return SearchResult(
             query=query,
             mode=mode,
-            answerable=is_answerable(confidence, self.settings.abstain_threshold),
+            # Only punctuation or stopwords: nothing to match, whatever the vectors say.
+            answerable=bool(tokenize(query))
+            and is_answerable(confidence, self.settings.abstain_threshold),
             confidence=confidence,
             took_ms=(time.perf_counter() - started) * 1000.0,
             hits=hits,

@@ -28,6 +28,8 @@ _CODES = {
     503: "not_ready",
 }
 
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, *, code: str | None = None,
@@ -65,12 +67,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
+        invalid_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if invalid_json is not None:
+            reason = (invalid_json.get("ctx") or {}).get("error", "JSON decode error")
+            at = [p for p in invalid_json.get("loc", ()) if isinstance(p, int)]
+            where = f" at character {at[0]}" if at else ""
+            return error_response(422, f"body: invalid JSON ({reason}{where})", details=details)
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"] if p not in ("body",)) or "request"
         return error_response(422, f"{where}: {first['msg']}", details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:
+            # FastAPI says this when the body is not UTF-8 (or not decodable at all).
+            return error_response(422, "body: not valid UTF-8 JSON",
+                                  details=[{"loc": ["body"], "msg": "undecodable body"}])
         message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "")
         return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 

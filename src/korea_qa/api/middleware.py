@@ -11,11 +11,13 @@ import logging
 import time
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from korea_qa.api.metrics import Metrics
 
 log = logging.getLogger("korea_qa.access")
+error_log = logging.getLogger("korea_qa.api")
 
 # 'self' only: no inline script, no other origins. Inline style attributes are not used.
 CSP = (
@@ -34,8 +36,10 @@ SECURITY_HEADERS = [
 ]
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    # An HTTPException, because FastAPI turns any other error while reading the body into a 400.
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes")
 
 
 def _error_bytes(status: int, code: str, message: str) -> bytes:
@@ -54,11 +58,12 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = {"code": 500}
+        status = {"code": 500, "sent": False}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["sent"] = True
                 headers = [h for h in message.get("headers", [])
                            if h[0].lower() not in {k for k, _ in SECURITY_HEADERS}]
                 message["headers"] = headers + SECURITY_HEADERS
@@ -76,19 +81,29 @@ class ServiceMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body:
-                        raise BodyTooLarge
+                        raise BodyTooLarge(self.max_body)
                 return message
 
             try:
                 await self.app(scope, limited_receive, send_wrapper)
             except BodyTooLarge:
-                await self._reject(send_wrapper)
+                if not status["sent"]:
+                    await self._reject(send_wrapper)
+            except Exception:
+                # Caught here rather than left to Starlette's outermost handler, so a 500 still
+                # gets the error shape, the security headers, a log line and a metric, and the
+                # traceback goes to the log only.
+                error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if not status["sent"]:
+                    await self._reject(send_wrapper, 500, "internal_error",
+                                       "internal error; see the server log")
         self._record(scope, status["code"], time.perf_counter() - started)
 
-    async def _reject(self, send: Send) -> None:
-        body = _error_bytes(413, "payload_too_large",
-                            f"request body is larger than {self.max_body} bytes")
-        await send({"type": "http.response.start", "status": 413,
+    async def _reject(self, send: Send, status: int = 413, code: str = "payload_too_large",
+                      message: str | None = None) -> None:
+        body = _error_bytes(status, code,
+                            message or f"request body is larger than {self.max_body} bytes")
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -14,7 +14,7 @@ ModeName = Literal["hybrid", "dense", "lexical"]
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    q: StrictStr = Field(description="The question, 1–500 characters after trimming.")
+    q: StrictStr = Field(description="The question, 1-500 characters after trimming.")
     k: StrictInt = Field(default=5, ge=1, le=50, description="How many passages to return.")
     mode: ModeName = Field(default="hybrid", description="Ranking: hybrid, dense or lexical.")
 

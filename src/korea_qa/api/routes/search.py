@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from typing import Annotated
+from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter, Query, Request
 
@@ -55,6 +56,16 @@ async def run_search(state: ServiceState, q: str, k: int, mode: str) -> SearchRe
     return SearchResponse.from_result(result, searcher.index.articles)
 
 
+def _check_query_string(request: Request) -> None:
+    # Starlette decodes %FF to U+FFFD silently; a question the user never typed is refused.
+    raw = request.scope.get("query_string", b"")
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(422, "query string: not valid UTF-8 (percent-encode UTF-8 bytes)",
+                       details=[{"loc": ["query"], "msg": "invalid UTF-8"}]) from None
+
+
 def _single(request: Request, name: str) -> None:
     if len(request.query_params.getlist(name)) > 1:
         raise ApiError(422, f"{name}: given more than once",
@@ -66,10 +77,11 @@ async def search_get(
     request: Request,
     state: StateDep,
     q: Annotated[str, Query(description="The question.", max_length=100_000)],
-    k: Annotated[int, Query(description="Passages to return (1–50).")] = 5,
+    k: Annotated[int, Query(description="Passages to return (1-50).")] = 5,
     mode: Annotated[str, Query(description="hybrid, dense or lexical.")] = "hybrid",
 ) -> SearchResponse:
     """Answer a question: the top passages, each with its citation and answer sentence."""
+    _check_query_string(request)
     for name in ("q", "k", "mode"):
         _single(request, name)
     return await run_search(state, q, k, mode)
