@@ -1,3 +1,4 @@
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def test_passages_are_never_whole_articles_and_mostly_40_to_120_words() -> None:
     passages = chunk_corpus(articles, min_words=40, max_words=120, overlap_sentences=0)
     sizes = [p.n_words for p in passages]
     assert max(sizes) <= 120
-    assert sum(40 <= n for n in sizes) >= 0.95 * len(sizes)
+    assert sum(n >= 40 for n in sizes) >= 0.95 * len(sizes)
     for article in articles:
         assert all(p.text != article.text for p in passages)
 
@@ -87,7 +88,7 @@ def test_overlap_repeats_the_last_sentence_of_the_previous_passage() -> None:
     overlapped = chunk_article(article, min_words=10, max_words=40, overlap_sentences=1)
     assert len(overlapped) > len(plain)
     assert all(p.n_words <= 40 for p in overlapped)
-    for before, after in zip(overlapped, overlapped[1:], strict=False):
+    for before, after in pairwise(overlapped):
         last = before.text[before.sentences[-1][0]:]
         assert after.text.startswith(last)
 

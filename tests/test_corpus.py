@@ -45,7 +45,8 @@ def test_every_seed_sentence_survives_cleaning_word_for_word() -> None:
 
 def test_clean_text_rules() -> None:
     body = (
-        "World News\n\nThe Title\n\nFirst paragraph, wrapped\nover two lines.[note]A book, 1999.[/note]"
+        "World News\n\nThe Title\n\nFirst paragraph, wrapped\nover two lines."
+        "[note]A book, 1999.[/note]"
         "\n\n\u00a0\n\nPhoto: someone, via somewhere.\n\nSecond paragraph.\n\n"
         "Disclaimer: views are the author's.\n\nAuthor\n\nJane Doe is a writer.\n\nView all posts"
     )

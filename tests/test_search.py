@@ -31,8 +31,10 @@ def test_confidence_is_the_best_dense_cosine_and_drives_answerable(built: Settin
     query = "Khusnullin construction industry political arrangements"
     vector = embedder.encode([query])[0]
     best = float((index.vectors.vectors @ vector).max())
-    strict = Searcher(index, lambda q: vector, built.model_copy(update={"abstain_threshold": best + 1e-4}))
-    loose = Searcher(index, lambda q: vector, built.model_copy(update={"abstain_threshold": best - 1e-4}))
+    above = built.model_copy(update={"abstain_threshold": best + 1e-4})
+    below = built.model_copy(update={"abstain_threshold": best - 1e-4})
+    strict = Searcher(index, lambda q: vector, above)
+    loose = Searcher(index, lambda q: vector, below)
     assert strict.search(query).confidence == pytest.approx(best, abs=1e-6)
     assert strict.search(query).answerable is False
     assert loose.search(query).answerable is True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 
 from korea_qa.records import Article, Passage
 
@@ -17,11 +18,12 @@ _BOUNDARY_RE = re.compile(
     r"(?<=[.!?\u2026])[\"'\u201d\u2019)\]]*(?P<gap>\s+)(?=[\"'\u201c\u2018(\[]?[A-Z0-9\u00c0-\u024f])"
 )
 # Tokens whose final period does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr gen col lt sgt capt gov sen rep pres amb vs etc "
-    "e.g i.e u.s u.k u.n fig approx inc ltd co corp dept est jan feb mar apr jun jul "
-    "aug sep sept oct nov dec".split()
-)
+_ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "gen", "col", "lt", "sgt", "capt",
+    "gov", "sen", "rep", "pres", "amb", "vs", "etc", "e.g", "i.e", "u.s", "u.k", "u.n", "fig",
+    "approx", "inc", "ltd", "co", "corp", "dept", "est", "jan", "feb", "mar", "apr", "jun",
+    "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+})
 
 
 def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -178,7 +180,7 @@ def _balanced(block: list[int], sizes: Sequence[int], max_words: int) -> Iterato
             for k in range(parts, 0, -1):
                 bounds.append(cut[k][bounds[-1]])
             bounds.reverse()
-            for a, b in zip(bounds, bounds[1:], strict=False):
+            for a, b in pairwise(bounds):
                 yield block[a:b]
             return
 

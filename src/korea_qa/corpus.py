@@ -106,7 +106,9 @@ def parse_article(raw: str, *, default_id: str, path: str = "") -> Article:
         )
     title = header.get("title")
     if not title:
-        raise ValueError("header has no title (write a short descriptive one if the article has none)")
+        raise ValueError(
+            "header has no title (write a short descriptive one if the article has none)"
+        )
     descriptive = (header.get("title_is_descriptive") or "false").lower()
     if descriptive not in ("true", "false"):
         raise ValueError("title_is_descriptive must be true or false")
