@@ -1,15 +1,107 @@
-"""`korea-qa eval` subcommands (kept apart from the main CLI, imported by it)."""
+"""`korea-qa eval` (the gold set) and `korea-qa eval beir` (BEIR benchmarks), imported by the
+main CLI. Heavy imports wait until a command runs."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
+
+from korea_qa.settings import MODES
+
+GOLD = Path("eval/gold.jsonl")
+RESULTS = Path("eval/results")
+EPILOG = """examples:
+  korea-qa eval                                  # gold set, all modes, in-process, real model
+  korea-qa eval --mode hybrid -k 5
+  korea-qa eval --url http://127.0.0.1:8000      # against a running server
+  korea-qa eval beir ../shared/benchmarks/scifact --split test
+"""
 
 
 def add_eval_parser(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser("eval", help="evaluate retrieval quality")
-    parser.set_defaults(func=_todo)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "eval", help="evaluate retrieval quality on the gold set (or BEIR: eval beir)",
+        description="Run every gold question through each search mode and report hit@k, "
+                    "MRR, nDCG, answer accuracy, abstention and latency.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gold", type=Path, default=GOLD, help=f"gold set (default {GOLD})")
+    parser.add_argument("--mode", action="append", choices=MODES, dest="modes",
+                        help="mode to evaluate; repeat for several (default: all three)")
+    parser.add_argument("-k", type=int, default=10, help="passages per question (default 10)")
+    parser.add_argument("--url", help="evaluate a running server (GET /api/search) instead "
+                                      "of searching in this process")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds per request with --url (default 30)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help=f"folder for the JSON and HTML reports (default {RESULTS})")
+    parser.add_argument("--no-html", action="store_true", help="skip report.html")
+    parser.add_argument("--no-build", action="store_true",
+                        help="fail on a stale index instead of building it first")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(func=run_gold_command)
+    _add_beir_parser(parser.add_subparsers(dest="eval_command", metavar="{beir}"))
 
 
-def _todo(args: argparse.Namespace, settings: Any) -> int:
-    raise SystemExit("korea-qa eval: not built yet")
+def _add_beir_parser(eval_sub: Any) -> None:
+    beir_parser = eval_sub.add_parser(
+        "beir", help="evaluate on a BEIR dataset folder (corpus, queries, qrels)")
+    beir = _beir_module()
+    # The contract with beir.py: add_beir_arguments(parser) and run_beir(args, settings) -> int.
+    add = getattr(beir, "add_beir_arguments", None)
+    run = getattr(beir, "run_beir", None)
+    if add is None or run is None:
+        beir_parser.add_argument("rest", nargs=argparse.REMAINDER)
+        beir_parser.set_defaults(func=_beir_missing)
+        return
+    add(beir_parser)
+    beir_parser.set_defaults(func=run)
+
+
+def _beir_module() -> Any:
+    try:
+        from korea_qa.evaluate import beir
+    except ModuleNotFoundError as exc:
+        if exc.name != "korea_qa.evaluate.beir":
+            raise
+        return None
+    return beir
+
+
+def _beir_missing(args: argparse.Namespace, settings: Any) -> int:
+    raise SystemExit("korea-qa eval beir: korea_qa.evaluate.beir does not provide "
+                     "add_beir_arguments and run_beir yet")
+
+
+def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
+    from korea_qa.errors import KoreaQAError
+    from korea_qa.evaluate import gold, report
+
+    if args.k < 1:
+        raise KoreaQAError(f"-k must be at least 1, got {args.k}")
+    modes = tuple(dict.fromkeys(args.modes or ("dense", "lexical", "hybrid")))
+    items = gold.load_gold(args.gold)
+    manifest = None
+    if args.url:
+        import httpx
+
+        with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
+            try:
+                run = gold.run_gold(items, gold.OverHttp(client), modes=modes, k=args.k)
+            except httpx.HTTPError as exc:
+                raise KoreaQAError(f"cannot evaluate {args.url}: {exc}") from None
+    else:
+        searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
+        gold.check_against_corpus(items, searcher.index.articles, args.gold)
+        manifest = searcher.index.manifest
+        run = gold.run_gold(items, gold.InProcess(searcher), modes=modes, k=args.k)
+    record = report.build_record(run, settings, gold_path=args.gold,
+                                 target=args.url or "in-process", index_manifest=manifest)
+    paths = report.write_reports(record, args.out, html_page=not args.no_html)
+    if args.json:
+        print(json.dumps(record["summary"], indent=2))
+    else:
+        print(report.render_summary(record))
+        print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0

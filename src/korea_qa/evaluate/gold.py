@@ -1,0 +1,367 @@
+"""The gold question set: load and validate it, judge hits, run it against a search backend.
+
+A passage is a hit when it holds the expected answer and most of the evidence sentence
+(eval/README.md, "Judging a hit"); the rule reads passage text only, so it holds for any
+chunking. A backend is either the in-process `Searcher` or a running server (`--url`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from korea_qa.errors import KoreaQAError
+from korea_qa.evaluate import metrics
+from korea_qa.records import Article
+
+EVIDENCE_SHARE = 0.6
+STYLES = ("paraphrase", "direct", "unanswerable")
+_ID_RE = re.compile(r"^(?:[a-z]+-\d+)$")
+_WORD_RE = re.compile(r"[^\W_]+")
+# Fixed here, not borrowed from a library, so that a library upgrade cannot move the figures.
+# Only words longer than 3 characters can be content words, so shorter ones are not listed.
+_STOPWORD_TEXT = """
+about above after again against also because been before being below between both could
+does doing down during each even from further have having here hers herself himself into
+itself just many more most much must only other ours over same should some still such than
+that their theirs them themselves then there these they this those through under until upon
+very were what when where which while whom whose will with would your yours
+"""
+STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
+
+
+class GoldSetError(KoreaQAError):
+    def __init__(self, path: object, line: int, problem: str) -> None:
+        self.path, self.line, self.problem = str(path), line, problem
+        super().__init__(f"{path}:{line}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class GoldItem:
+    id: str
+    question: str
+    style: str
+    doc_id: str | None = None
+    answer: str | None = None
+    evidence: str | None = None
+    line: int = 0
+
+    @property
+    def answerable(self) -> bool:
+        return self.answer is not None
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_gold(path: Path) -> list[GoldItem]:
+    """Every item of a gold file; a GoldSetError names the first bad line and its problem."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GoldSetError(path, 0, f"cannot read the gold set ({exc})") from None
+    items: list[GoldItem] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        item = _parse_line(path, number, line)
+        if item.id in seen:
+            raise GoldSetError(path, number, f"id {item.id!r} already used on line {seen[item.id]}")
+        seen[item.id] = number
+        items.append(item)
+    if not items:
+        raise GoldSetError(path, 0, "the gold set has no questions")
+    return items
+
+
+def _parse_line(path: Path, number: int, line: str) -> GoldItem:
+    def fail(problem: str) -> GoldSetError:
+        return GoldSetError(path, number, problem)
+
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        raise fail(f"not valid JSON ({exc})") from None
+    if not isinstance(row, dict):
+        raise fail("expected a JSON object")
+    unknown = set(row) - {"id", "doc_id", "question", "answer", "evidence", "style"}
+    if unknown:
+        raise fail(f"unknown field(s) {', '.join(sorted(unknown))}")
+    for name in ("id", "question", "style"):
+        if not isinstance(row.get(name), str) or not row[name].strip():
+            raise fail(f"{name!r} must be a non-empty string")
+    if not _ID_RE.match(row["id"]):
+        raise fail(f"id {row['id']!r} is not of the form prefix-NN")
+    if row["style"] not in STYLES:
+        raise fail(f"style {row['style']!r} is not one of {', '.join(STYLES)}")
+    fields = ("doc_id", "answer", "evidence")
+    if row["style"] == "unanswerable":
+        if any(row.get(name) is not None for name in fields):
+            raise fail("an unanswerable item has null doc_id, answer and evidence")
+    else:
+        for name in fields:
+            if not isinstance(row.get(name), str) or not row[name].strip():
+                raise fail(f"{name!r} must be a non-empty string for a {row['style']} item")
+        if row["answer"] not in row["evidence"]:
+            raise fail("answer is not a substring of evidence")
+    return GoldItem(id=row["id"], question=row["question"], style=row["style"],
+                    doc_id=row.get("doc_id"), answer=row.get("answer"),
+                    evidence=row.get("evidence"), line=number)
+
+
+def check_against_corpus(items: Sequence[GoldItem], articles: Mapping[str, Article],
+                         path: Path) -> None:
+    """Every answerable item names a loaded article whose text holds its evidence."""
+    for item in items:
+        if not item.answerable:
+            continue
+        article = articles.get(item.doc_id or "")
+        if article is None:
+            raise GoldSetError(path, item.line, f"doc_id {item.doc_id!r} is not in the index "
+                               f"(have {', '.join(sorted(articles))})")
+        if normalise(item.evidence or "") not in normalise(article.text):
+            raise GoldSetError(path, item.line,
+                               f"evidence of {item.id} is not in the text of {item.doc_id}")
+
+
+# ---------------------------------------------------------------- judging
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def content_words(text: str) -> set[str]:
+    """Lowercased alphanumeric tokens longer than 3 characters, minus STOPWORDS."""
+    return {w for w in _WORD_RE.findall(text.lower()) if len(w) > 3 and w not in STOPWORDS}
+
+
+def evidence_share(passage_text: str, evidence: str) -> float:
+    wanted = content_words(evidence)
+    if not wanted:
+        return 1.0
+    return len(wanted & content_words(passage_text)) / len(wanted)
+
+
+def is_hit(passage_text: str, item: GoldItem) -> bool:
+    if item.answer is None or item.evidence is None:
+        return False
+    return (normalise(item.answer) in normalise(passage_text)
+            and evidence_share(passage_text, item.evidence) >= EVIDENCE_SHARE)
+
+
+def answer_in(span: str, item: GoldItem) -> bool:
+    return item.answer is not None and normalise(item.answer) in normalise(span)
+
+
+# ---------------------------------------------------------------- backends
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    key: str  # identifies the passage across questions (a passage id, or doc_id:start)
+    doc_id: str
+    paragraph: int
+    text: str
+    answer: str  # the answer span the service picked in this passage
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    passages: tuple[Returned, ...]
+    answerable: bool
+    confidence: float | None  # None when the backend does not expose it (HTTP)
+    latency_ms: float
+
+
+class Backend(Protocol):
+    name: str
+
+    def search(self, question: str, k: int, mode: str) -> Response: ...
+
+    def qrels(self, item: GoldItem) -> dict[str, int] | None:
+        """Every passage of the index judged a hit, or None when the backend cannot list them."""
+        ...
+
+
+class InProcess:
+    """The `Searcher` of this process; latency is the wall time of `Searcher.search`."""
+
+    name = "in-process"
+
+    def __init__(self, searcher: Any) -> None:
+        self.searcher = searcher
+
+    def search(self, question: str, k: int, mode: str) -> Response:
+        started = time.perf_counter()
+        result = self.searcher.search(question, k=k, mode=mode)
+        latency = (time.perf_counter() - started) * 1000.0
+        passages = tuple(
+            Returned(str(h.passage.passage_id), h.passage.doc_id, h.passage.paragraph,
+                     h.passage.text, h.answer.text) for h in result.hits)
+        return Response(passages, result.answerable, result.confidence, latency)
+
+    def qrels(self, item: GoldItem) -> dict[str, int]:
+        return {str(p.passage_id): 1 for p in self.searcher.index.passages if is_hit(p.text, item)}
+
+
+class OverHttp:
+    """A running server's GET /api/search; latency is client-side wall time per request."""
+
+    name = "http"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client  # an httpx.Client with base_url (FastAPI's TestClient is one)
+
+    def search(self, question: str, k: int, mode: str) -> Response:
+        started = time.perf_counter()
+        reply = self.client.get("/api/search", params={"q": question, "k": k, "mode": mode})
+        latency = (time.perf_counter() - started) * 1000.0
+        body = reply.json()
+        if reply.status_code != 200:
+            message = body.get("error", {}).get("message", reply.text[:200])
+            raise KoreaQAError(f"server answered {reply.status_code} to {question!r}: {message}")
+        passages = tuple(
+            Returned(f"{r['citation']['doc_id']}:{r['citation']['start']}",
+                     r["citation"]["doc_id"], r["citation"]["paragraph"], r["text"],
+                     r["answer"]["text"]) for r in body["results"])
+        return Response(passages, bool(body["answerable"]), None, latency)
+
+    def qrels(self, item: GoldItem) -> None:
+        return None
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionResult:
+    id: str
+    mode: str
+    style: str
+    question: str
+    expected: str | None
+    answerable: bool  # what the gold set says
+    predicted_answerable: bool  # what the service said
+    confidence: float | None
+    latency_ms: float
+    relevant: int  # passages of the index judged hits (returned hits when unknown)
+    first_hit: int | None  # 1-based rank of the first hit in the top k
+    reciprocal_rank: float
+    ndcg: float
+    answer_ok: bool  # expected answer inside the answer span of the first hit passage
+    top: dict[str, Any] | None  # rank 1: doc_id, paragraph, first 100 characters
+
+
+@dataclass
+class GoldRun:
+    backend: str
+    k: int
+    modes: tuple[str, ...]
+    questions: list[QuestionResult] = field(default_factory=list)
+
+
+def run_gold(items: Sequence[GoldItem], backend: Backend, *, modes: Sequence[str],
+             k: int = 10) -> GoldRun:
+    run = GoldRun(backend=backend.name, k=k, modes=tuple(modes))
+    if items:
+        backend.search(items[0].question, k, modes[0])  # warm-up, untimed: lazy model init
+    judged = {item.id: backend.qrels(item) for item in items if item.answerable}
+    for mode in modes:
+        for item in items:
+            response = backend.search(item.question, k, mode)
+            run.questions.append(judge(item, response, mode, k, judged.get(item.id)))
+    return run
+
+
+def judge(item: GoldItem, response: Response, mode: str, k: int,
+          qrels: dict[str, int] | None) -> QuestionResult:
+    passages = response.passages[:k]
+    hits = [p for p in passages if is_hit(p.text, item)]
+    if qrels is None:
+        # Without the full index, count the returned hits as all there are (at least one):
+        # nDCG is then exact whenever only one passage holds the evidence.
+        qrels = {p.key: 1 for p in hits} or {"(not returned)": 1}
+    ranked = [p.key for p in passages]
+    first = passages[0] if passages else None
+    return QuestionResult(
+        id=item.id, mode=mode, style=item.style, question=item.question,
+        expected=item.answer, answerable=item.answerable,
+        predicted_answerable=response.answerable, confidence=response.confidence,
+        latency_ms=response.latency_ms, relevant=sum(1 for r in qrels.values() if r > 0),
+        first_hit=metrics.first_relevant_rank(ranked, qrels, k) if item.answerable else None,
+        reciprocal_rank=metrics.reciprocal_rank(ranked, qrels, k) if item.answerable else 0.0,
+        ndcg=metrics.ndcg_at_k(ranked, qrels, k) if item.answerable else 0.0,
+        answer_ok=bool(hits) and answer_in(hits[0].answer, item),
+        top=None if first is None else {"doc_id": first.doc_id, "paragraph": first.paragraph,
+                                        "text": first.text[:100]},
+    )
+
+
+def summarise(run: GoldRun, mode: str) -> dict[str, Any]:
+    """One mode's figures: retrieval over answerable items, abstention over both kinds."""
+    rows = [q for q in run.questions if q.mode == mode]
+    answerable = [q for q in rows if q.answerable]
+    unanswerable = [q for q in rows if not q.answerable]
+    ranks = [q.first_hit for q in answerable]
+    summary: dict[str, Any] = {
+        "mode": mode,
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "hit_at": {str(n): metrics.mean(1.0 if r is not None and r <= n else 0.0 for r in ranks)
+                   for n in range(1, run.k + 1)},
+        f"mrr@{run.k}": metrics.mean(q.reciprocal_rank for q in answerable),
+        f"ndcg@{run.k}": metrics.mean(q.ndcg for q in answerable),
+        "answer_accuracy": metrics.mean(float(q.answer_ok) for q in answerable),
+        "hit@5_by_style": {
+            style: metrics.mean(float(q.first_hit is not None and q.first_hit <= 5)
+                                for q in answerable if q.style == style)
+            for style in sorted({q.style for q in answerable})},
+        "abstention_accuracy": metrics.mean(float(not q.predicted_answerable)
+                                            for q in unanswerable),
+        "false_abstain_rate": metrics.mean(float(not q.predicted_answerable)
+                                           for q in answerable),
+        "latency_ms": {"p50": metrics.percentile((q.latency_ms for q in rows), 50),
+                       "p95": metrics.percentile((q.latency_ms for q in rows), 95)},
+        "best_threshold": None,
+    }
+    pos = [q.confidence for q in answerable if q.confidence is not None]
+    neg = [q.confidence for q in unanswerable if q.confidence is not None]
+    if pos and neg:
+        choice = metrics.best_threshold(pos, neg)
+        summary["best_threshold"] = {
+            "threshold": round(choice.threshold, 4),
+            "balanced_accuracy": choice.balanced_accuracy,
+            "answerable_kept": choice.positive_rate,
+            "unanswerable_abstained": choice.negative_rate,
+        }
+    return summary
+
+
+def misses(run: GoldRun, mode: str) -> list[QuestionResult]:
+    """Answerable questions whose rank-1 passage is not a hit (first_hit says where it was)."""
+    return [q for q in run.questions if q.mode == mode and q.answerable and q.first_hit != 1]
+
+
+def open_searcher(settings: Any, *, build_if_stale: bool = True) -> Any:
+    """A Searcher over `settings.index_dir`, building the index first when it is stale."""
+    from korea_qa.embed import load_embedder
+    from korea_qa.errors import IndexNotReady
+    from korea_qa.index import build_index, load_index, staleness
+    from korea_qa.search import Searcher
+
+    embedder = load_embedder(settings)
+    reason = staleness(settings)
+    if reason is not None and not build_if_stale:
+        raise IndexNotReady(reason)
+    if reason is not None:
+        build_index(settings, embedder, progress=False)
+    index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
+    return Searcher(index, lambda q: embedder.encode([q])[0], settings)

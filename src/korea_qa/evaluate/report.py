@@ -1,0 +1,249 @@
+"""Reports of a gold run: a JSON record, a Markdown table and a self-contained HTML page.
+
+`eval/results/gold-<timestamp>.json` keeps every run; `latest.json` and `report.html` are
+overwritten. The HTML embeds its plots as base64 PNG, so it opens anywhere, offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import subprocess
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from korea_qa.evaluate.gold import GoldRun, misses, summarise
+
+SETTINGS_RECORDED = ("model", "backend", "chunk_min_words", "chunk_max_words",
+                     "chunk_overlap_sentences", "fusion", "dense_weight", "rrf_k", "candidates",
+                     "abstain_threshold")
+
+
+def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
+                 index_manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything about one run, as plain JSON-ready data."""
+    record_settings = {name: getattr(settings, name) for name in SETTINGS_RECORDED}
+    record_settings["model"] = settings.model_id()
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "gold": str(gold_path),
+        "target": target,  # "in-process" or the server URL
+        "k": run.k,
+        "modes": list(run.modes),
+        "settings": record_settings,
+        "index": None if index_manifest is None else {
+            key: index_manifest.get(key) for key in ("built_at", "fingerprint", "corpus_hash",
+                                                     "counts", "model")},
+        "summary": {mode: summarise(run, mode) for mode in run.modes},
+        "misses": {mode: [_miss(q) for q in misses(run, mode)] for mode in run.modes},
+        "questions": [asdict(q) for q in run.questions],
+    }
+
+
+def _miss(q: Any) -> dict[str, Any]:
+    return {"id": q.id, "style": q.style, "question": q.question, "expected": q.expected,
+            "first_hit": q.first_hit, "top": q.top}
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_reports(record: dict[str, Any], out_dir: Path, *, html_page: bool = True) -> list[Path]:
+    """Write the timestamped record, latest.json and (optionally) report.html."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = record["created_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
+    blob = json.dumps(record, indent=2, ensure_ascii=False)
+    paths = [out_dir / f"gold-{stamp}.json", out_dir / "latest.json"]
+    for path in paths:
+        _write_text(path, blob)
+    if html_page:
+        paths.append(out_dir / "report.html")
+        _write_text(paths[-1], render_html(record))
+    return paths
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # a reader never sees half a report
+
+
+# ---------------------------------------------------------------- text
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def table_rows(record: dict[str, Any]) -> list[list[str]]:
+    k = record["k"]
+    header = ["mode", "hit@1", "hit@3", "hit@5", f"hit@{k}", f"MRR@{k}", f"nDCG@{k}",
+              "answer acc.", "abstain (unans.)", "false abstain", "p50 ms", "p95 ms"]
+    rows = [header]
+    for mode, s in record["summary"].items():
+        hit = {int(n): v for n, v in s["hit_at"].items()}
+        rows.append([mode, *(_pct(hit.get(n, float("nan"))) for n in (1, 3, 5, k)),
+                     f"{s[f'mrr@{k}']:.3f}", f"{s[f'ndcg@{k}']:.3f}",
+                     _pct(s["answer_accuracy"]), _pct(s["abstention_accuracy"]),
+                     _pct(s["false_abstain_rate"]), f"{s['latency_ms']['p50']:.1f}",
+                     f"{s['latency_ms']['p95']:.1f}"])
+    return rows
+
+
+def render_markdown(record: dict[str, Any]) -> str:
+    """The mode comparison as a Markdown table (hit, accuracy and abstention figures in %)."""
+    rows = table_rows(record)
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def render_summary(record: dict[str, Any]) -> str:
+    first = next(iter(record["summary"].values()))
+    lines = [render_markdown(record), "",
+             f"{first['answerable']} answerable and {first['unanswerable']} unanswerable "
+             f"questions, k={record['k']}, abstain_threshold="
+             f"{record['settings']['abstain_threshold']}, target {record['target']}."]
+    for mode, s in record["summary"].items():
+        best = s["best_threshold"]
+        if best:
+            lines.append(f"{mode}: best-balanced-accuracy threshold {best['threshold']:.3f} "
+                         f"(balanced accuracy {best['balanced_accuracy']:.3f})")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- HTML
+
+
+def render_html(record: dict[str, Any]) -> str:
+    rows = table_rows(record)
+    table = "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in rows[0]) + "</tr>"
+    table += "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                     for r in rows[1:]) + "</table>"
+    parts = [
+        "<!doctype html><html lang=en><meta charset=utf-8>",
+        "<title>korea-qa gold evaluation</title>",
+        f"<style>{_CSS}</style>",
+        "<h1>korea-qa gold evaluation</h1>",
+        f"<p>{html.escape(_meta_line(record))}</p>",
+        "<h2>Modes</h2>", table,
+        "<p>hit@n, answer accuracy and false abstain over answerable questions; abstain over "
+        "unanswerable ones; all in %. Latency is wall time per question.</p>",
+        "<h2>hit@k</h2>", _img(plot_hits(record), "hit@k by mode"),
+    ]
+    if any(q["confidence"] is not None for q in record["questions"]):
+        parts += ["<h2>Abstention confidence</h2>",
+                  "<p>Best dense cosine per question. Solid line: the configured threshold; "
+                  "dashed: the threshold with the best balanced accuracy on this set.</p>",
+                  _img(plot_confidence(record), "confidence of answerable and unanswerable")]
+    parts.append("<h2>Misses (rank 1 is not a hit)</h2>")
+    for mode, rows_ in record["misses"].items():
+        parts.append(f"<details><summary>{html.escape(mode)}: {len(rows_)} misses</summary>"
+                     + _miss_table(rows_) + "</details>")
+    parts.append("</html>")
+    return "\n".join(parts)
+
+
+_CSS = ("body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+        "padding:3px 7px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
+        "img{max-width:100%}summary{cursor:pointer;margin:.5em 0}")
+
+
+def _meta_line(record: dict[str, Any]) -> str:
+    s = record["settings"]
+    return (f"{record['created_at']} · commit {record['git_commit'] or '?'} · "
+            f"target {record['target']} · model {s['model']} · fusion {s['fusion']} "
+            f"(dense_weight {s['dense_weight']}, rrf_k {s['rrf_k']}) · abstain_threshold "
+            f"{s['abstain_threshold']} · k={record['k']}")
+
+
+def _miss_table(rows: list[dict[str, Any]]) -> str:
+    out = ["<table><tr><th>id</th><th>question</th><th>expected</th><th>first hit</th>"
+           "<th>rank 1: doc, paragraph, text</th></tr>"]
+    for r in rows:
+        top = r["top"] or {}
+        where = f"{top.get('doc_id')} ¶{top.get('paragraph')}: {top.get('text', '')}…"
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            r["id"], r["question"], r["expected"], r["first_hit"] or "not in top k", where))
+            + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must precede the pyplot import
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def plot_hits(record: dict[str, Any]) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for mode, s in record["summary"].items():
+        ks = sorted(int(n) for n in s["hit_at"])
+        ax.plot(ks, [100 * s["hit_at"][str(n)] for n in ks],
+                marker="o", label=mode)
+    ax.set_xlabel("k (passages returned)")
+    ax.set_ylabel("hit@k, % of answerable questions")
+    ax.set_xticks(range(1, record["k"] + 1))
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title("Answer passage within the top k")
+    return _png(fig)
+
+
+def plot_confidence(record: dict[str, Any]) -> bytes:
+    import numpy as np
+
+    plt = _pyplot()
+    modes = [m for m in record["modes"]
+             if any(q["mode"] == m and q["confidence"] is not None for q in record["questions"])]
+    fig, axes = plt.subplots(len(modes), 1, figsize=(8, 1.9 * len(modes) + 0.6), sharex=True,
+                             squeeze=False)
+    rng = np.random.default_rng(0)  # fixed jitter: the same run draws the same picture
+    threshold = record["settings"]["abstain_threshold"]
+    for ax, mode in zip(axes[:, 0], modes, strict=True):
+        for row, (answerable, colour, label) in enumerate(
+                ((True, "tab:blue", "answerable"), (False, "tab:red", "unanswerable"))):
+            xs = [q["confidence"] for q in record["questions"] if q["mode"] == mode
+                  and q["answerable"] is answerable and q["confidence"] is not None]
+            ax.scatter(xs, row + rng.uniform(-0.18, 0.18, len(xs)), s=16, alpha=0.7,
+                       color=colour, label=f"{label} ({len(xs)})")
+        ax.axvline(threshold, color="black", lw=1.2)
+        best = record["summary"][mode]["best_threshold"]
+        if best:
+            ax.axvline(best["threshold"], color="black", lw=1, ls="--")
+        ax.set_yticks([0, 1], ["answerable", "unanswerable"])
+        ax.set_ylim(-0.5, 1.5)
+        ax.set_title(mode, fontsize=10, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("confidence (best dense cosine)")
+    return _png(fig)
