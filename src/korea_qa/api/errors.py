@@ -58,7 +58,39 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
+def _document_error_shape(app: FastAPI) -> None:
+    """Make /openapi.json say what the handlers below really send.
+
+    FastAPI documents its own 422 body ({"detail": [...]}), which this service never sends, and
+    does not know the middleware's 413.
+    """
+    generate = app.openapi
+    error = {"content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/ErrorResponse"}}}}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        for item in schema.get("paths", {}).values():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {"description": "Invalid parameter or body.", **error}
+                if method == "post":
+                    responses.setdefault("413", {"description": "Request body too large.",
+                                                 **error})
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_error_shape(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message, code=exc.code, details=exc.details,

@@ -95,20 +95,28 @@ class Document(DocumentSummary):
     text: str = Field(description="Full article text; citations index into it.")
 
 
+# The error models only document the shape that api/errors.py writes; they are strict (every
+# field required, nothing else allowed) so that schema checks catch any other shape.
 class ErrorDetail(BaseModel):
-    loc: list[str | int] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid")
+
+    loc: list[str | int] = Field(description="Where: e.g. [\"query\", \"k\"] or [\"body\", \"q\"].")
     msg: str
 
 
 class ErrorBody(BaseModel):
-    status: int
-    code: str
-    message: str
-    details: list[ErrorDetail] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid")
+
+    status: int = Field(description="The HTTP status, repeated.")
+    code: str = Field(description="A stable machine-readable name, e.g. validation_error.")
+    message: str = Field(description="What is wrong, for people.")
+    details: list[ErrorDetail]
 
 
 class ErrorResponse(BaseModel):
     """The one error shape of every non-2xx response."""
+
+    model_config = ConfigDict(extra="forbid")
 
     error: ErrorBody
 

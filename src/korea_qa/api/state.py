@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -41,7 +42,10 @@ class ServiceState:
         s = self.settings
         self.encoder = QueryEncoder(self.embedder, max_batch=s.batch_max_size,
                                     wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)
-        self.reload()
+        # A missing or damaged index keeps the server up and not ready (reload logged the
+        # one-line reason): /readyz says why, and a build plus a reload fixes it.
+        with contextlib.suppress(IndexNotReady):
+            self.reload()
 
     def reload(self) -> None:
         """Load the current index beside the one serving, then swap; raises IndexNotReady."""

@@ -33,7 +33,9 @@ def readyz(state: StateDep) -> Health | JSONResponse:
     return Health(status="ready", index=state.searcher.index.path.name)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses={200: {
+    "description": "Prometheus text exposition format.",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(request: Request, state: StateDep) -> Response:
     """Prometheus metrics: requests, latency, index size and build time."""
     m: Metrics = request.app.state.metrics
