@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install index serve test lint eval bench-quality bench load clean
+.PHONY: install index serve test lint browser eval bench-quality bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,12 +28,24 @@ index: install
 serve: index
 	$(KQA) serve
 
+# Gold-set evaluation, all modes, real model; builds the index first when stale.
+# Writes eval/results/ (latest.json, report.html); see eval/README.md.
+eval: install
+	$(KQA) eval
+
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
-test: install lint
+# Debian's headless Chromium and its driver, for tests/test_browser.py (sudo when not root).
+SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
+browser:
+	command -v chromium && command -v chromedriver || \
+	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y chromium chromium-driver)
+
+test: install lint browser
 	$(PY) -m pytest
 
 clean:
