@@ -1,58 +1,60 @@
-"""Fusion stage: combine the dense and lexical rankings of one query.
+"""Fusion stage: one score per candidate from its dense cosine and its BM25 score.
 
-Two methods (setting `fusion`):
-- "rrf": reciprocal rank fusion, score = sum over retrievers of 1 / (rrf_k + rank).
+Both retrievers score the same candidate set (the union of their top lists), so fusion is a
+function of two aligned arrays and returns a third; the caller sorts. Methods (setting
+`fusion`):
+- "rrf": reciprocal rank fusion, score = 1 / (rrf_k + dense rank) + 1 / (rrf_k + BM25 rank).
+  Only ranks count, so the two scales never need reconciling; a candidate without any query
+  term (BM25 score 0) gets nothing from the lexical side.
 - "convex": each retriever's scores are min-max normalised over the candidate set, then
-  score = dense_weight * dense + (1 - dense_weight) * lexical.
+  score = dense_weight * dense + (1 - dense_weight) * lexical. Keeps how far apart the
+  candidates are, which ranks throw away.
+
+Tied scores share a rank (the best of their positions), so neither method depends on the
+order in which candidates were gathered.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
+METHODS: tuple[str, ...] = ("rrf", "convex")
 
-class Fused(NamedTuple):
-    ids: np.ndarray  # candidate rows, best first
-    scores: np.ndarray
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, *, method: str, rrf_k: int,
+         dense_weight: float) -> np.ndarray:
+    if len(dense) != len(lexical):
+        raise ValueError("dense and lexical scores must cover the same candidates")
+    if method == "rrf":
+        return rrf(dense, lexical, k=rrf_k)
+    if method == "convex":
+        return convex(dense, lexical, weight=dense_weight)
+    raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def rrf(dense: np.ndarray, lexical: np.ndarray, *, k: int) -> np.ndarray:
+    lexical_part = np.where(lexical > 0, 1.0 / (k + ranks(lexical)), 0.0)
+    return 1.0 / (k + ranks(dense)) + lexical_part
+
+
+def convex(dense: np.ndarray, lexical: np.ndarray, *, weight: float) -> np.ndarray:
+    return weight * minmax(dense) + (1.0 - weight) * minmax(lexical)
 
 
 def ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based rank of each score in descending order; ties broken by position."""
-    order = np.argsort(-scores, kind="stable")
-    out = np.empty(len(scores), dtype=np.int64)
-    out[order] = np.arange(1, len(scores) + 1)
-    return out
-
-
-def rrf(ids: np.ndarray, dense: np.ndarray, lexical: np.ndarray, *, k: int = 60) -> Fused:
-    """Reciprocal rank fusion over one candidate set scored by both retrievers.
-
-    A candidate with no query term (BM25 score 0) was not retrieved lexically, so it
-    gets nothing from the lexical ranking.
-    """
-    lexical_part = np.where(lexical > 0, 1.0 / (k + ranks(lexical)), 0.0)
-    fused = 1.0 / (k + ranks(dense)) + lexical_part
-    return _sorted(ids, fused)
-
-
-def convex(ids: np.ndarray, dense: np.ndarray, lexical: np.ndarray, *, weight: float) -> Fused:
-    fused = weight * minmax(dense) + (1.0 - weight) * minmax(lexical)
-    return _sorted(ids, fused)
+    """1-based rank of each score, highest first; equal scores share the best rank (1, 2, 2, 4)."""
+    if len(scores) == 0:
+        return np.zeros(0, dtype=np.int64)
+    ordered = np.sort(-np.asarray(scores, dtype=np.float64))
+    return np.searchsorted(ordered, -np.asarray(scores, dtype=np.float64), side="left") + 1
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
+    """Scores mapped onto [0, 1] over the candidate set."""
     if len(scores) == 0:
-        return scores.astype(np.float64)
+        return np.zeros(0, dtype=np.float64)
     low, high = float(scores.min()), float(scores.max())
     if high - low < 1e-12:
         # No spread: the retriever cannot tell these candidates apart.
         return np.zeros(len(scores), dtype=np.float64)
     return (scores.astype(np.float64) - low) / (high - low)
-
-
-def _sorted(ids: np.ndarray, scores: np.ndarray) -> Fused:
-    # Ties keep candidate order, which is deterministic (dense order, then lexical).
-    order = np.argsort(-scores, kind="stable")
-    return Fused(ids[order], scores[order])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from korea_qa import fusion
 from korea_qa.answer import best_sentence
 from korea_qa.errors import InvalidQuery
 from korea_qa.index import LoadedIndex
+from korea_qa.lexical import LexicalIndex
 from korea_qa.records import Hit, SearchResult
 from korea_qa.settings import MODES, Settings
 from korea_qa.tokenize import tokenize
@@ -24,6 +26,54 @@ QueryEncoder = Callable[[str], np.ndarray]
 def is_answerable(confidence: float, threshold: float) -> bool:
     """The corpus answers when its best passage is at least this close to the question."""
     return confidence >= threshold
+
+
+class DenseIndex(Protocol):
+    """What ranking needs of the vectors: `VectorIndex`, or a benchmark's own."""
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray: ...
+
+
+class Ranked(NamedTuple):
+    """Candidate rows best first, with their mode score, dense cosine and BM25 score."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+
+
+def rank(query: str, query_vector: np.ndarray, mode: str, *, vectors: DenseIndex,
+         lexical: LexicalIndex, settings: Settings) -> Ranked:
+    """Gather candidates (top `settings.candidates` of each retriever) and order them by mode.
+
+    The one ranking path: the service's `Searcher` and the BEIR benchmark both use it.
+    """
+    n = settings.candidates
+    dense_ids, _ = vectors.search(query_vector, n)
+    all_lexical = lexical.scores(query)
+    lexical_ids = np.argsort(-all_lexical, kind="stable")[:n]
+    lexical_ids = lexical_ids[all_lexical[lexical_ids] > 0]
+    if mode == "dense":
+        ids = dense_ids
+    elif mode == "lexical":
+        # With no query term in the corpus, fall back to dense order rather than noise.
+        ids = lexical_ids if len(lexical_ids) else dense_ids
+    else:
+        ids = np.concatenate([dense_ids, lexical_ids[~np.isin(lexical_ids, dense_ids)]])
+    dense = vectors.score(query_vector, ids)
+    lexical_scores = all_lexical[ids]
+    if mode == "dense":
+        scores = dense
+    elif mode == "lexical":
+        scores = lexical_scores
+    else:
+        scores = fusion.fuse(dense, lexical_scores, method=settings.fusion,
+                             rrf_k=settings.rrf_k, dense_weight=settings.dense_weight)
+    order = np.argsort(-scores, kind="stable")
+    return Ranked(ids[order], scores[order], dense[order], lexical_scores[order])
 
 
 class Searcher:
@@ -74,45 +124,9 @@ class Searcher:
             hits=hits,
         )
 
-    def _rank(
-        self, query: str, query_vector: np.ndarray, mode: str
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Candidate ids and their (mode score, dense score, lexical score), best first."""
-        index = self.index
-        n = self.settings.candidates
-        dense_ids, _ = index.vectors.search(query_vector, n)
-        all_lexical = index.lexical.scores(query)
-        lexical_ids = np.argsort(-all_lexical, kind="stable")[:n]
-        lexical_ids = lexical_ids[all_lexical[lexical_ids] > 0]
-        if mode == "dense":
-            ids = dense_ids
-        elif mode == "lexical":
-            # With no query term in the corpus, fall back to dense order rather than noise.
-            ids = lexical_ids if len(lexical_ids) else dense_ids
-        else:
-            ids = np.concatenate([dense_ids, lexical_ids[~np.isin(lexical_ids, dense_ids)]])
-        dense = index.vectors.score(query_vector, ids)
-        lexical = all_lexical[ids]
-        if mode == "dense":
-            scores = dense
-        elif mode == "lexical":
-            scores = lexical
-        elif self.settings.fusion == "rrf":
-            fused = fusion.rrf(ids, dense, lexical, k=self.settings.rrf_k)
-            return self._reorder(ids, fused, dense, lexical)
-        else:
-            fused = fusion.convex(ids, dense, lexical, weight=self.settings.dense_weight)
-            return self._reorder(ids, fused, dense, lexical)
-        order = np.argsort(-scores, kind="stable")
-        return ids[order], scores[order], dense[order], lexical[order]
-
-    @staticmethod
-    def _reorder(
-        ids: np.ndarray, fused: fusion.Fused, dense: np.ndarray, lexical: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        position = {int(i): j for j, i in enumerate(ids)}
-        rows = np.array([position[int(i)] for i in fused.ids], dtype=np.int64)
-        return fused.ids, fused.scores, dense[rows], lexical[rows]
+    def _rank(self, query: str, query_vector: np.ndarray, mode: str) -> Ranked:
+        return rank(query, query_vector, mode, vectors=self.index.vectors,
+                    lexical=self.index.lexical, settings=self.settings)
 
     def _hit(self, query: str, query_vector: np.ndarray, pid: int, rank: int, score: float,
              dense: float, lexical: float) -> Hit:

@@ -1,0 +1,301 @@
+"""`korea-qa eval beir`: retrieval quality on any folder in BEIR layout (e.g. SciFact).
+
+Layout: `corpus.jsonl` or `corpus.jsonl.gz` ({"_id", "title", "text"} a line),
+`queries.jsonl` ({"_id", "text"}), `qrels/<split>.tsv` (query-id, corpus-id, score, with a
+header line). Only queries judged in the split are evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from korea_qa import fusion
+from korea_qa.chunk import split_sentences
+from korea_qa.embed import Embedder, load_embedder
+from korea_qa.errors import KoreaQAError
+from korea_qa.evaluate import metrics
+from korea_qa.evaluate.embed_cache import CachedEmbedder
+from korea_qa.lexical import LexicalIndex
+from korea_qa.search import rank
+from korea_qa.settings import MODES, Settings
+
+# ~230 word pieces with the title: inside MiniLM's 256 (scientific English is ~1.6 a word).
+WINDOW_WORDS = 128
+OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates")
+
+
+class BeirData(NamedTuple):
+    name: str
+    doc_ids: list[str]
+    titles: list[str]
+    texts: list[str]
+    queries: dict[str, str]  # only the queries judged in the split
+    qrels: dict[str, dict[str, int]]  # query id -> {document id: graded relevance}
+
+
+def load_beir(folder: Path, split: str) -> BeirData:
+    if not folder.is_dir():
+        raise KoreaQAError(f"BEIR folder not found: {folder}")
+    qrels = load_qrels(folder / "qrels" / f"{split}.tsv")
+    doc_ids: list[str] = []
+    titles: list[str] = []
+    texts: list[str] = []
+    for row in _jsonl(_corpus_path(folder)):
+        doc_ids.append(str(row["_id"]))
+        titles.append(row.get("title") or "")
+        texts.append(row.get("text") or "")
+    all_queries = {str(r["_id"]): r["text"] for r in _jsonl(folder / "queries.jsonl")}
+    unknown = sorted(set(qrels) - set(all_queries))
+    if unknown:
+        raise KoreaQAError(f"qrels name {len(unknown)} queries missing from queries.jsonl, "
+                           f"e.g. {unknown[0]!r}")
+    queries = {qid: all_queries[qid] for qid in qrels}
+    return BeirData(folder.resolve().name, doc_ids, titles, texts, queries, qrels)
+
+
+def load_qrels(path: Path) -> dict[str, dict[str, int]]:
+    if not path.exists():
+        choices = sorted(p.stem for p in path.parent.glob("*.tsv"))
+        raise KoreaQAError(f"no judgements at {path}; splits here: {', '.join(choices) or 'none'}")
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            fields = line.rstrip("\n").split("\t")
+            if number == 0 and not fields[-1].lstrip("-").isdigit():
+                continue  # the header line
+            if len(fields) < 3:
+                if line.strip():
+                    raise KoreaQAError(f"{path}:{number + 1}: expected 3 tab-separated fields")
+                continue
+            qrels.setdefault(fields[0], {})[fields[1]] = int(fields[2])
+    return qrels
+
+
+def doc_text(title: str, text: str) -> str:
+    """One document as the models read it: "Title. Abstract" (title gets a full stop)."""
+    title = title.strip()
+    if not title:
+        return text
+    return f"{title} {text}" if re.search(r"[.!?]$", title) else f"{title}. {text}"
+
+
+def doc_windows(title: str, text: str, max_words: int) -> list[str]:
+    """The abstract in windows of whole sentences (up to `max_words`), each led by the title.
+
+    MiniLM reads 256 word pieces, about 160 words of scientific English, so most abstracts
+    would be cut short; each window fits, and consecutive windows share one sentence.
+    """
+    sentences = [text[a:b] for a, b in split_sentences(text)] or [text]
+    windows: list[list[str]] = [[]]
+    words = 0
+    for sentence in sentences:
+        size = len(sentence.split())
+        if windows[-1] and words + size > max_words:
+            # Carry the last sentence over, unless it alone would fill half the window.
+            last = windows[-1][-1]
+            windows.append([last] if len(last.split()) <= max_words // 2 else [])
+            words = sum(len(s.split()) for s in windows[-1])
+        windows[-1].append(sentence)
+        words += size
+    return [doc_text(title, " ".join(w)) for w in windows]
+
+
+def _corpus_path(folder: Path) -> Path:
+    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
+        if (folder / name).exists():
+            return folder / name
+    raise KoreaQAError(f"no corpus.jsonl or corpus.jsonl.gz in {folder}")
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, str]]:
+    if not path.exists():
+        raise KoreaQAError(f"missing {path}")
+    gz = path.suffix == ".gz"
+    with gzip.open(path, "rt", encoding="utf-8") if gz else path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise KoreaQAError(f"{path}:{number}: not JSON ({exc.msg})") from None
+
+
+# ---------------------------------------------------------------- dense side
+
+
+class MaxSimVectors:
+    """Documents as several vectors each (the whole text, then later windows); a document's
+    dense score is its best window's cosine. Offers what ranking needs (`DenseIndex`)."""
+
+    def __init__(self, vectors: np.ndarray, owners: np.ndarray, size: int) -> None:
+        order = np.argsort(owners, kind="stable")
+        self.vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
+        owners = owners[order]
+        if len(owners) and (owners[0] != 0 or not np.all(np.diff(owners) <= 1)
+                            or owners[-1] != size - 1):
+            raise ValueError("every document needs at least one vector")
+        self._starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        self.size = size
+
+    def all_scores(self, query: np.ndarray) -> np.ndarray:
+        if self.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.maximum.reduceat(self.vectors @ query.astype(np.float32), self._starts)
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.all_scores(query)
+        ids = np.argsort(-scores, kind="stable")[:n]
+        return ids, scores[ids]
+
+    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return self.all_scores(query)[ids]
+
+
+def document_vectors(data: BeirData, embedder: Embedder, *, window_words: int,
+                     batch_size: int, progress: bool) -> MaxSimVectors:
+    """Embed each document whole (as the model truncates it) and, when `window_words` > 0,
+    its later windows too, so text past the truncation point can still match."""
+    texts: list[str] = []
+    owners: list[int] = []
+    for row, (title, text) in enumerate(zip(data.titles, data.texts, strict=True)):
+        texts.append(doc_text(title, text))
+        owners.append(row)
+        if window_words > 0:
+            later = doc_windows(title, text, window_words)[1:]
+            texts.extend(later)
+            owners.extend([row] * len(later))
+    vectors = embedder.encode(texts, batch_size=batch_size, progress=progress)
+    return MaxSimVectors(vectors, np.asarray(owners, dtype=np.int64), len(data.doc_ids))
+
+
+# ---------------------------------------------------------------- ranking and scoring
+
+
+METRICS: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")
+
+
+class Retrievers(NamedTuple):
+    vectors: MaxSimVectors
+    lexical: LexicalIndex
+    query_ids: list[str]
+    query_vectors: np.ndarray
+
+
+def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
+                     window_words: int, k1: float, b: float, progress: bool) -> Retrievers:
+    vectors = document_vectors(data, embedder, window_words=window_words,
+                               batch_size=settings.embed_batch_size, progress=progress)
+    lexical = LexicalIndex.build(
+        [doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)], k1=k1, b=b)
+    query_ids = list(data.queries)
+    query_vectors = embedder.encode([data.queries[q] for q in query_ids],
+                                    batch_size=settings.embed_batch_size, progress=progress)
+    return Retrievers(vectors, lexical, query_ids, query_vectors)
+
+
+def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
+                 settings: Settings) -> list[list[str]]:
+    """Each query's ranked document ids, through the service's own ranking path."""
+    out = []
+    for qid, vector in zip(retrievers.query_ids, retrievers.query_vectors, strict=True):
+        ranked = rank(data.queries[qid], vector, mode, vectors=retrievers.vectors,
+                      lexical=retrievers.lexical, settings=settings)
+        out.append([data.doc_ids[int(i)] for i in ranked.ids])
+    return out
+
+
+def score_lists(data: BeirData, query_ids: list[str], lists: list[list[str]]) -> dict[str, float]:
+    per_query = [(metrics.ndcg_at_k(ranked, data.qrels[q], 10),
+                  metrics.recall_at_k(ranked, data.qrels[q], 100),
+                  metrics.reciprocal_rank(ranked, data.qrels[q], 10))
+                 for q, ranked in zip(query_ids, lists, strict=True)]
+    return {name: metrics.mean(row[i] for row in per_query) for i, name in enumerate(METRICS)}
+
+
+# ---------------------------------------------------------------- command
+
+
+def add_beir_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="folder in BEIR layout")
+    parser.add_argument("--split", default="test", help="qrels/<split>.tsv to evaluate")
+    parser.add_argument("--modes", default="dense,lexical,hybrid",
+                        help="comma-separated modes (default: dense,lexical,hybrid)")
+    parser.add_argument("--out", type=Path,
+                        help="JSON result (default: eval/results/beir-<name>-<split>.json)")
+    parser.add_argument("--window-words", type=int, default=WINDOW_WORDS,
+                        help="also embed abstracts in windows of this many words, scoring a "
+                             "document by its best window; 0 embeds each document once "
+                             f"(default {WINDOW_WORDS})")
+    parser.add_argument("--bm25-k1", type=float, default=1.2)
+    parser.add_argument("--bm25-b", type=float, default=0.75)
+    parser.add_argument("--fusion", choices=fusion.METHODS, help="override the setting")
+    parser.add_argument("--rrf-k", type=int, help="override the setting")
+    parser.add_argument("--dense-weight", type=float, help="override the setting")
+    parser.add_argument("--candidates", type=int, help="override the setting")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also score hybrid over the fusion grid (tune on train only)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_beir(args: argparse.Namespace, settings: Settings) -> int:
+    overrides = {name: getattr(args, name) for name in OVERRIDABLE
+                 if getattr(args, name, None) is not None}
+    settings = settings.model_copy(update=overrides)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise KoreaQAError(f"unknown mode {unknown[0] if unknown else ''!r}; "
+                           f"choose from {', '.join(MODES)}")
+    data = load_beir(args.path, args.split)
+    started = time.perf_counter()
+    embedder = CachedEmbedder(load_embedder(settings), settings.cache_dir)
+    retrievers = build_retrievers(data, embedder, settings, window_words=args.window_words,
+                                  k1=args.bm25_k1, b=args.bm25_b, progress=not args.quiet)
+    prepared = time.perf_counter() - started
+    results = {}
+    for mode in modes:
+        lists = ranked_lists(data, retrievers, mode, settings)
+        results[mode] = score_lists(data, retrievers.query_ids, lists)
+    report = {
+        "dataset": data.name,
+        "split": args.split,
+        "queries": len(data.queries),
+        "documents": len(data.doc_ids),
+        "model": embedder.model_id,
+        "config": {"fusion": settings.fusion, "rrf_k": settings.rrf_k,
+                   "dense_weight": settings.dense_weight, "candidates": settings.candidates,
+                   "window_words": args.window_words, "bm25_k1": args.bm25_k1,
+                   "bm25_b": args.bm25_b, "doc_text": "title. text"},
+        "modes": results,
+        "seconds": {"prepare": round(prepared, 2),
+                    "total": round(time.perf_counter() - started, 2)},
+    }
+    if args.sweep:
+        from korea_qa.evaluate.beir_tune import format_sweep, sweep
+
+        report["sweep"] = sweep(data, retrievers, settings)
+        print(format_sweep(report["sweep"]))
+    out = args.out or Path("eval/results") / f"beir-{data.name}-{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(format_table(report))
+    print(f"wrote {out}")
+    return 0
+
+
+def format_table(report: dict[str, Any]) -> str:
+    head = (f"{report['dataset']} {report['split']}: {report['queries']} queries, "
+            f"{report['documents']} documents, {report['model']}")
+    lines = [head, f"{'mode':<8}" + "".join(f"{m:>12}" for m in METRICS)]
+    for mode, values in report["modes"].items():
+        lines.append(f"{mode:<8}" + "".join(f"{values[m]:>12.4f}" for m in METRICS))
+    return "\n".join(lines)
