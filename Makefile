@@ -33,6 +33,14 @@ serve: index
 eval: install
 	$(KQA) eval
 
+# BEIR SciFact (not in `make test`): train (where fusion was tuned), then test. The first
+# run embeds the abstracts (minutes on 2 cores) into .cache/; reruns take seconds.
+# Writes eval/results/beir-scifact-{train,test}.json; see README "Retrieval quality".
+SCIFACT ?= ../shared/benchmarks/scifact
+bench-quality: install
+	$(KQA) eval beir $(SCIFACT) --split train
+	$(KQA) eval beir $(SCIFACT) --split test
+
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
