@@ -1,0 +1,311 @@
+"""The index on disk: a build killed at any moment never damages the index being served, and a
+damaged index is refused at start-up with one line that names the file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from korea_qa.api import create_app
+from korea_qa.errors import IndexNotReady
+from korea_qa.index import current_path, load_index, verify_folder
+from korea_qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "Why did Russia write off North Korea's debt?"
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "KOREA_QA_MODEL": "hash:64", "HF_HUB_OFFLINE": "1",
+            "KOREA_QA_CORPUS_DIR": str(settings.corpus_dir),
+            "KOREA_QA_INDEX_DIR": str(settings.index_dir), "KOREA_QA_LOG_LEVEL": "info"}
+
+
+def korea_qa(*args: str) -> list[str]:
+    return [sys.executable, "-m", "korea_qa.cli", *args]
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(korea_qa(*args), env=cli_env(settings), capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+# ---------------------------------------------------------------- killed builds
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> Settings:
+    """A corpus of many copies of the articles: a build that takes a few seconds."""
+    corpus = tmp_path / "big-corpus"
+    corpus.mkdir()
+    for source in sorted((ROOT / "corpus").glob("*.md")):
+        if source.name.upper().startswith("README"):
+            continue
+        text = source.read_text(encoding="utf-8")
+        for i in range(40):
+            copy = re.sub(r"^doc_id: (\S+)", rf"doc_id: \1-{i}", text, count=1, flags=re.M)
+            (corpus / f"{source.stem}-{i}.md").write_text(copy, encoding="utf-8")
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash:64")
+
+
+def _tmp_folders(settings: Settings) -> list[Path]:
+    versions = settings.index_dir / "versions"
+    return sorted(versions.glob(".tmp-*")) if versions.is_dir() else []
+
+
+def _versions(settings: Settings) -> set[str]:
+    versions = settings.index_dir / "versions"
+    return {p.name for p in versions.iterdir() if not p.name.startswith(".")}
+
+
+def _moment(name: str, old: set[str]) -> Callable[[Settings, float], bool]:
+    """When to kill: a time after start, or a file appearing in any folder the build made."""
+    if name.startswith("after "):
+        delay = float(name.split()[1])
+        return lambda _, elapsed: elapsed >= delay
+
+    def written(settings: Settings, _: float) -> bool:
+        versions = settings.index_dir / "versions"
+        return any((folder / name).exists() for folder in versions.iterdir()
+                   if folder.name not in old)
+
+    return written
+
+
+MOMENTS = ["after 0.3", "articles.jsonl", "vectors.npy", "lexical", "manifest.json"]
+
+
+def kill_build_at(settings: Settings, moment: str) -> bool:
+    """Start `korea-qa build`, SIGKILL it at `moment`; True if it was still running then."""
+    when = _moment(moment, _versions(settings))
+    proc = subprocess.Popen(korea_qa("build", "--quiet"), env=cli_env(settings),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    try:
+        while proc.poll() is None and not when(settings, time.monotonic() - started):
+            if time.monotonic() - started > 120:
+                raise AssertionError(f"build never reached {moment!r}")
+            time.sleep(0.001)
+        alive = proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    return alive
+
+
+def test_build_killed_at_any_moment_leaves_current_untouched(big: Settings) -> None:
+    first = run_cli(big, "build", "--quiet")
+    assert first.returncode == 0, first.stderr
+    previous = current_path(big.index_dir)
+    assert previous is not None
+    previous_manifest = verify_folder(previous)
+
+    killed_midway = []
+    for moment in MOMENTS:
+        before = _versions(big)
+        alive = kill_build_at(big, moment)
+        interrupted = _versions(big) == before  # the kill came before the rename
+        current = current_path(big.index_dir)
+        assert current is not None, moment
+        if alive and interrupted:
+            killed_midway.append(moment)
+            assert current == previous, moment
+            assert verify_folder(current) == previous_manifest
+        else:
+            # Finished (or renamed) before the kill landed: whatever is current is complete.
+            verify_folder(current)
+        index = load_index(big)
+        assert len(index.passages) == previous_manifest["counts"]["passages"]
+    # The moments before the manifest are seconds apart: those kills must have landed midway.
+    assert {"after 0.3", "articles.jsonl", "vectors.npy"} <= set(killed_midway)
+    assert any(m in killed_midway for m in ("lexical", "manifest.json"))
+
+    again = run_cli(big, "build", "--quiet")
+    assert again.returncode == 0, again.stderr
+    rebuilt = current_path(big.index_dir)
+    assert rebuilt is not None and rebuilt != previous
+    verify_folder(rebuilt)
+    assert _tmp_folders(big) == []  # the killed builds' leftovers are cleared
+
+
+# ---------------------------------------------------------------- damaged index
+
+
+def _truncate(folder: Path) -> str:
+    path = folder / "vectors.npy"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return "vectors.npy"
+
+
+def _flip_byte(folder: Path) -> str:
+    path = folder / "passages.jsonl"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    return "passages.jsonl"
+
+
+def _delete(folder: Path) -> str:
+    victim = sorted(p for p in (folder / "lexical").iterdir() if p.is_file())[0]
+    victim.unlink()
+    return victim.name
+
+
+def _edit_manifest(**changes: object) -> Callable[[Path], str]:
+    def damage(folder: Path) -> str:
+        path = folder / "manifest.json"
+        manifest = json.loads(path.read_text())
+        manifest.update(changes)
+        path.write_text(json.dumps(manifest))
+        return "manifest.json"
+
+    return damage
+
+
+def _delete_manifest(folder: Path) -> str:
+    (folder / "manifest.json").unlink()
+    return "manifest.json"
+
+
+DAMAGE = {
+    "truncated": (_truncate, "truncated"),
+    "flipped-byte": (_flip_byte, "checksum"),
+    "deleted": (_delete, "missing"),
+    "other-model": (_edit_manifest(model="some-other-model"), "model"),
+    "other-dimension": (_edit_manifest(dim=384), "dimension"),
+    "no-manifest": (_delete_manifest, "missing"),
+}
+
+
+@pytest.fixture(params=sorted(DAMAGE))
+def damaged(request: pytest.FixtureRequest, built: Settings) -> tuple[Settings, str, str]:
+    damage, problem = DAMAGE[request.param]
+    folder = current_path(built.index_dir)
+    assert folder is not None
+    return built, damage(folder), problem
+
+
+def test_load_refuses_a_damaged_index(damaged: tuple[Settings, str, str]) -> None:
+    settings, filename, problem = damaged
+    with pytest.raises(IndexNotReady) as caught:
+        load_index(settings, expect_model="hash:64", expect_dim=64)
+    assert caught.value.file is not None and caught.value.file.endswith(filename)
+    message = str(caught.value)
+    assert filename in message and problem in message
+    assert "korea-qa build" in message
+    assert "\n" not in message
+
+
+def test_app_is_up_but_not_ready_on_a_damaged_index(
+        damaged: tuple[Settings, str, str], caplog: pytest.LogCaptureFixture) -> None:
+    settings, filename, problem = damaged
+    caplog.set_level(logging.INFO)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "not ready"
+        assert filename in ready.json()["detail"] and problem in ready.json()["detail"]
+        for response in (client.get("/api/search", params={"q": QUESTION}),
+                         client.post("/api/search", json={"q": QUESTION}),
+                         client.get("/api/documents")):
+            assert response.status_code == 503
+            assert response.headers["retry-after"]
+            error = response.json()["error"]
+            assert set(error) == {"status", "code", "message", "details"}
+            assert error["status"] == 503 and error["code"] == "not_ready"
+            assert filename in error["message"] and "korea-qa build" in error["message"]
+            assert "Traceback" not in response.text
+    not_ready = [r for r in caplog.records if "not ready" in r.getMessage()]
+    assert len(not_ready) == 1
+    assert not_ready[0].levelno == logging.ERROR and not_ready[0].exc_info is None
+    assert filename in not_ready[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_cli_names_the_file_and_the_way_out(built: Settings) -> None:
+    folder = current_path(built.index_dir)
+    assert folder is not None
+    _flip_byte(folder)
+    asked = run_cli(built, "ask", QUESTION)
+    assert asked.returncode == 2
+    errors = [line for line in asked.stderr.splitlines() if "korea-qa: error" in line]
+    assert len(errors) == 1
+    assert "passages.jsonl" in errors[0] and "checksum" in errors[0]
+    assert "korea-qa build" in errors[0]
+    assert "Traceback" not in asked.stderr
+
+    fixed = run_cli(built, "build", "--if-stale", "--quiet")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "building the index" in fixed.stdout and "passages.jsonl" in fixed.stdout
+    assert run_cli(built, "ask", QUESTION).returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path) -> None:
+    folder = current_path(built.index_dir)
+    assert folder is not None
+    _truncate(folder)
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(korea_qa("serve", "--host", "127.0.0.1", "--port", str(port)),
+                            env=cli_env(built), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert ready is not None, "server did not answer"
+        assert ready.status_code == 503
+        assert "vectors.npy" in ready.json()["detail"]
+        search = httpx.get(f"http://127.0.0.1:{port}/api/search", params={"q": QUESTION})
+        assert search.status_code == 503 and search.json()["error"]["code"] == "not_ready"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    log.seek(0)
+    output = log.read()
+    not_ready = [line for line in output.splitlines() if "not ready" in line]
+    assert len(not_ready) == 1, output
+    assert "vectors.npy" in not_ready[0] and "korea-qa build" in not_ready[0]
+    assert "Traceback" not in output
+
+
+def test_a_repaired_index_is_served(built: Settings) -> None:
+    # A build beside the damaged one, then a reload, makes the service ready again.
+    folder = current_path(built.index_dir)
+    assert folder is not None
+    _truncate(folder)
+    key = "k" * 32
+    with TestClient(create_app(built.model_copy(update={"api_key": SecretStr(key)}))) as client:
+        assert client.get("/readyz").status_code == 503
+        assert run_cli(built, "build", "--quiet").returncode == 0
+        reloaded = client.post("/api/admin/reload", headers={"X-API-Key": key})
+        assert reloaded.status_code == 200, reloaded.text
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/api/search", params={"q": QUESTION}).status_code == 200
