@@ -1,0 +1,187 @@
+"""Reloading a rebuilt index while serving: no request in flight fails; only a key may do it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from korea_qa.api import create_app
+from korea_qa.embed import HashEmbedder
+from korea_qa.index import build_index, current_path
+from korea_qa.settings import Settings
+
+KEY = "reload-key-0123456789"
+QUESTIONS = [
+    "Why did Russia write off North Korea's debt?",
+    "Which countries voted against the UN resolution?",
+    "What made Pyongyang isolate itself in 2020?",
+    "trade between Moscow and Pyongyang",
+]
+
+
+@pytest.fixture
+def keyed(built: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(built.model_copy(update={"api_key": SecretStr(KEY)}))) as c:
+        yield c
+
+
+def add_article(corpus_dir: Path, word: str) -> None:
+    """A new article with a made-up word, so each rebuilt index is recognisably different."""
+    (corpus_dir / f"extra-{word}.md").write_text(
+        f"---\ndoc_id: extra-{word}\ntitle: Note {word}\n---\n"
+        f"The envoy mentioned {word} during the talks in Pyongyang about railway links. "
+        "Officials from both sides described the meeting as productive and cordial.\n",
+        encoding="utf-8")
+
+
+class Load:
+    """Threads sending searches until stopped, recording every outcome with its time span."""
+
+    def __init__(self, client: TestClient, threads: int = 8) -> None:
+        self.client = client
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.outcomes: list[tuple[float, float, int | str]] = []
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
+
+    def _run(self, n: int) -> None:
+        i = n
+        while not self.stop.is_set():
+            q = QUESTIONS[i % len(QUESTIONS)] + f" {i}"  # mostly new text: not the cache
+            begun = time.monotonic()
+            try:
+                if i % 2:
+                    r = self.client.post("/api/search", json={"q": q, "k": 3})
+                else:
+                    r = self.client.get("/api/search", params={"q": q, "mode": "hybrid"})
+                outcome: int | str = r.status_code
+                if r.status_code == 200 and not r.json()["results"]:
+                    outcome = "empty"
+            except Exception as exc:  # a dropped request is a failure too
+                outcome = repr(exc)
+            with self.lock:
+                self.outcomes.append((begun, time.monotonic(), outcome))
+            i += len(self.threads)
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+
+def test_requests_during_rebuild_and_reload_all_succeed(keyed: TestClient, built: Settings
+                                                        ) -> None:
+    windows = []
+    with Load(keyed) as load:
+        for cycle in range(3):
+            word = f"zorblax{cycle}"
+            add_article(built.corpus_dir, word)
+            build_index(built, HashEmbedder(64), progress=False)
+            begun = time.monotonic()
+            reloaded = keyed.post("/api/admin/reload", headers={"X-API-Key": KEY})
+            windows.append((begun, time.monotonic()))
+            assert reloaded.status_code == 200, reloaded.text
+            assert reloaded.json()["index"] == current_path(built.index_dir).name  # type: ignore[union-attr]
+            # The new index is the one answering now.
+            found = keyed.get("/api/search", params={"q": word, "mode": "lexical", "k": 1})
+            assert found.json()["results"][0]["citation"]["doc_id"] == f"extra-{word}"
+            time.sleep(0.2)  # let requests run against the new index before the next cycle
+    failures = [o for o in load.outcomes if o[2] != 200]
+    assert failures == []
+    assert len(load.outcomes) > 50
+    during = [o for o in load.outcomes for b, e in windows if o[0] < e and o[1] > b]
+    assert during, "no request overlapped a reload"
+
+
+def test_failed_reload_keeps_serving_the_old_index(keyed: TestClient, built: Settings) -> None:
+    before = keyed.get("/readyz").json()["index"]
+    folder = build_index(built, HashEmbedder(64), progress=False)
+    (folder / "vectors.npy").write_bytes(b"broken")
+    reloaded = keyed.post("/api/admin/reload", headers={"Authorization": f"Bearer {KEY}"})
+    assert reloaded.status_code == 503
+    error = reloaded.json()["error"]
+    assert error["code"] == "not_ready" and "vectors.npy" in error["message"]
+    ready = keyed.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["index"] == before
+    assert keyed.get("/api/search", params={"q": QUESTIONS[0]}).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"X-API-Key": "wrong"},
+    {"X-API-Key": KEY[:-1]},
+    {"X-API-Key": KEY + "x"},
+    {"X-API-Key": ""},
+    {"Authorization": "Bearer wrong"},
+    {"Authorization": f"Basic {KEY}"},
+    {"Authorization": KEY},
+], ids=["none", "wrong", "prefix", "longer", "empty", "bearer-wrong", "basic", "no-scheme"])
+def test_reload_without_a_valid_key_is_401(keyed: TestClient, headers: dict[str, str]) -> None:
+    before = keyed.get("/readyz").json()["index"]
+    response = keyed.post("/api/admin/reload", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    error = response.json()["error"]
+    assert error["status"] == 401 and error["code"] == "unauthorized"
+    assert KEY not in response.text
+    assert keyed.get("/readyz").json()["index"] == before
+
+
+@pytest.mark.parametrize("header", ["X-API-Key", "Authorization"])
+def test_reload_with_the_key(keyed: TestClient, header: str) -> None:
+    value = KEY if header == "X-API-Key" else f"Bearer {KEY}"
+    response = keyed.post("/api/admin/reload", headers={header: value})
+    assert response.status_code == 200
+    assert response.json()["status"] == "reloaded"
+
+
+@pytest.mark.parametrize("configured", [None, ""])
+def test_reload_is_disabled_without_a_configured_key(built: Settings,
+                                                     configured: str | None) -> None:
+    key = None if configured is None else SecretStr(configured)
+    with TestClient(create_app(built.model_copy(update={"api_key": key}))) as client:
+        for headers in ({}, {"X-API-Key": ""}, {"X-API-Key": KEY},
+                        {"Authorization": "Bearer "}):
+            response = client.post("/api/admin/reload", headers=headers)
+            assert response.status_code == 403
+            error = response.json()["error"]
+            assert error["code"] == "forbidden" and "KOREA_QA_API_KEY" in error["message"]
+
+
+def test_api_key_comes_from_the_environment(built: Settings,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KOREA_QA_API_KEY", KEY)
+    settings = Settings(corpus_dir=built.corpus_dir, index_dir=built.index_dir, model="hash:64")
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == KEY
+    assert KEY not in repr(settings)  # a secret, not printed with the settings
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/api/admin/reload", headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_key_is_compared_in_constant_time(keyed: TestClient,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import hmac
+
+    from korea_qa.api.routes import ops
+
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(ops.hmac, "compare_digest", spy)
+    assert keyed.post("/api/admin/reload", headers={"X-API-Key": "nope"}).status_code == 401
+    assert calls == [(b"nope", KEY.encode())]
