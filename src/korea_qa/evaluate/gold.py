@@ -350,14 +350,17 @@ def misses(run: GoldRun, mode: str) -> list[QuestionResult]:
     return [q for q in run.questions if q.mode == mode and q.answerable and q.first_hit != 1]
 
 
-def open_searcher(settings: Any, *, build_if_stale: bool = True) -> Any:
-    """A Searcher over `settings.index_dir`, building the index first when it is stale."""
+def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any = None) -> Any:
+    """A Searcher over `settings.index_dir`, building the index first when it is stale.
+
+    `embedder` reuses a model already loaded (tests share one); by default one is loaded.
+    """
     from korea_qa.embed import load_embedder
     from korea_qa.errors import IndexNotReady
     from korea_qa.index import build_index, load_index, staleness
     from korea_qa.search import Searcher
 
-    embedder = load_embedder(settings)
+    embedder = embedder or load_embedder(settings)
     reason = staleness(settings)
     if reason is not None and not build_if_stale:
         raise IndexNotReady(reason)
