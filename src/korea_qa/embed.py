@@ -1,16 +1,20 @@
 """Embedding stage: texts to L2-normalised float32 vectors.
 
-`SentenceTransformerEmbedder` runs the real model from a local folder (no downloads);
-`HashEmbedder` ("hash:DIM") is a deterministic bag-of-stems embedder for tests, so most
-tests never load a model.
+`SentenceTransformerEmbedder` runs the real model from a local folder with PyTorch (no
+downloads); `ExportedEmbedder` runs the same model exported to ONNX (see `korea_qa.export`)
+with ONNX Runtime (float32 or int8) or OpenVINO; `HashEmbedder` ("hash:DIM") is a
+deterministic bag-of-stems embedder for tests, so most tests never load a model.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Sequence
-from typing import Protocol
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,12 +85,128 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+class ExportedEmbedder:
+    """The sentence-transformers pipeline (tokenise, transformer, mean pooling, normalise)
+    over the model exported to ONNX, run by ONNX Runtime or OpenVINO. Needs no PyTorch once
+    the export exists."""
+
+    def __init__(self, model_path: str, *, model_id: str, backend: str, cache_dir: Path,
+                 threads: int = 2) -> None:
+        from tokenizers import Tokenizer
+
+        from korea_qa.export import onnx_model
+
+        folder = Path(model_path)
+        if not folder.is_dir():
+            raise KoreaQAError(f"embedding model folder not found: {model_path}")
+        self.model_id = model_id
+        self.dim, max_tokens = _check_pipeline(folder)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        # As sentence-transformers calls it: pad to the longest in the batch, cut at its
+        # max_seq_length (tokenizer.json itself says fixed 128).
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        self.tokenizer.no_padding()
+        onnx_file = onnx_model(model_path, cache_dir, int8=backend == "onnx-int8")
+        if backend == "openvino":
+            self._run = _openvino_runner(onnx_file, threads, cache_dir)
+        elif backend in ("onnx", "onnx-int8"):
+            self._run = _onnxruntime_runner(onnx_file, threads)
+        else:
+            raise KoreaQAError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch([str(t).strip() for t in texts])
+        # Longest first, as sentence-transformers does: batches of similar length pad little.
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            feed = {name: np.zeros((len(rows), width), dtype=np.int64)
+                    for name in ("input_ids", "attention_mask", "token_type_ids")}
+            for j, i in enumerate(rows):
+                e = encodings[i]
+                n = len(e.ids)
+                feed["input_ids"][j, :n] = e.ids
+                feed["attention_mask"][j, :n] = e.attention_mask
+                feed["token_type_ids"][j, :n] = e.type_ids
+            tokens = self._run(feed)
+            mask = feed["attention_mask"][..., None].astype(np.float32)
+            out[rows] = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return _normalise(out)
+
+
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8", "openvino")
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def _check_pipeline(folder: Path) -> tuple[int, int]:
+    """(dimension, max tokens) of a transformer + mean pooling model; refuse anything else."""
+    try:
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        config = json.loads((folder / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise KoreaQAError(f"not a sentence-transformers model folder: {folder} ({exc})") from None
+    if not pooling.get("pooling_mode_mean_tokens") or any(
+            v for k, v in pooling.items() if k.startswith("pooling_mode_") and
+            k != "pooling_mode_mean_tokens"):
+        raise KoreaQAError(f"{folder}: only mean pooling runs on the exported backends; "
+                           "use backend torch")
+    return int(pooling["word_embedding_dimension"]), int(config.get("max_seq_length", 256))
+
+
+def _onnxruntime_runner(onnx_file: Path, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+    def run(feed: dict[str, np.ndarray]) -> np.ndarray:
+        result: Any = session.run(["last_hidden_state"], feed)[0]
+        return np.asarray(result)
+
+    return run
+
+
+def _openvino_runner(onnx_file: Path, threads: int, cache_dir: Path) -> Runner:
+    import openvino as ov
+
+    core = ov.Core()
+    # OpenVINO's default precision: bfloat16 where the CPU has it (AMX, AVX-512 BF16),
+    # float32 elsewhere. The compiled model is cached, so later starts skip compilation.
+    compiled = core.compile_model(str(onnx_file), "CPU", {
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY",
+        "CACHE_DIR": str(cache_dir / "openvino"),
+    })
+    request = compiled.create_infer_request()
+    lock = threading.Lock()  # an infer request is not thread-safe; ORT sessions are
+
+    def run(feed: dict[str, np.ndarray]) -> np.ndarray:
+        with lock:
+            result: Any = request.infer(feed)
+            return np.array(result[compiled.output(0)])
+
+    return run
+
+
 def load_embedder(settings: Settings) -> Embedder:
     if settings.model.startswith("hash:"):
         try:
             return HashEmbedder(int(settings.model.split(":", 1)[1]))
         except ValueError:
             raise KoreaQAError(f"bad model {settings.model!r}: expected hash:DIM") from None
+    if settings.backend != "torch":
+        return ExportedEmbedder(settings.model_path(), model_id=settings.model_id(),
+                                backend=settings.backend, cache_dir=settings.cache_dir,
+                                threads=settings.torch_threads)
     return SentenceTransformerEmbedder(
         settings.model_path(),
         model_id=settings.model_id(),

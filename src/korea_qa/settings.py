@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
-Backend = Literal["torch", "onnx", "onnx-int8"]
+Backend = Literal["torch", "onnx", "onnx-int8", "openvino"]
 Fusion = Literal["rrf", "convex"]
 
 
@@ -74,11 +74,14 @@ class Settings(BaseSettings):
         return self.model or bundled_model_path()
 
     def model_id(self) -> str:
-        """A stable name for the embedding model, recorded in the manifest."""
+        """A stable name for the embedding model, recorded in the manifest. Backends other
+        than PyTorch give slightly different vectors, so they are part of the name: an index
+        or an embedding cache is never shared between backends."""
         if self.model.startswith("hash:"):
             return self.model
         path = Path(self.model_path())
-        return f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
+        name = f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
+        return name if self.backend == "torch" else f"{name}@{self.backend}"
 
     def index_fingerprint(self) -> dict[str, object]:
         """Everything that, when changed, makes a built index stale."""
