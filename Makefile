@@ -41,6 +41,14 @@ bench-quality: install
 	$(KQA) eval beir $(SCIFACT) --split train
 	$(KQA) eval beir $(SCIFACT) --split test
 
+# Load test: a live server on 127.0.0.1 with the real model, LOAD_CLIENTS async clients for
+# LOAD_SECONDS against /api/search with the gold questions. Prints req/s, p50/p95/p99 and
+# errors; writes bench/results/load-*.json. See docs/OPERATIONS.md "Load test".
+LOAD_CLIENTS ?= 16
+LOAD_SECONDS ?= 60
+load: index
+	$(PY) bench/load.py --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS)
+
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
