@@ -1,0 +1,143 @@
+"""The HTTP side of the benchmark: a live `korea-qa serve` in a subprocess, and a lean
+asyncio HTTP/1.1 keep-alive client (the client shares the two cores with the server, so it
+must cost little per request)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote
+
+
+class Server(NamedTuple):
+    pid: int
+    host: str
+    port: int
+
+
+class LoadResult(NamedTuple):
+    latencies: list[float]  # seconds, one per completed request
+    errors: int
+    seconds: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(env: dict[str, str], log: Path, timeout: float = 180.0) -> Iterator[Server]:
+    """`korea-qa serve` on a free 127.0.0.1 port, ready (GET /readyz is 200) when yielded."""
+    port = free_port()
+    full_env = {**os.environ, **env, "KOREA_QA_HOST": "127.0.0.1", "KOREA_QA_PORT": str(port)}
+    with log.open("ab") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "korea_qa.cli", "serve"], env=full_env,
+                                stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; see {log}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready after {timeout:.0f} s; see {log}")
+            time.sleep(0.2)
+        yield Server(proc.pid, "127.0.0.1", port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size from /proc/PID/status (VmRSS, kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def search_paths(questions: list[str], k: int = 5) -> list[str]:
+    return [f"/api/search?q={quote(q)}&k={k}" for q in questions]
+
+
+def run_load(server: Server, paths: list[str], *, clients: int, seconds: float | None = None,
+             requests: int | None = None) -> LoadResult:
+    """`clients` concurrent keep-alive connections, each sending its next request as soon as
+    the last is answered, for `seconds` (or until `requests` in all are done)."""
+    return asyncio.run(_load(server, paths, clients, seconds, requests))
+
+
+async def _load(server: Server, paths: list[str], clients: int, seconds: float | None,
+                requests: int | None) -> LoadResult:
+    latencies: list[float] = []
+    errors = [0]
+    started = time.perf_counter()
+    deadline = started + seconds if seconds is not None else float("inf")
+    budget = [requests if requests is not None else -1]
+
+    def more() -> bool:
+        if time.perf_counter() >= deadline:
+            return False
+        if budget[0] == 0:
+            return False
+        budget[0] -= 1
+        return True
+
+    async def client(offset: int) -> None:
+        # Each client starts elsewhere in the question list, so concurrent requests differ.
+        i = offset
+        conn = None
+        while more():
+            path = paths[i % len(paths)]
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = await asyncio.open_connection(server.host, server.port)
+                status = await _get(conn, path)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                errors[0] += 1
+                conn = None
+                continue
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                errors[0] += 1
+        if conn is not None:
+            conn[1].close()
+
+    step = max(1, len(paths) // clients)
+    await asyncio.gather(*(client(n * step) for n in range(clients)))
+    return LoadResult(latencies, errors[0], time.perf_counter() - started)
+
+
+async def _get(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str) -> int:
+    reader, writer = conn
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = next(int(line.split(":", 1)[1]) for line in lines[1:]
+                  if line.lower().startswith("content-length:"))
+    await reader.readexactly(length)
+    return status
