@@ -237,13 +237,19 @@ def plot_confidence(record: dict[str, Any]) -> bytes:
                   and q["answerable"] is answerable and q["confidence"] is not None]
             ax.scatter(xs, row + rng.uniform(-0.18, 0.18, len(xs)), s=16, alpha=0.7,
                        color=colour, label=f"{label} ({len(xs)})")
-        ax.axvline(threshold, color="black", lw=1.2)
+        ax.axvline(threshold, color="black", lw=1.2, label=f"abstain_threshold {threshold:g}")
         best = record["summary"][mode]["best_threshold"]
+        title = mode
         if best:
-            ax.axvline(best["threshold"], color="black", lw=1, ls="--")
+            ax.axvline(best["threshold"], color="black", lw=1, ls="--",
+                       label="best balanced accuracy on this set")
+            title += f" (best cut {best['threshold']:.3f})"
         ax.set_yticks([0, 1], ["answerable", "unanswerable"])
         ax.set_ylim(-0.5, 1.5)
-        ax.set_title(mode, fontsize=10, loc="left")
+        ax.set_title(title, fontsize=10, loc="left")
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlabel("confidence (best dense cosine)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
+               fontsize=8, frameon=False)
     return _png(fig)
