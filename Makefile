@@ -49,6 +49,14 @@ LOAD_SECONDS ?= 60
 load: index
 	$(PY) bench/load.py --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS)
 
+# Speed: in-process and HTTP latency, throughput (1/4/16 clients, query cache off and on),
+# server RSS, SciFact encoding speed and nDCG@10 for every backend, seed build; one run,
+# table on stdout, JSON in bench/results/bench-<date>.json. Full SciFact takes minutes;
+# BENCH_ARGS="--docs 500" skips quality for a quick look. See bench/README.md.
+BENCH_ARGS ?=
+bench: install
+	$(PY) bench/bench.py $(BENCH_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy

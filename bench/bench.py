@@ -1,0 +1,239 @@
+"""`make bench`: latency, throughput, build speed, memory and the quality cost of each
+inference backend, measured in one run on this machine. Prints a table, writes
+bench/results/bench-<date>.json.
+
+    .venv/bin/python bench/bench.py                  # everything (SciFact in full: minutes)
+    .venv/bin/python bench/bench.py --docs 500       # SciFact build speed on 500 abstracts only,
+                                                     # no quality figures (a quick look)
+
+Sections: (1) in-process cost of one question (`Searcher.search`: encode, FAISS, BM25,
+fusion, answer sentence) over the gold questions; (2) the same over HTTP, one client;
+(3) 1, 4 and 16 concurrent clients, with the query cache off and then on; (4) SciFact
+encoding speed and test nDCG@10 for each backend, and the seed index build from scratch;
+(5) server RSS after start-up and after the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from bench_report import format_report  # noqa: E402
+from httpload import rss_mib, run_load, search_paths, serve  # noqa: E402
+
+from korea_qa.embed import BACKENDS, load_embedder  # noqa: E402
+from korea_qa.evaluate.gold import load_gold  # noqa: E402
+from korea_qa.index import build_index, load_index  # noqa: E402
+from korea_qa.search import Searcher  # noqa: E402
+from korea_qa.settings import Settings  # noqa: E402
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    base = Settings()
+    serve_backend = args.serve_backend or base.backend
+    questions = [item.question for item in load_gold(args.gold)]
+    work = Path(tempfile.mkdtemp(prefix="korea-qa-bench-"))
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
+        "default_backend": base.backend, "served_backend": serve_backend,
+        "questions": len(questions), "work_dir": str(work),
+    }
+    # (4b) and (1): seed index per backend, in-process latency on it.
+    report["seed"], report["in_process"] = {}, {}
+    for backend in backends:
+        settings = base.model_copy(update={"backend": backend,
+                                           "index_dir": work / f"index-{backend}"})
+        report["seed"][backend] = seed_build(settings)
+        report["in_process"][backend] = in_process(settings, questions, args.rounds)
+        _say(f"{backend}: seed {report['seed'][backend]}, in-process "
+             f"{report['in_process'][backend]}")
+    # (2), (3), (5): the served backend, over HTTP.
+    report["http"] = http_section(base, serve_backend, work, questions, args)
+    # (4a): SciFact, every backend, the quality cost against PyTorch in the same run.
+    report["scifact"] = scifact_section(base, backends, args)
+    out = args.out or ROOT / "bench" / "results" / f"bench-{report['date'][:10]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(format_report(report))
+    print(f"wrote {out}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help=f"backends to compare (default {','.join(BACKENDS)})")
+    parser.add_argument("--serve-backend", help="backend of the HTTP server (default: the "
+                        "setting, KOREA_QA_BACKEND)")
+    parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="passes over the gold questions for latency (default 3)")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="seconds per throughput level (default 10)")
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--scifact", type=Path,
+                        default=ROOT.parent / "shared" / "benchmarks" / "scifact")
+    parser.add_argument("--docs", type=int, default=0,
+                        help="encode only the first N SciFact abstracts; skips quality")
+    parser.add_argument("--out", type=Path)
+    return parser
+
+
+def _say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def percentiles(seconds: list[float], qs: tuple[int, ...] = (50, 95, 99)) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000.0
+    return {f"p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in qs} if len(ms) else {}
+
+
+# ---------------------------------------------------------------- in process
+
+
+def seed_build(settings: Settings) -> dict[str, float]:
+    """Model load (including a first-time ONNX export) and index build, from scratch."""
+    t0 = time.perf_counter()
+    embedder = load_embedder(settings)
+    t1 = time.perf_counter()
+    build_index(settings, embedder, progress=False)
+    t2 = time.perf_counter()
+    return {"model_load_s": round(t1 - t0, 2), "build_s": round(t2 - t1, 2)}
+
+
+def in_process(settings: Settings, questions: list[str], rounds: int) -> dict[str, float]:
+    """`Searcher.search` wall time per question, no cache: encode + search + fusion."""
+    embedder = load_embedder(settings)
+    index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
+    searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
+    for q in questions[:10]:  # warm-up
+        searcher.search(q)
+    times = []
+    for _ in range(rounds):
+        for q in questions:
+            t0 = time.perf_counter()
+            searcher.search(q)
+            times.append(time.perf_counter() - t0)
+    return percentiles(times, (50, 95))
+
+
+# ---------------------------------------------------------------- over HTTP
+
+
+def http_section(base: Settings, backend: str, work: Path, questions: list[str],
+                 args: argparse.Namespace) -> dict[str, Any]:
+    paths = search_paths(questions)
+    levels = [int(c) for c in args.clients.split(",")]
+    env = {"KOREA_QA_BACKEND": backend, "KOREA_QA_INDEX_DIR": str(work / f"index-{backend}"),
+           "KOREA_QA_CACHE_DIR": str(base.cache_dir.resolve())}
+    out: dict[str, Any] = {"backend": backend}
+    log = work / "server.log"
+    with serve({**env, "KOREA_QA_QUERY_CACHE_SIZE": "0"}, log) as server:
+        out["rss_start_mib"] = round(rss_mib(server.pid), 1)
+        run_load(server, paths, clients=1, requests=20)  # warm-up
+        single = run_load(server, paths, clients=1, requests=len(paths) * args.rounds)
+        out["single_client"] = {**percentiles(single.latencies), "errors": single.errors}
+        _say(f"HTTP one client: {out['single_client']}")
+        out["cache_off"] = throughput(server, paths, levels, args.seconds)
+        out["rss_after_load_mib"] = round(rss_mib(server.pid), 1)
+    with serve(env, log) as server:
+        out["cache_on"] = throughput(server, paths, levels, args.seconds)
+    return out
+
+
+def throughput(server: Any, paths: list[str], levels: list[int],
+               seconds: float) -> dict[str, dict[str, float]]:
+    out = {}
+    for clients in levels:
+        result = run_load(server, paths, clients=clients, seconds=seconds)
+        out[str(clients)] = {"requests_per_s": round(len(result.latencies) / result.seconds, 1),
+                             **percentiles(result.latencies, (50, 99)),
+                             "requests": len(result.latencies), "errors": result.errors}
+        _say(f"{clients} clients: {out[str(clients)]}")
+    return out
+
+
+# ---------------------------------------------------------------- SciFact
+
+
+def scifact_section(base: Settings, backends: list[str],
+                    args: argparse.Namespace) -> dict[str, Any]:
+    from korea_qa.evaluate.beir import (
+        Retrievers,
+        doc_text,
+        document_vectors,
+        load_beir,
+        ranked_lists,
+        score_lists,
+    )
+    from korea_qa.lexical import LexicalIndex
+
+    data = load_beir(args.scifact, "test")
+    quality = args.docs == 0
+    if not quality:
+        data = data._replace(doc_ids=data.doc_ids[:args.docs], titles=data.titles[:args.docs],
+                             texts=data.texts[:args.docs])
+    lexical = LexicalIndex.build([doc_text(t, x) for t, x in
+                                  zip(data.titles, data.texts, strict=True)]) if quality else None
+    out: dict[str, Any] = {"documents": len(data.doc_ids), "queries": len(data.queries),
+                           "batch_size": base.embed_batch_size, "backends": {}}
+    for backend in backends:
+        settings = base.model_copy(update={"backend": backend})
+        embedder = load_embedder(settings)
+        embedder.encode(data.texts[:64], batch_size=base.embed_batch_size)  # warm-up
+        t0 = time.perf_counter()
+        vectors = document_vectors(data, embedder, window_words=0,
+                                   batch_size=base.embed_batch_size, progress=False)
+        seconds = time.perf_counter() - t0
+        row: dict[str, Any] = {"encode_s": round(seconds, 1),
+                               "passages_per_s": round(len(data.doc_ids) / seconds, 1)}
+        if lexical is not None:
+            qids = list(data.queries)
+            qvecs = embedder.encode([data.queries[q] for q in qids],
+                                    batch_size=base.embed_batch_size)
+            retrievers = Retrievers(vectors, lexical, qids, qvecs)
+            for mode in ("dense", "hybrid"):
+                scores = score_lists(data, qids, ranked_lists(data, retrievers, mode, settings))
+                row[f"ndcg@10_{mode}"] = round(scores["ndcg@10"], 4)
+        out["backends"][backend] = row
+        _say(f"SciFact {backend}: {row}")
+        del embedder
+    torch_row = out["backends"].get("torch")
+    for row in out["backends"].values():
+        if torch_row:
+            row["speedup_vs_torch"] = round(row["passages_per_s"] / torch_row["passages_per_s"], 2)
+            for mode in ("dense", "hybrid"):
+                key = f"ndcg@10_{mode}"
+                if key in row:
+                    row[f"delta_{mode}"] = round(row[key] - torch_row[key], 4)
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
