@@ -84,8 +84,11 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
     items = gold.load_gold(args.gold)
     manifest = None
     if args.url:
+        import logging
+
         import httpx
 
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per question
         with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
             try:
                 run = gold.run_gold(items, gold.OverHttp(client), modes=modes, k=args.k)
