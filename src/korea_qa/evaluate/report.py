@@ -250,6 +250,8 @@ def plot_confidence(record: dict[str, Any]) -> bytes:
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlabel("confidence (best dense cosine)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
+    fig.tight_layout()
+    top = max(ax.get_position().y1 for ax in axes[:, 0])
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top + 0.04), ncol=2,
                fontsize=8, frameon=False)
     return _png(fig)
