@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 
 from conftest import real_embedder
 from korea_qa.cli import main
-from korea_qa.errors import KoreaQAError
+from korea_qa.errors import IndexNotReady, KoreaQAError
 from korea_qa.evaluate import gold, report
 from korea_qa.evaluate.gold import GoldItem, GoldSetError, Response, Returned
+from korea_qa.index import staleness
 from korea_qa.settings import Settings
 
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"
@@ -207,6 +208,14 @@ def test_cli_eval_writes_results(built: Settings, tmp_path: Path,
     latest = json.loads((out / "latest.json").read_text())
     assert latest["modes"] == ["lexical"] and latest["k"] == 3
     assert not (out / "report.html").exists()
+
+
+def test_a_stale_index_is_built_first_unless_told_not_to(settings: Settings) -> None:
+    with pytest.raises(IndexNotReady, match="no index"):
+        gold.open_searcher(settings, build_if_stale=False)
+    searcher = gold.open_searcher(settings)
+    assert len(searcher.index.passages) > 0
+    assert staleness(settings) is None
 
 
 # ---------------------------------------------------------------- CI floor (real model)
