@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -72,6 +73,7 @@ def main() -> int:
     out = args.out or ROOT / "bench" / "results" / f"bench-{report['date'][:10]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
     print(format_report(report))
     print(f"wrote {out}")
     return 0
