@@ -176,3 +176,13 @@ def test_cache_is_per_model(tmp_path: Path) -> None:
     counting = CountingEmbedder(16)
     CachedEmbedder(counting, tmp_path).encode(["alpha"])
     assert counting.embedded == 1
+
+
+def test_cache_keeps_what_another_process_saved(tmp_path: Path) -> None:
+    one = CachedEmbedder(HashEmbedder(32), tmp_path)
+    two = CachedEmbedder(HashEmbedder(32), tmp_path)
+    one.encode(["alpha"])
+    two.encode(["beta"])  # loaded before "alpha" was saved; must not drop it when saving
+    third = CountingEmbedder()
+    CachedEmbedder(third, tmp_path).encode(["alpha", "beta"])
+    assert third.embedded == 0

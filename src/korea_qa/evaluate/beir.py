@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import bm25s
 import numpy as np
 
 from korea_qa import fusion
@@ -145,11 +146,17 @@ class MaxSimVectors:
             raise ValueError("every document needs at least one vector")
         self._starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
         self.size = size
+        # A sweep ranks each query many times: remember each query's scores.
+        self._memo: dict[bytes, np.ndarray] = {}
 
     def all_scores(self, query: np.ndarray) -> np.ndarray:
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
-        return np.maximum.reduceat(self.vectors @ query.astype(np.float32), self._starts)
+        query = query.astype(np.float32)
+        key = query.tobytes()
+        if key not in self._memo:
+            self._memo[key] = np.maximum.reduceat(self.vectors @ query, self._starts)
+        return self._memo[key]
 
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.all_scores(query)
@@ -183,6 +190,19 @@ def document_vectors(data: BeirData, embedder: Embedder, *, window_words: int,
 METRICS: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")
 
 
+class MemoLexical(LexicalIndex):
+    """BM25 whose scores are remembered per query, for the same reason."""
+
+    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
+        super().__init__(retriever, size)
+        self._memo: dict[str, np.ndarray] = {}
+
+    def scores(self, query: str) -> np.ndarray:
+        if query not in self._memo:
+            self._memo[query] = super().scores(query)
+        return self._memo[query]
+
+
 class Retrievers(NamedTuple):
     vectors: MaxSimVectors
     lexical: LexicalIndex
@@ -194,7 +214,7 @@ def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
                      window_words: int, k1: float, b: float, progress: bool) -> Retrievers:
     vectors = document_vectors(data, embedder, window_words=window_words,
                                batch_size=settings.embed_batch_size, progress=progress)
-    lexical = LexicalIndex.build(
+    lexical = MemoLexical.build(
         [doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)], k1=k1, b=b)
     query_ids = list(data.queries)
     query_vectors = embedder.encode([data.queries[q] for q in query_ids],

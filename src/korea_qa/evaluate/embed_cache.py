@@ -59,27 +59,34 @@ class EmbeddingCache:
             self._rows[keys[i]] = start + offset
 
     def save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        keys = sorted(self._rows, key=self._rows.__getitem__)
         with _locked(self.folder):
+            # Another process may have saved since we loaded: keep its vectors too.
+            keys, vectors = self._read()
+            if keys:
+                self.add(keys, vectors)
+            keys = sorted(self._rows, key=self._rows.__getitem__)
             # Vectors first, keys last: keys.json names only rows that are on disk.
             _replace(self.folder / "vectors.npy", lambda f: np.save(f, self._vectors))
             blob = json.dumps({"model": self.model_id, "keys": keys}).encode()
             _replace(self.folder / "keys.json", lambda f: f.write(blob))
 
     def _load(self) -> None:
+        if (self.folder / "keys.json").exists():
+            with _locked(self.folder):
+                keys, vectors = self._read()
+            self.add(keys, vectors)
+
+    def _read(self) -> tuple[list[str], np.ndarray]:
+        """What is on disk (call under the lock); nothing if it is another model's or torn."""
         keys_path, vectors_path = self.folder / "keys.json", self.folder / "vectors.npy"
         if not (keys_path.exists() and vectors_path.exists()):
-            return
-        with _locked(self.folder):
-            meta = json.loads(keys_path.read_text())
-            vectors = np.load(vectors_path)
+            return [], np.zeros((0, 0), dtype=np.float32)
+        meta = json.loads(keys_path.read_text())
+        vectors = np.load(vectors_path)
         keys = meta.get("keys", [])
-        # A cache written for another model, or cut short, is ignored rather than trusted.
         if meta.get("model") != self.model_id or len(vectors) < len(keys):
-            return
-        self._vectors = np.ascontiguousarray(vectors[: len(keys)], dtype=np.float32)
-        self._rows = {key: row for row, key in enumerate(keys)}
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return keys, vectors[: len(keys)]
 
 
 class CachedEmbedder:
