@@ -141,8 +141,8 @@ class MaxSimVectors:
         order = np.argsort(owners, kind="stable")
         self.vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
         owners = owners[order]
-        if len(owners) and (owners[0] != 0 or not np.all(np.diff(owners) <= 1)
-                            or owners[-1] != size - 1):
+        if size and (len(owners) == 0 or owners[0] != 0 or owners[-1] != size - 1
+                     or not np.all(np.diff(owners) <= 1)):
             raise ValueError("every document needs at least one vector")
         self._starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
         self.size = size
@@ -246,7 +246,8 @@ def score_lists(data: BeirData, query_ids: list[str], lists: list[list[str]]) ->
 
 def add_beir_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="folder in BEIR layout")
-    parser.add_argument("--split", default="test", help="qrels/<split>.tsv to evaluate")
+    parser.add_argument("--split", default="test",
+                        help="qrels/<split>.tsv to evaluate (default test; tune on train)")
     parser.add_argument("--modes", default="dense,lexical,hybrid",
                         help="comma-separated modes (default: dense,lexical,hybrid)")
     parser.add_argument("--out", type=Path,
@@ -255,8 +256,8 @@ def add_beir_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also embed abstracts in windows of this many words, scoring a "
                              "document by its best window; 0 embeds each document once "
                              f"(default {WINDOW_WORDS})")
-    parser.add_argument("--bm25-k1", type=float, default=1.2)
-    parser.add_argument("--bm25-b", type=float, default=0.75)
+    parser.add_argument("--bm25-k1", type=float, default=1.2, help="BM25 k1 (default 1.2)")
+    parser.add_argument("--bm25-b", type=float, default=0.75, help="BM25 b (default 0.75)")
     parser.add_argument("--fusion", choices=fusion.METHODS, help="override the setting")
     parser.add_argument("--rrf-k", type=int, help="override the setting")
     parser.add_argument("--dense-weight", type=float, help="override the setting")
