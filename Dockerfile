@@ -31,7 +31,7 @@ COPY corpus ./corpus
 RUN korea-qa build --quiet
 
 RUN useradd --system --uid 10001 --home-dir /app korea \
-    && chown -R korea /app/index
+    && chown -R korea /app/index /app/.cache
 USER 10001
 
 EXPOSE 8000

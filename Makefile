@@ -43,7 +43,7 @@ bench-quality: install
 
 # Load test: a live server on 127.0.0.1 with the real model, LOAD_CLIENTS async clients for
 # LOAD_SECONDS against /api/search with the gold questions. Prints req/s, p50/p95/p99 and
-# errors; writes bench/results/load-*.json. See docs/OPERATIONS.md "Load test".
+# errors; writes bench/results/load-*.json. See README.md, "Load test".
 LOAD_CLIENTS ?= 16
 LOAD_SECONDS ?= 60
 load: index

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from korea_qa.api import create_app
-from korea_qa.embed import HashEmbedder, load_embedder
+from korea_qa.embed import Embedder, HashEmbedder, load_embedder
 from korea_qa.index import build_index
 from korea_qa.settings import Settings
 
@@ -53,10 +53,12 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
-_REAL: dict[str, object] = {}
+_REAL: dict[str, Embedder] = {}
 
 
-def real_embedder(settings: Settings) -> object:
-    if "embedder" not in _REAL:
-        _REAL["embedder"] = load_embedder(settings)
-    return _REAL["embedder"]
+def real_embedder(settings: Settings) -> Embedder:
+    """One loaded model per model id (backend included) for the whole test session."""
+    key = settings.model_id()
+    if key not in _REAL:
+        _REAL[key] = load_embedder(settings)
+    return _REAL[key]

@@ -55,7 +55,7 @@ def test_export_is_cached_in_the_cache_dir(tmp_path: Path) -> None:
 @pytest.mark.real_model
 @pytest.mark.parametrize("backend", EXPORTED)
 def test_vectors_are_close_to_pytorch(backend: str) -> None:
-    torch_vectors = real_embedder(Settings()).encode(TEXTS)  # type: ignore[attr-defined]
+    torch_vectors = real_embedder(Settings(backend="torch")).encode(TEXTS)
     embedder = load_embedder(Settings(backend=backend))
     assert isinstance(embedder, ExportedEmbedder)
     vectors = embedder.encode(TEXTS, batch_size=2)
@@ -84,16 +84,14 @@ def gold() -> dict[str, object]:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_builds_loads_and_answers(backend: str, real_settings: Settings,
                                           tmp_path: Path, gold: dict[str, object]) -> None:
-    if backend == "torch":
-        settings, embedder = real_settings, real_embedder(real_settings)
-    else:
+    settings = real_settings
+    if backend != real_settings.backend:
         settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", backend=backend)
-        embedder = load_embedder(settings)
-        build_index(settings, embedder, progress=False)  # type: ignore[arg-type]
-    index = load_index(settings, expect_model=embedder.model_id,  # type: ignore[attr-defined]
-                       expect_dim=384)
+        build_index(settings, real_embedder(settings), progress=False)
+    embedder = real_embedder(settings)
+    index = load_index(settings, expect_model=embedder.model_id, expect_dim=384)
     assert index.manifest["model"] == settings.model_id()
-    searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)  # type: ignore[attr-defined]
+    searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
     for gold_id in GOLD_IDS:
         item = gold[gold_id]
         top = searcher.search(item.question, k=1).hits[0]  # type: ignore[attr-defined]

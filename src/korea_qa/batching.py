@@ -1,7 +1,8 @@
 """Query encoding for the service: one worker thread, micro-batches, a small cache.
 
 Model inference is CPU-bound. Every question goes to one worker thread, which takes what
-has queued (up to `max_batch`, waiting at most `wait_ms` for company) and encodes it in a
+has queued (up to `max_batch`, waiting at most `wait_ms` for company; by default not at all,
+as questions that arrive during a model call queue up for the next) and encodes it in a
 single model call. So concurrent questions share a call, the event loop never runs the
 model, and no more than one encode runs at a time on the two cores.
 """
@@ -26,7 +27,7 @@ class QueryEncoder:
         embedder: Embedder,
         *,
         max_batch: int = 32,
-        wait_ms: float = 2.0,
+        wait_ms: float = 0.0,
         cache_size: int = 1024,
     ) -> None:
         self.embedder = embedder

