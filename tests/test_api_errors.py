@@ -262,6 +262,13 @@ def test_k_limit_is_a_setting(make_client: Any) -> None:
     assert client.get("/api/search", params={"q": QUESTION, "k": 3}).status_code == 200
     assert_error(client.get("/api/search", params={"q": QUESTION, "k": 4}), 422,
                  says="between 1 and 3")
+    assert_error(client.post("/api/search", json={"q": QUESTION, "k": 4}), 422,
+                 says="between 1 and 3")
+    # Raised above the default, the limit is raised for GET and POST alike.
+    wide = make_client(max_k=60)
+    for response in (wide.get("/api/search", params={"q": QUESTION, "k": 60}),
+                     wide.post("/api/search", json={"q": QUESTION, "k": 60})):
+        assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("mode", ["fuzzy", "HYBRID", "", "dense "])

@@ -15,7 +15,9 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: StrictStr = Field(description="The question, 1-500 characters after trimming.")
-    k: StrictInt = Field(default=5, ge=1, le=50, description="How many passages to return.")
+    # The upper bound is the `max_k` setting (default 50), checked by the route, so that
+    # raising the setting raises it for GET and POST alike.
+    k: StrictInt = Field(default=5, ge=1, description="How many passages to return (1-50).")
     mode: ModeName = Field(default="hybrid", description="Ranking: hybrid, dense or lexical.")
 
 
