@@ -39,6 +39,10 @@ class ServiceState:
             self.problem = f"embedding model: {exc}"
             log.error("not ready: %s", self.problem)
             return
+        # The first inference at a new input shape compiles kernels (about 100 ms with
+        # OpenVINO); pay that here for typical question lengths, not in a user's request.
+        for words in (4, 12, 24):
+            self.embedder.encode([" ".join(["question"] * words)])
         s = self.settings
         self.encoder = QueryEncoder(self.embedder, max_batch=s.batch_max_size,
                                     wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)
