@@ -45,33 +45,12 @@ def add_eval_parser(sub: Any) -> None:
 
 
 def _add_beir_parser(eval_sub: Any) -> None:
+    from korea_qa.evaluate import beir
+
     beir_parser = eval_sub.add_parser(
         "beir", help="evaluate on a BEIR dataset folder (corpus, queries, qrels)")
-    beir = _beir_module()
-    # The contract with beir.py: add_beir_arguments(parser) and run_beir(args, settings) -> int.
-    add = getattr(beir, "add_beir_arguments", None)
-    run = getattr(beir, "run_beir", None)
-    if add is None or run is None:
-        beir_parser.add_argument("rest", nargs=argparse.REMAINDER)
-        beir_parser.set_defaults(func=_beir_missing)
-        return
-    add(beir_parser)
-    beir_parser.set_defaults(func=run)
-
-
-def _beir_module() -> Any:
-    try:
-        from korea_qa.evaluate import beir
-    except ModuleNotFoundError as exc:
-        if exc.name != "korea_qa.evaluate.beir":
-            raise
-        return None
-    return beir
-
-
-def _beir_missing(args: argparse.Namespace, settings: Any) -> int:
-    raise SystemExit("korea-qa eval beir: korea_qa.evaluate.beir does not provide "
-                     "add_beir_arguments and run_beir yet")
+    beir.add_beir_arguments(beir_parser)
+    beir_parser.set_defaults(func=beir.run_beir)
 
 
 def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
