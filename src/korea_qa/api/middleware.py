@@ -42,6 +42,9 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body is larger than {limit} bytes")
 
 
+_SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+
+
 def _error_bytes(status: int, code: str, message: str) -> bytes:
     body = {"error": {"status": status, "code": code, "message": message, "details": []}}
     return json.dumps(body).encode()
@@ -65,7 +68,7 @@ class ServiceMiddleware:
                 status["code"] = message["status"]
                 status["sent"] = True
                 headers = [h for h in message.get("headers", [])
-                           if h[0].lower() not in {k for k, _ in SECURITY_HEADERS}]
+                           if h[0].lower() not in _SECURITY_NAMES]
                 message["headers"] = headers + SECURITY_HEADERS
             await send(message)
 
