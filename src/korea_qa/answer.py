@@ -7,6 +7,8 @@ found in the sentence breaks near-ties toward the sentence that names what was a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from korea_qa.records import Passage, Span
@@ -15,17 +17,29 @@ from korea_qa.tokenize import tokenize
 LEXICAL_WEIGHT = 0.15
 
 
+def sentence_terms(passage: Passage) -> list[frozenset[str]]:
+    """The stems of each sentence of a passage (computed once per index, at load)."""
+    return [frozenset(tokenize(passage.text[s:e])) for s, e in passage.sentences]
+
+
 def best_sentence(
-    passage: Passage, sentence_vectors: np.ndarray, query_vector: np.ndarray, query: str
+    passage: Passage,
+    sentence_vectors: np.ndarray,
+    query_vector: np.ndarray,
+    query: str,
+    *,
+    query_terms: frozenset[str] | None = None,
+    terms: Sequence[frozenset[str]] | None = None,
 ) -> Span:
-    """`sentence_vectors` are this passage's sentences, in order."""
+    """`sentence_vectors` (and `terms`, if given) are this passage's sentences, in order."""
     if not passage.sentences:
         return Span(passage.text, 0, len(passage.text))
     scores = sentence_vectors @ query_vector.astype(np.float32)
-    query_terms = set(tokenize(query))
+    if query_terms is None:
+        query_terms = frozenset(tokenize(query))
     if query_terms:
-        for i, (start, end) in enumerate(passage.sentences):
-            shared = query_terms & set(tokenize(passage.text[start:end]))
-            scores[i] += LEXICAL_WEIGHT * len(shared) / len(query_terms)
+        terms = sentence_terms(passage) if terms is None else terms
+        for i, sentence in enumerate(terms):
+            scores[i] += LEXICAL_WEIGHT * len(query_terms & sentence) / len(query_terms)
     start, end = passage.sentences[int(np.argmax(scores))]
     return Span(passage.text[start:end], start, end)

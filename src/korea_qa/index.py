@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from korea_qa import __version__
+from korea_qa.answer import sentence_terms
 from korea_qa.chunk import chunk_corpus
 from korea_qa.corpus import corpus_hash, load_corpus
 from korea_qa.embed import Embedder
@@ -51,6 +52,7 @@ class LoadedIndex:
     vectors: VectorIndex
     sentence_vectors: np.ndarray
     sentence_offsets: np.ndarray  # passage i's sentences are rows [off[i], off[i+1])
+    sentence_terms: list[list[frozenset[str]]]  # per passage, each sentence's stems
     lexical: LexicalIndex
 
     def passage_count(self, doc_id: str) -> int:
@@ -244,6 +246,7 @@ def _read_folder(folder: Path, manifest: dict[str, Any]) -> LoadedIndex:
         vectors=VectorIndex(vectors),
         sentence_vectors=sentence_vectors,
         sentence_offsets=offsets.astype(np.int64),
+        sentence_terms=[sentence_terms(p) for p in passages],
         lexical=LexicalIndex.load(folder / "lexical", len(passages)),
     )
 

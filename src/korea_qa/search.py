@@ -108,8 +108,10 @@ class Searcher:
             raise InvalidQuery(f"k must be between 1 and {self.settings.max_k}")
         ids, scores, dense, lexical = self._rank(query, query_vector, mode)
         confidence = float(dense.max()) if len(dense) else 0.0
+        query_terms = frozenset(tokenize(query))
         hits = tuple(
-            self._hit(query, query_vector, int(i), rank, float(s), float(d), float(lx))
+            self._hit(query, query_terms, query_vector, int(i), rank, float(s), float(d),
+                      float(lx))
             for rank, (i, s, d, lx) in enumerate(zip(ids[:k], scores[:k], dense[:k], lexical[:k],
                                                      strict=True), start=1)
         )
@@ -117,7 +119,7 @@ class Searcher:
             query=query,
             mode=mode,
             # Only punctuation or stopwords: nothing to match, whatever the vectors say.
-            answerable=bool(tokenize(query))
+            answerable=bool(query_terms)
             and is_answerable(confidence, self.settings.abstain_threshold),
             confidence=confidence,
             took_ms=(time.perf_counter() - started) * 1000.0,
@@ -128,10 +130,11 @@ class Searcher:
         return rank(query, query_vector, mode, vectors=self.index.vectors,
                     lexical=self.index.lexical, settings=self.settings)
 
-    def _hit(self, query: str, query_vector: np.ndarray, pid: int, rank: int, score: float,
-             dense: float, lexical: float) -> Hit:
+    def _hit(self, query: str, query_terms: frozenset[str], query_vector: np.ndarray, pid: int,
+             rank: int, score: float, dense: float, lexical: float) -> Hit:
         passage = self.index.passages[pid]
         lo, hi = self.index.sentence_offsets[pid], self.index.sentence_offsets[pid + 1]
-        answer = best_sentence(passage, self.index.sentence_vectors[lo:hi], query_vector, query)
+        answer = best_sentence(passage, self.index.sentence_vectors[lo:hi], query_vector, query,
+                               query_terms=query_terms, terms=self.index.sentence_terms[pid])
         return Hit(passage=passage, rank=rank, score=score, dense_score=dense,
                    lexical_score=lexical, answer=answer)

@@ -80,7 +80,8 @@ class ServiceState:
         return self.searcher
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    # async: FastAPI would run a plain function in its thread pool, a hop per request.
     state: ServiceState = request.app.state.service
     return state
 
