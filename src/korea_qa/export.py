@@ -14,16 +14,14 @@ ONNX Runtime or OpenVINO (see `korea_qa.embed.ExportedEmbedder`).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from korea_qa.errors import KoreaQAError
+from korea_qa.files import locked
 
 log = logging.getLogger("korea_qa.export")
 
@@ -41,7 +39,7 @@ def onnx_model(model_path: str, cache_dir: Path, *, int8: bool = False) -> Path:
     target = folder / INT8_FILE if int8 else fp32
     if target.exists():
         return target
-    with _locked(folder):
+    with locked(folder):
         if not fp32.exists():
             log.info("exporting %s to ONNX in %s (once)", model_path, folder)
             _export_onnx(model_path, fp32)
@@ -107,15 +105,3 @@ def _quantise(source: Path, target: Path) -> None:
     quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"])
     os.replace(tmp, target)
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    # Two processes starting at once (server and build) export once, not twice.
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

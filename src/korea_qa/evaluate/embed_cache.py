@@ -8,13 +8,11 @@ seconds afterwards; an interrupted run keeps what it had saved.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from korea_qa.embed import Embedder
+from korea_qa.files import locked
 
 # Save after this many new vectors, so an interrupted run loses little.
 SAVE_EVERY = 1024
@@ -59,7 +58,7 @@ class EmbeddingCache:
             self._rows[keys[i]] = start + offset
 
     def save(self) -> None:
-        with _locked(self.folder):
+        with locked(self.folder):
             # Another process may have saved since we loaded: keep its vectors too.
             keys, vectors = self._read()
             if keys:
@@ -72,7 +71,7 @@ class EmbeddingCache:
 
     def _load(self) -> None:
         if (self.folder / "keys.json").exists():
-            with _locked(self.folder):
+            with locked(self.folder):
                 keys, vectors = self._read()
             self.add(keys, vectors)
 
@@ -130,17 +129,6 @@ class CachedEmbedder:
                     self.cache.save()
                     unsaved = 0
         self.cache.save()
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _replace(path: Path, write: Callable[[BinaryIO], object]) -> None:
