@@ -111,6 +111,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.api.errors import ApiError
     from korea_qa.api.routes.search import check_question
     from korea_qa.api.schemas import SearchResponse
     from korea_qa.embed import load_embedder
@@ -119,8 +120,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         question = check_question(args.question, settings.max_query_chars)
-    except Exception as exc:
-        raise KoreaQAError(getattr(exc, "message", str(exc))) from None
+    except ApiError as exc:
+        raise KoreaQAError(exc.message) from None
     embedder = load_embedder(settings)
     index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
     searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
