@@ -22,11 +22,11 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
-    def search_page() -> FileResponse:
+    async def search_page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=NO_CACHE)
 
     @app.api_route("/documents/{doc_id}", methods=["GET", "HEAD"], include_in_schema=False)
-    def article_page(doc_id: str, request: Request) -> FileResponse:
+    async def article_page(doc_id: str, request: Request) -> FileResponse:
         # The page itself reports an unknown article; the status says so to crawlers and tests.
         searcher = request.app.state.service.searcher
         missing = searcher is not None and doc_id not in searcher.index.articles

@@ -1,4 +1,9 @@
-"""The HTTP service: build the app, add middleware, include routers."""
+"""The HTTP service: build the app, add middleware, include routers.
+
+Every handler is `async def`: none of them blocks (the index is in memory, the model runs in
+the encoder thread), and FastAPI runs a plain `def` handler in its thread pool, a hop that
+cost about 0.3 ms per request here (GET /healthz round trip 0.54 ms sync, 0.27 ms async).
+"""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def _summary(index: LoadedIndex, doc_id: str) -> dict[str, object]:
 
 @router.get("", response_model=DocumentList,
             responses={503: {"model": ErrorResponse, "description": "Index not loaded."}})
-def list_documents(state: StateDep) -> DocumentList:
+async def list_documents(state: StateDep) -> DocumentList:
     """List the articles with their metadata and passage counts."""
     index = state.ready_searcher().index
     return DocumentList(documents=[DocumentSummary.model_validate(_summary(index, d))
@@ -30,7 +30,7 @@ def list_documents(state: StateDep) -> DocumentList:
 @router.get("/{doc_id}", response_model=Document,
             responses={404: {"model": ErrorResponse, "description": "Unknown document."},
                        503: {"model": ErrorResponse, "description": "Index not loaded."}})
-def get_document(doc_id: str, state: StateDep) -> Document:
+async def get_document(doc_id: str, state: StateDep) -> Document:
     """One article: metadata and full text (citations are offsets into `text`)."""
     index = state.ready_searcher().index
     if doc_id not in index.articles:

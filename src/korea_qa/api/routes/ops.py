@@ -18,14 +18,14 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     """The process is up (says nothing about the index)."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Health,
             responses={503: {"model": Health, "description": "Not ready, with the reason."}})
-def readyz(state: StateDep) -> Health | JSONResponse:
+async def readyz(state: StateDep) -> Health | JSONResponse:
     """Ready when the model is loaded and the index is loaded and verified."""
     if state.searcher is None:
         body = Health(status="not ready", detail=state.problem)
@@ -36,7 +36,7 @@ def readyz(state: StateDep) -> Health | JSONResponse:
 @router.get("/metrics", response_class=Response, responses={200: {
     "description": "Prometheus text exposition format.",
     "content": {"text/plain": {"schema": {"type": "string"}}}}})
-def metrics(request: Request, state: StateDep) -> Response:
+async def metrics(request: Request, state: StateDep) -> Response:
     """Prometheus metrics: requests, latency, index size and build time."""
     m: Metrics = request.app.state.metrics
     refresh_gauges(m, state)
