@@ -58,7 +58,7 @@ bench: install
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 

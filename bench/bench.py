@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="seconds per throughput level (default 10)")
     parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--pause-ms", type=float, default=2.0,
+                        help="idle time before each question in the paused in-process run "
+                        "(default 2, about what one HTTP client leaves between model calls)")
     parser.add_argument("--scifact", type=Path,
                         default=ROOT.parent / "shared" / "benchmarks" / "scifact")
     parser.add_argument("--docs", type=int, default=0,
@@ -129,8 +132,13 @@ def seed_build(settings: Settings) -> dict[str, float]:
     return {"model_load_s": round(t1 - t0, 2), "build_s": round(t2 - t1, 2)}
 
 
-def in_process(settings: Settings, questions: list[str], rounds: int) -> dict[str, float]:
-    """`Searcher.search` wall time per question, no cache: encode + search + fusion."""
+def in_process(settings: Settings, questions: list[str], rounds: int,
+               pause_s: float = 0.0) -> dict[str, float]:
+    """`Searcher.search` wall time per question, no cache: encode + search + fusion.
+
+    Back to back by default (the raw cost); `pause_s` idles before each question, as a
+    server does between one client's requests, to show what the pause alone costs.
+    """
     embedder = load_embedder(settings)
     index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
     searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
@@ -139,10 +147,30 @@ def in_process(settings: Settings, questions: list[str], rounds: int) -> dict[st
     times = []
     for _ in range(rounds):
         for q in questions:
+            if pause_s:
+                time.sleep(pause_s)
             t0 = time.perf_counter()
             searcher.search(q)
             times.append(time.perf_counter() - t0)
     return percentiles(times, (50, 95))
+
+
+def memory_probe(pause_s: float, mib: int = 16, reps: int = 300) -> dict[str, float]:
+    """Median time to read `mib` MiB back to back and after a pause: the cost of the pause on
+    this host, apart from any code of ours (a slower read after idling means the data left
+    the caches meanwhile)."""
+    data = np.ones(mib * 1024 * 1024 // 4, dtype=np.float32)
+    out = {}
+    for label, pause in (("back_to_back_ms", 0.0), ("paused_ms", pause_s)):
+        times = []
+        for _ in range(reps):
+            if pause:
+                time.sleep(pause)
+            t0 = time.perf_counter()
+            data.sum()
+            times.append(time.perf_counter() - t0)
+        out[label] = round(float(np.median(times)) * 1000.0, 3)
+    return {"mib": mib, "pause_ms": pause_s * 1000.0, **out}
 
 
 # ---------------------------------------------------------------- over HTTP
@@ -155,6 +183,19 @@ def http_section(base: Settings, backend: str, work: Path, questions: list[str],
     env = {"KOREA_QA_BACKEND": backend, "KOREA_QA_INDEX_DIR": str(work / f"index-{backend}"),
            "KOREA_QA_CACHE_DIR": str(base.cache_dir.resolve())}
     out: dict[str, Any] = {"backend": backend}
+    # The in-process cost again, just before the HTTP run (the machine's state drifts over a
+    # long run): back to back, which the ratio target is held against, and with the pause
+    # a one-client HTTP run leaves between model calls, which shows what idling costs.
+    settings = base.model_copy(update={"backend": backend, "index_dir": work / f"index-{backend}"})
+    if not settings.index_dir.exists():  # a served backend not among --backends
+        build_index(settings, load_embedder(settings), progress=False)
+    out["in_process"] = in_process(settings, questions, args.rounds)
+    out["in_process_paused"] = {**in_process(settings, questions, args.rounds,
+                                             pause_s=args.pause_ms / 1000.0),
+                                "pause_ms": args.pause_ms}
+    out["memory_probe"] = memory_probe(args.pause_ms / 1000.0)
+    _say(f"in process before HTTP: {out['in_process']}, paused {out['in_process_paused']}, "
+         f"memory {out['memory_probe']}")
     log = work / "server.log"
     with serve({**env, "KOREA_QA_QUERY_CACHE_SIZE": "0"}, log) as server:
         out["rss_start_mib"] = round(rss_mib(server.pid), 1)

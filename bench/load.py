@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ def main() -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
+    running: AbstractContextManager[Server]
     if args.url:
         parts = urlsplit(args.url)
         running = nullcontext(Server(0, parts.hostname or "127.0.0.1", parts.port or 80))
