@@ -1,3 +1,6 @@
+import inspect
+
+from fastapi.dependencies.models import Dependant
 from fastapi.testclient import TestClient
 
 QUESTION = "Marat Khusnullin construction industry political arrangements"
@@ -82,3 +85,26 @@ def test_openapi_is_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/api/search", "/api/documents", "/api/documents/{doc_id}"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_no_handler_or_dependency_runs_in_the_thread_pool(client: TestClient) -> None:
+    # FastAPI runs a plain `def` handler or dependency in its thread pool: a hop per request
+    # (0.3 ms of a few-ms budget). None of ours blocks, so all must be coroutines.
+    from fastapi.routing import APIRoute
+
+    def calls(dependant: Dependant) -> list[object]:
+        found: list[object] = [dependant.call] if dependant.call else []
+        for sub in dependant.dependencies:
+            found += calls(sub)
+        return found
+
+    from korea_qa.api.routes import documents, ops, search
+
+    # Our routers' own routes (FastAPI wraps included routers) and the page routes on the app.
+    routers = [search.router, documents.router, ops.router, client.app.router]  # type: ignore[attr-defined]
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    assert {r.path for r in routes} >= {"/api/search", "/api/documents/{doc_id}", "/healthz",
+                                        "/readyz", "/metrics", "/api/admin/reload", "/"}
+    sync = [f"{r.path}: {getattr(c, '__name__', c)}" for r in routes for c in calls(r.dependant)
+            if not inspect.iscoroutinefunction(c)]
+    assert sync == []
