@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve-backend", help="backend of the HTTP server (default: the "
                         "setting, KOREA_QA_BACKEND)")
     parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="passes over the gold questions for latency (default 3)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="passes over the gold questions for latency (default 5)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="seconds per throughput level (default 10)")
     parser.add_argument("--clients", default="1,4,16")
@@ -132,18 +132,26 @@ def seed_build(settings: Settings) -> dict[str, float]:
     return {"model_load_s": round(t1 - t0, 2), "build_s": round(t2 - t1, 2)}
 
 
-def in_process(settings: Settings, questions: list[str], rounds: int,
-               pause_s: float = 0.0) -> dict[str, float]:
-    """`Searcher.search` wall time per question, no cache: encode + search + fusion.
+def in_process(settings: Settings, questions: list[str], rounds: int) -> dict[str, float]:
+    """`Searcher.search` wall time per question, no cache, back to back: encode + FAISS +
+    BM25 + fusion + answer sentence."""
+    searcher = make_searcher(settings, warm_up=questions[:10])
+    return percentiles(timed_searches(searcher, questions, rounds), (50, 95))
 
-    Back to back by default (the raw cost); `pause_s` idles before each question, as a
-    server does between one client's requests, to show what the pause alone costs.
-    """
+
+def make_searcher(settings: Settings, warm_up: list[str]) -> Searcher:
     embedder = load_embedder(settings)
     index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
     searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
-    for q in questions[:10]:  # warm-up
+    for q in warm_up:
         searcher.search(q)
+    return searcher
+
+
+def timed_searches(searcher: Searcher, questions: list[str], rounds: int,
+                   pause_s: float = 0.0) -> list[float]:
+    """Seconds per `searcher.search`; `pause_s` idles before each question, as a server does
+    between one client's requests, to show what the pause alone costs."""
     times = []
     for _ in range(rounds):
         for q in questions:
@@ -152,7 +160,7 @@ def in_process(settings: Settings, questions: list[str], rounds: int,
             t0 = time.perf_counter()
             searcher.search(q)
             times.append(time.perf_counter() - t0)
-    return percentiles(times, (50, 95))
+    return times
 
 
 def memory_probe(pause_s: float, mib: int = 16, reps: int = 300) -> dict[str, float]:
@@ -176,6 +184,31 @@ def memory_probe(pause_s: float, mib: int = 16, reps: int = 300) -> dict[str, fl
 # ---------------------------------------------------------------- over HTTP
 
 
+def paired_latency(searcher: Searcher, server: Any, questions: list[str],
+                   rounds: int) -> dict[str, Any]:
+    """In process and over HTTP (one client), the same questions, in alternating rounds.
+
+    This machine's speed drifts with its neighbours (the same run can differ by a third from
+    one minute to the next), so the two figures a ratio compares are taken side by side,
+    round after round, rather than minutes apart.
+    """
+    paths = search_paths(questions)
+    local: list[float] = []
+    remote: list[float] = []
+    errors = 0
+    ratios = []
+    for _ in range(rounds):
+        a = timed_searches(searcher, questions, 1)
+        b = run_load(server, paths, clients=1, requests=len(paths))
+        local += a
+        remote += b.latencies
+        errors += b.errors
+        ratios.append(round(float(np.median(b.latencies) / np.median(a)), 2))
+    return {"in_process": percentiles(local, (50, 95)),
+            "single_client": {**percentiles(remote), "errors": errors},
+            "round_ratios": ratios}
+
+
 def http_section(base: Settings, backend: str, work: Path, questions: list[str],
                  args: argparse.Namespace) -> dict[str, Any]:
     paths = search_paths(questions)
@@ -183,26 +216,23 @@ def http_section(base: Settings, backend: str, work: Path, questions: list[str],
     env = {"KOREA_QA_BACKEND": backend, "KOREA_QA_INDEX_DIR": str(work / f"index-{backend}"),
            "KOREA_QA_CACHE_DIR": str(base.cache_dir.resolve())}
     out: dict[str, Any] = {"backend": backend}
-    # The in-process cost again, just before the HTTP run (the machine's state drifts over a
-    # long run): back to back, which the ratio target is held against, and with the pause
-    # a one-client HTTP run leaves between model calls, which shows what idling costs.
     settings = base.model_copy(update={"backend": backend, "index_dir": work / f"index-{backend}"})
     if not settings.index_dir.exists():  # a served backend not among --backends
         build_index(settings, load_embedder(settings), progress=False)
-    out["in_process"] = in_process(settings, questions, args.rounds)
-    out["in_process_paused"] = {**in_process(settings, questions, args.rounds,
-                                             pause_s=args.pause_ms / 1000.0),
-                                "pause_ms": args.pause_ms}
-    out["memory_probe"] = memory_probe(args.pause_ms / 1000.0)
-    _say(f"in process before HTTP: {out['in_process']}, paused {out['in_process_paused']}, "
-         f"memory {out['memory_probe']}")
+    searcher = make_searcher(settings, warm_up=questions[:10])
     log = work / "server.log"
     with serve({**env, "KOREA_QA_QUERY_CACHE_SIZE": "0"}, log) as server:
         out["rss_start_mib"] = round(rss_mib(server.pid), 1)
-        run_load(server, paths, clients=1, requests=20)  # warm-up
-        single = run_load(server, paths, clients=1, requests=len(paths) * args.rounds)
-        out["single_client"] = {**percentiles(single.latencies), "errors": single.errors}
-        _say(f"HTTP one client: {out['single_client']}")
+        run_load(server, paths, clients=1, requests=len(paths))  # warm-up
+        out.update(paired_latency(searcher, server, questions, args.rounds))
+        out["in_process_paused"] = {
+            **percentiles(timed_searches(searcher, questions, args.rounds,
+                                         pause_s=args.pause_ms / 1000.0), (50, 95)),
+            "pause_ms": args.pause_ms}
+        out["memory_probe"] = memory_probe(args.pause_ms / 1000.0)
+        _say(f"in process {out['in_process']}, HTTP one client {out['single_client']}, "
+             f"ratios {out['round_ratios']}, paused {out['in_process_paused']}, "
+             f"memory {out['memory_probe']}")
         out["cache_off"] = throughput(server, paths, levels, args.seconds)
         out["rss_after_load_mib"] = round(rss_mib(server.pid), 1)
     with serve(env, log) as server:
