@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 import bm25s
 import numpy as np
 
-from korea_qa import fusion
 from korea_qa.chunk import split_sentences
 from korea_qa.embed import Embedder, load_embedder
 from korea_qa.errors import KoreaQAError
@@ -29,8 +28,6 @@ from korea_qa.lexical import LexicalIndex
 from korea_qa.search import rank
 from korea_qa.settings import MODES, Settings
 
-# ~230 word pieces with the title: inside MiniLM's 256 (scientific English is ~1.6 a word).
-WINDOW_WORDS = 128
 OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates")
 
 
@@ -242,29 +239,6 @@ def score_lists(data: BeirData, query_ids: list[str], lists: list[list[str]]) ->
 
 
 # ---------------------------------------------------------------- command
-
-
-def add_beir_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="folder in BEIR layout")
-    parser.add_argument("--split", default="test",
-                        help="qrels/<split>.tsv to evaluate (default test; tune on train)")
-    parser.add_argument("--modes", default="dense,lexical,hybrid",
-                        help="comma-separated modes (default: dense,lexical,hybrid)")
-    parser.add_argument("--out", type=Path,
-                        help="JSON result (default: eval/results/beir-<name>-<split>.json)")
-    parser.add_argument("--window-words", type=int, default=WINDOW_WORDS,
-                        help="also embed abstracts in windows of this many words, scoring a "
-                             "document by its best window; 0 embeds each document once "
-                             f"(default {WINDOW_WORDS})")
-    parser.add_argument("--bm25-k1", type=float, default=1.2, help="BM25 k1 (default 1.2)")
-    parser.add_argument("--bm25-b", type=float, default=0.75, help="BM25 b (default 0.75)")
-    parser.add_argument("--fusion", choices=fusion.METHODS, help="override the setting")
-    parser.add_argument("--rrf-k", type=int, help="override the setting")
-    parser.add_argument("--dense-weight", type=float, help="override the setting")
-    parser.add_argument("--candidates", type=int, help="override the setting")
-    parser.add_argument("--sweep", action="store_true",
-                        help="also score hybrid over the fusion grid (tune on train only)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run_beir(args: argparse.Namespace, settings: Settings) -> int:
