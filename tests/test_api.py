@@ -1,7 +1,10 @@
 import inspect
 
 from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+
+from korea_qa.api.routes import documents, ops, search
 
 QUESTION = "Marat Khusnullin construction industry political arrangements"
 
@@ -90,15 +93,11 @@ def test_openapi_is_served(client: TestClient) -> None:
 def test_no_handler_or_dependency_runs_in_the_thread_pool(client: TestClient) -> None:
     # FastAPI runs a plain `def` handler or dependency in its thread pool: a hop per request
     # (0.3 ms of a few-ms budget). None of ours blocks, so all must be coroutines.
-    from fastapi.routing import APIRoute
-
     def calls(dependant: Dependant) -> list[object]:
         found: list[object] = [dependant.call] if dependant.call else []
         for sub in dependant.dependencies:
             found += calls(sub)
         return found
-
-    from korea_qa.api.routes import documents, ops, search
 
     # Our routers' own routes (FastAPI wraps included routers) and the page routes on the app.
     routers = [search.router, documents.router, ops.router, client.app.router]  # type: ignore[attr-defined]
