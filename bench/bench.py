@@ -39,7 +39,7 @@ from httpload import rss_mib, run_load, search_paths, serve  # noqa: E402
 
 from korea_qa.embed import BACKENDS, load_embedder  # noqa: E402
 from korea_qa.evaluate.gold import load_gold  # noqa: E402
-from korea_qa.index import build_index, load_index  # noqa: E402
+from korea_qa.library import Library  # noqa: E402
 from korea_qa.search import Searcher  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 
@@ -127,7 +127,7 @@ def seed_build(settings: Settings) -> dict[str, float]:
     t0 = time.perf_counter()
     embedder = load_embedder(settings)
     t1 = time.perf_counter()
-    build_index(settings, embedder, progress=False)
+    Library(settings, embedder).rebuild()
     t2 = time.perf_counter()
     return {"model_load_s": round(t1 - t0, 2), "build_s": round(t2 - t1, 2)}
 
@@ -141,8 +141,8 @@ def in_process(settings: Settings, questions: list[str], rounds: int) -> dict[st
 
 def make_searcher(settings: Settings, warm_up: list[str]) -> Searcher:
     embedder = load_embedder(settings)
-    index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
-    searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
+    view = Library(settings, embedder).view()
+    searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings)
     for q in warm_up:
         searcher.search(q)
     return searcher
@@ -218,7 +218,7 @@ def http_section(base: Settings, backend: str, work: Path, questions: list[str],
     out: dict[str, Any] = {"backend": backend}
     settings = base.model_copy(update={"backend": backend, "index_dir": work / f"index-{backend}"})
     if not settings.index_dir.exists():  # a served backend not among --backends
-        build_index(settings, load_embedder(settings), progress=False)
+        Library(settings, load_embedder(settings)).rebuild()
     searcher = make_searcher(settings, warm_up=questions[:10])
     log = work / "server.log"
     with serve({**env, "KOREA_QA_QUERY_CACHE_SIZE": "0"}, log) as server:
@@ -258,6 +258,7 @@ def throughput(server: Any, paths: list[str], levels: list[int],
 def scifact_section(base: Settings, backends: list[str],
                     args: argparse.Namespace) -> dict[str, Any]:
     from korea_qa.evaluate.beir import (
+        MemoLexical,
         Retrievers,
         doc_text,
         document_vectors,
@@ -265,15 +266,15 @@ def scifact_section(base: Settings, backends: list[str],
         ranked_lists,
         score_lists,
     )
-    from korea_qa.lexical import LexicalIndex
+    from korea_qa.lexical import Bm25Params
 
     data = load_beir(args.scifact, "test")
     quality = args.docs == 0
     if not quality:
         data = data._replace(doc_ids=data.doc_ids[:args.docs], titles=data.titles[:args.docs],
                              texts=data.texts[:args.docs])
-    lexical = LexicalIndex.build([doc_text(t, x) for t, x in
-                                  zip(data.titles, data.texts, strict=True)]) if quality else None
+    lexical = MemoLexical([doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)],
+                          Bm25Params()) if quality else None
     out: dict[str, Any] = {"documents": len(data.doc_ids), "queries": len(data.queries),
                            "batch_size": base.embed_batch_size, "backends": {}}
     for backend in backends:

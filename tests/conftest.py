@@ -12,8 +12,10 @@ from fastapi.testclient import TestClient
 
 from korea_qa.api import create_app
 from korea_qa.embed import Embedder, HashEmbedder, load_embedder
-from korea_qa.index import build_index
+from korea_qa.library import Library
 from korea_qa.settings import Settings
+from korea_qa.store.folder import IndexFolder
+from korea_qa.store.view import LocalView
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -32,9 +34,35 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
                     batch_wait_ms=0.0)
 
 
+def build_index(settings: Settings, embedder: Embedder) -> Path:
+    """A full build of `settings.corpus_dir`, as `korea-qa build --full` makes it."""
+    library = Library(settings, embedder)
+    try:
+        return library.rebuild()
+    finally:
+        library.close()
+
+
+def current_version(settings: Settings) -> Path:
+    """The index version being served (the `current` link's target)."""
+    path = IndexFolder(settings.index_dir).current()
+    assert path is not None, "no index"
+    return path
+
+
+def a_segment_file(settings: Settings, name: str) -> Path:
+    """One of the current version's segment files called `name` (e.g. vectors.npy)."""
+    return sorted((current_version(settings) / "segments").glob(f"*/{name}"))[0]
+
+
+def open_view(settings: Settings) -> LocalView:
+    """A reader's view of the current index (no model needed)."""
+    return Library(settings).view()
+
+
 @pytest.fixture
 def built(settings: Settings) -> Settings:
-    build_index(settings, HashEmbedder(64), progress=False)
+    build_index(settings, HashEmbedder(64))
     return settings
 
 
@@ -49,7 +77,7 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The real model over the real corpus, built once per test session."""
     index_dir = tmp_path_factory.mktemp("real-index")
     settings = Settings(corpus_dir=CORPUS, index_dir=index_dir)
-    build_index(settings, real_embedder(settings), progress=False)
+    build_index(settings, real_embedder(settings))
     return settings
 
 

@@ -22,6 +22,7 @@ def test_search_get_matches_the_contract(client: TestClient) -> None:
     assert set(first) == {"rank", "score", "text", "answer", "citation"}
     assert set(first["answer"]) == {"text", "start", "end"}
     assert set(first["citation"]) == {"doc_id", "title", "author", "published", "source", "url",
+                                      "page",
                                       "paragraph", "start", "end"}
     assert "Khusnullin" in first["text"]
     answer = first["answer"]
@@ -100,7 +101,9 @@ def test_no_handler_or_dependency_runs_in_the_thread_pool(client: TestClient) ->
         return found
 
     # Our routers' own routes (FastAPI wraps included routers) and the page routes on the app.
-    routers = [search.router, documents.router, ops.router, client.app.router]  # type: ignore[attr-defined]
+    settings = client.app.state.service.settings  # type: ignore[attr-defined]
+    routers = [search.router(settings), documents.router, ops.router,
+               client.app.router]  # type: ignore[attr-defined]
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     assert {r.path for r in routes} >= {"/api/search", "/api/documents/{doc_id}", "/healthz",
                                         "/readyz", "/metrics", "/api/admin/reload", "/"}

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CORPUS, ROOT, real_embedder
+from conftest import CORPUS, ROOT, build_index, real_embedder
 from korea_qa.embed import BACKENDS, ExportedEmbedder, load_embedder
 from korea_qa.errors import IndexNotReady
 from korea_qa.evaluate.gold import is_hit, load_gold
 from korea_qa.export import INT8_FILE, ONNX_FILE, model_key, onnx_model
-from korea_qa.index import build_index, load_index
+from korea_qa.library import Library
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 
@@ -87,11 +87,11 @@ def test_backend_builds_loads_and_answers(backend: str, real_settings: Settings,
     settings = real_settings
     if backend != real_settings.backend:
         settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", backend=backend)
-        build_index(settings, real_embedder(settings), progress=False)
+        build_index(settings, real_embedder(settings))
     embedder = real_embedder(settings)
-    index = load_index(settings, expect_model=embedder.model_id, expect_dim=384)
-    assert index.manifest["model"] == settings.model_id()
-    searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
+    view = Library(settings, embedder).view()
+    assert view.info()["model"] == settings.model_id()
+    searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings)
     for gold_id in GOLD_IDS:
         item = gold[gold_id]
         top = searcher.search(item.question, k=1).hits[0]  # type: ignore[attr-defined]
@@ -102,4 +102,4 @@ def test_backend_builds_loads_and_answers(backend: str, real_settings: Settings,
 def test_index_of_another_backend_is_refused(real_settings: Settings) -> None:
     other = real_settings.model_copy(update={"backend": "onnx"})
     with pytest.raises(IndexNotReady, match="built with model"):
-        load_index(other)
+        Library(other, real_embedder(other)).view()

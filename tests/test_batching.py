@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from conftest import open_view
 from korea_qa.batching import QueryEncoder
 from korea_qa.embed import HashEmbedder
-from korea_qa.index import load_index
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 
@@ -109,7 +109,7 @@ def test_duplicate_questions_in_a_batch_are_encoded_once(counting: CountingEmbed
 
 def test_batched_search_returns_what_unbatched_search_returns(built: Settings) -> None:
     embedder = HashEmbedder(64)
-    index = load_index(built)
+    index = open_view(built)
     plain = Searcher(index, lambda q: embedder.encode([q])[0], built)
     counting = CountingEmbedder(embedder)
     enc = encoder(counting, wait_ms=200.0)  # long enough that the threads share calls
@@ -131,8 +131,8 @@ def test_batched_search_returns_what_unbatched_search_returns(built: Settings) -
     for question in QUESTIONS:
         expected = plain.search(question, k=5)
         got = results[question]
-        assert [h.passage.passage_id for h in got.hits] == [  # type: ignore[attr-defined]
-            h.passage.passage_id for h in expected.hits]
+        assert [h.passage.key for h in got.hits] == [  # type: ignore[attr-defined]
+            h.passage.key for h in expected.hits]
         assert [h.score for h in got.hits] == pytest.approx(  # type: ignore[attr-defined]
             [h.score for h in expected.hits], abs=1e-6)
 

@@ -38,9 +38,9 @@ from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from conftest import build_index  # noqa: E402
 from korea_qa.api import create_app  # noqa: E402
 from korea_qa.embed import HashEmbedder  # noqa: E402
-from korea_qa.index import build_index  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def base_url() -> Iterator[str]:
         (corpus / "markup-test.md").write_text(MARKUP_ARTICLE)
         settings = Settings(corpus_dir=corpus, index_dir=Path(tmp) / "index", model="hash:64",
                             abstain_threshold=THRESHOLD, batch_wait_ms=0.0)
-        build_index(settings, HashEmbedder(64), progress=False)
+        build_index(settings, HashEmbedder(64))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

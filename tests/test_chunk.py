@@ -3,11 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa.chunk import chunk_article, chunk_corpus, split_sentences
+from korea_qa.chunk import chunk_article, split_sentences
 from korea_qa.corpus import load_corpus
-from korea_qa.records import Article
+from korea_qa.records import Article, Passage
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+
+def chunk_corpus(articles: list[Article], **options: int) -> list[Passage]:
+    return [p for a in articles for p in chunk_article(a, **options)]  # type: ignore[arg-type]
 
 
 def test_sentences_respect_abbreviations_initials_and_quotes() -> None:
@@ -34,7 +39,10 @@ def test_real_corpus_passages_have_exact_offsets(overlap: int) -> None:
     articles = load_corpus(ROOT / "corpus")
     by_id = {a.doc_id: a for a in articles}
     passages = chunk_corpus(articles, min_words=40, max_words=120, overlap_sentences=overlap)
-    assert [p.passage_id for p in passages] == list(range(len(passages)))
+    for article in articles:
+        mine = [p for p in passages if p.doc_id == article.doc_id]
+        assert [p.position for p in mine] == list(range(len(mine)))
+        assert all(p.page is None for p in mine)  # text articles have no pages
     for p in passages:
         article = by_id[p.doc_id]
         assert article.text[p.start:p.end] == p.text

@@ -2,8 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa.corpus import clean_text, corpus_hash, load_corpus, parse_article
+from korea_qa.corpus import (
+    clean_text,
+    delete_article,
+    format_article,
+    load_corpus,
+    parse_article,
+    parse_file,
+    write_article,
+)
 from korea_qa.errors import CorpusError
+from korea_qa.records import Article
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "---\ntitle: A title\n---\n"
@@ -79,8 +88,7 @@ def test_malformed_file_names_file_and_problem(tmp_path: Path, content: str, pro
 
 
 def test_non_utf8_and_duplicate_ids_and_empty_folder(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="no article files"):
-        load_corpus(tmp_path)
+    assert load_corpus(tmp_path) == []  # a corpus may start empty and grow
     (tmp_path / "a.txt").write_bytes(b"---\ntitle: x\n---\ncaf\xe9\n")
     with pytest.raises(CorpusError, match=r"a\.txt: not valid UTF-8"):
         load_corpus(tmp_path)
@@ -90,13 +98,48 @@ def test_non_utf8_and_duplicate_ids_and_empty_folder(tmp_path: Path) -> None:
         load_corpus(tmp_path)
 
 
-def test_adding_a_file_changes_the_corpus_hash(tmp_path: Path) -> None:
+def test_readme_files_are_not_articles(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text(HEADER + "One sentence.\n")
     (tmp_path / "README.md").write_text("not an article")
-    before = corpus_hash(tmp_path)
     assert [a.doc_id for a in load_corpus(tmp_path)] == ["a"]
-    (tmp_path / "b.txt").write_text(HEADER + "Another.\n")
-    assert corpus_hash(tmp_path) != before
+
+
+STORED = Article(
+    doc_id="kdi-outlook", title="Economic outlook: 2024", text="  Page one starts here.\n\n"
+    "A #heading-like line\nwrapped once.\n\nPage two, with “quotes” — and [brackets].",
+    author="Jane Roe", published="2024-05-02", source="KDI", url="https://example.org/x",
+    references=("A book, 1999.",), format="pdf", page_starts=(0, 64),
+    original="originals/kdi-outlook.pdf")
+
+
+def test_a_stored_article_reads_back_exactly(tmp_path: Path) -> None:
+    # Written by korea-qa: the text is kept as is (no cleaning), so offsets never move.
+    state = write_article(tmp_path, STORED, b"%PDF-1.7 original bytes", ".pdf")
+    assert state.name == "kdi-outlook.md"
+    back = parse_file(tmp_path / "kdi-outlook.md")
+    assert back.text == STORED.text
+    assert (back.page_starts, back.references, back.format, back.original) == (
+        (0, 64), ("A book, 1999.",), "pdf", "originals/kdi-outlook.pdf")
+    assert back.metadata() == STORED.metadata()
+    assert back.content_hash() == STORED.content_hash()
+    assert back.meta_hash() == STORED.meta_hash()
+    assert (tmp_path / "originals" / "kdi-outlook.pdf").read_bytes() == b"%PDF-1.7 original bytes"
+    assert format_article(back) == format_article(STORED)
+    delete_article(tmp_path, "kdi-outlook", state.name)
+    assert not (tmp_path / "kdi-outlook.md").exists()
+    assert list((tmp_path / "originals").iterdir()) == []
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("published: 2024-13-01", "not an ISO date"), ("published: May 2024", "not an ISO date"),
+    ("format: docx", "format 'docx'"), ("pages: 0 x", "pages must be offsets"),
+    ("pages: 5 9", "start at 0"), ("references: [1, 2]", "references must be"),
+])
+def test_bad_stored_fields_name_the_problem(tmp_path: Path, line: str, problem: str) -> None:
+    (tmp_path / "x.md").write_text(f"---\ntitle: x\nformat: text\n{line}\n---\nSome text.\n"
+                                   .replace("format: text\nformat: docx", "format: docx"))
+    with pytest.raises(CorpusError, match=problem):
+        load_corpus(tmp_path)
 
 
 def test_doc_id_defaults_to_file_stem() -> None:

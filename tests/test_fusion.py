@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from korea_qa import fusion
-from korea_qa.lexical import LexicalIndex
+from korea_qa.lexical import TextIndex
 from korea_qa.search import rank
 from korea_qa.settings import Settings
-from korea_qa.vector import VectorIndex
+from korea_qa.store.arrays import ArrayRetrieval
+from korea_qa.tokenize import tokenize
 
 DENSE = np.array([0.9, 0.8, 0.5, 0.7])
 LEXICAL = np.array([0.0, 3.0, 6.0, 3.0])
@@ -77,17 +78,17 @@ def test_fuse_dispatches_and_names_the_choices() -> None:
 TEXTS = ["apples and pears and plums", "pears only", "nothing in common", "apples apples apples"]
 
 
-def _vectors() -> VectorIndex:
+def _retrieval(query: str) -> ArrayRetrieval:
     # Query vector (1, 0): cosines 0.6, 0.8, 0.0, 1.0 -> dense order 3, 1, 0, 2.
-    rows = [[0.6, 0.8], [0.8, 0.6], [0.0, 1.0], [1.0, 0.0]]
-    return VectorIndex(np.array(rows, dtype=np.float32))
+    rows = np.array([[0.6, 0.8], [0.8, 0.6], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    lexical = TextIndex(TEXTS).scores(tokenize(query))
+    return ArrayRetrieval(rows @ np.array([1.0, 0.0], dtype=np.float32), lexical,
+                          [f"t#{i}" for i in range(len(TEXTS))])
 
 
 def _rank(mode: str, query: str = "pears") -> np.ndarray:
     settings = Settings(model="hash:8", candidates=2)
-    ranked = rank(query, np.array([1.0, 0.0], dtype=np.float32), mode, vectors=_vectors(),
-                  lexical=LexicalIndex.build(TEXTS), settings=settings)
-    return ranked.ids
+    return rank(_retrieval(query), mode, settings=settings).refs
 
 
 def test_rank_dense_and_lexical_modes_take_each_retrievers_top() -> None:
@@ -100,10 +101,9 @@ def test_rank_hybrid_fuses_the_union_of_candidates() -> None:
     # Candidates: dense top 2 (3, 1), then lexical extras (0). Row 1 is in both lists.
     # Dense ranks 3, 1, 0 -> 1, 2, 3; BM25 ranks 1, 0 -> 1, 2 (row 3 has no "pears").
     # rrf_k=1: row 1 = 1/3 + 1/2, row 0 = 1/4 + 1/3, row 3 = 1/2 + 0.
-    ranked = rank("pears", np.array([1.0, 0.0], dtype=np.float32), "hybrid", vectors=_vectors(),
-                  lexical=LexicalIndex.build(TEXTS),
+    ranked = rank(_retrieval("pears"), "hybrid",
                   settings=Settings(model="hash:8", candidates=2, fusion="rrf", rrf_k=1))
-    assert ranked.ids.tolist() == [1, 0, 3]
+    assert ranked.refs.tolist() == [1, 0, 3]
     assert ranked.scores == pytest.approx([1 / 3 + 1 / 2, 1 / 4 + 1 / 3, 1 / 2])
     assert ranked.dense == pytest.approx([0.8, 0.6, 1.0])
     assert ranked.lexical[2] == 0.0

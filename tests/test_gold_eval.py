@@ -13,7 +13,7 @@ from korea_qa.cli import main
 from korea_qa.errors import IndexNotReady, KoreaQAError
 from korea_qa.evaluate import gold, report
 from korea_qa.evaluate.gold import GoldItem, GoldSetError, Response, Returned
-from korea_qa.index import staleness
+from korea_qa.library import Library
 from korea_qa.settings import Settings
 
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"
@@ -80,7 +80,7 @@ def test_the_gold_set_loads_and_matches_the_corpus(built: Settings) -> None:
     assert len(items) == len({i.id for i in items}) == 103
     assert sum(not i.answerable for i in items) == 21
     searcher = gold.open_searcher(built, build_if_stale=False)
-    gold.check_against_corpus(items, searcher.index.articles, GOLD)
+    gold.check_against_corpus(items, gold.indexed_articles(searcher.view), GOLD)
     # Every answerable question has at least one passage that counts as its hit.
     backend = gold.InProcess(searcher)
     assert all(backend.qrels(i) for i in items if i.answerable)
@@ -126,7 +126,7 @@ def test_evidence_missing_from_the_corpus_is_refused(built: Settings) -> None:
     searcher = gold.open_searcher(built, build_if_stale=False)
     moved = replace(HALT, line=7, evidence="came to a nearly complete halt in 1999")
     with pytest.raises(GoldSetError, match=r":7: evidence of thaw-03 is not in the text"):
-        gold.check_against_corpus([moved], searcher.index.articles, GOLD)
+        gold.check_against_corpus([moved], gold.indexed_articles(searcher.view), GOLD)
 
 
 # ---------------------------------------------------------------- running
@@ -214,8 +214,8 @@ def test_a_stale_index_is_built_first_unless_told_not_to(settings: Settings) -> 
     with pytest.raises(IndexNotReady, match="no index"):
         gold.open_searcher(settings, build_if_stale=False)
     searcher = gold.open_searcher(settings)
-    assert len(searcher.index.passages) > 0
-    assert staleness(settings) is None
+    assert searcher.view.count_passages() > 0
+    assert Library(settings).plan().reason() is None
 
 
 # ---------------------------------------------------------------- CI floor (real model)

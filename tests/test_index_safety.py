@@ -1,9 +1,9 @@
-"""The index on disk: a build killed at any moment never damages the index being served, and a
-damaged index is refused at start-up with one line that names the file."""
+"""The index on disk: a full build killed at any moment never damages the index being served,
+and a damaged index is refused at start-up with one line that names the file. (Writes killed
+mid-way are in tests/test_write_safety.py.)"""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -20,10 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from conftest import current_version, open_view
 from korea_qa.api import create_app
 from korea_qa.errors import IndexNotReady
-from korea_qa.index import current_path, load_index, verify_folder
+from korea_qa.library import Library
 from korea_qa.settings import Settings
+from korea_qa.store.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Why did Russia write off North Korea's debt?"
@@ -62,37 +64,30 @@ def big(tmp_path: Path) -> Settings:
     return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash:64")
 
 
-def _tmp_folders(settings: Settings) -> list[Path]:
+def _building(settings: Settings) -> list[Path]:
     versions = settings.index_dir / "versions"
     return sorted(versions.glob(".tmp-*")) if versions.is_dir() else []
 
 
-def _versions(settings: Settings) -> set[str]:
-    versions = settings.index_dir / "versions"
-    return {p.name for p in versions.iterdir() if not p.name.startswith(".")}
-
-
-def _moment(name: str, old: set[str]) -> Callable[[Settings, float], bool]:
-    """When to kill: a time after start, or a file appearing in any folder the build made."""
+def _moment(name: str) -> Callable[[Settings, float], bool]:
+    """When to kill: a time after start, or a file appearing in the version being built."""
     if name.startswith("after "):
         delay = float(name.split()[1])
         return lambda _, elapsed: elapsed >= delay
 
     def written(settings: Settings, _: float) -> bool:
-        versions = settings.index_dir / "versions"
-        return any((folder / name).exists() for folder in versions.iterdir()
-                   if folder.name not in old)
+        return any(any(folder.rglob(name)) for folder in _building(settings))
 
     return written
 
 
-MOMENTS = ["after 0.3", "articles.jsonl", "vectors.npy", "lexical", "manifest.json"]
+MOMENTS = ["after 0.3", "catalog.sqlite", "vectors.npy", "segment.json", "inv_tf.npy"]
 
 
 def kill_build_at(settings: Settings, moment: str) -> bool:
-    """Start `korea-qa build`, SIGKILL it at `moment`; True if it was still running then."""
-    when = _moment(moment, _versions(settings))
-    proc = subprocess.Popen(korea_qa("build", "--quiet"), env=cli_env(settings),
+    """Start `korea-qa build --full`, SIGKILL it at `moment`; True if it was running then."""
+    when = _moment(moment)
+    proc = subprocess.Popen(korea_qa("build", "--full", "--quiet"), env=cli_env(settings),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     try:
@@ -107,103 +102,115 @@ def kill_build_at(settings: Settings, moment: str) -> bool:
     return alive
 
 
+def _answers(settings: Settings) -> list[list[str]]:
+    from korea_qa.embed import HashEmbedder
+    from korea_qa.search import Searcher
+
+    embedder = HashEmbedder(64)
+    searcher = Searcher(open_view(settings), lambda q: embedder.encode([q])[0], settings)
+    return [[h.passage.key for h in searcher.search(q, k=5).hits]
+            for q in (QUESTION, "workers in the Far East", "railway bridge")]
+
+
 def test_build_killed_at_any_moment_leaves_current_untouched(big: Settings) -> None:
-    first = run_cli(big, "build", "--quiet")
+    first = run_cli(big, "build", "--full", "--quiet")
     assert first.returncode == 0, first.stderr
-    previous = current_path(big.index_dir)
-    assert previous is not None
-    previous_manifest = verify_folder(previous)
+    previous = current_version(big)
+    expected = _answers(big)
 
     killed_midway = []
     for moment in MOMENTS:
-        before = _versions(big)
         alive = kill_build_at(big, moment)
-        interrupted = _versions(big) == before  # the kill came before the rename
-        current = current_path(big.index_dir)
-        assert current is not None, moment
-        if alive and interrupted:
+        current = current_version(big)
+        if alive and current == previous:
             killed_midway.append(moment)
-            assert current == previous, moment
-            assert verify_folder(current) == previous_manifest
-        else:
-            # Finished (or renamed) before the kill landed: whatever is current is complete.
-            verify_folder(current)
-        index = load_index(big)
-        assert len(index.passages) == previous_manifest["counts"]["passages"]
-    # The moments before the manifest are seconds apart: those kills must have landed midway.
-    assert {"after 0.3", "articles.jsonl", "vectors.npy"} <= set(killed_midway)
-    assert any(m in killed_midway for m in ("lexical", "manifest.json"))
+        # Whatever is current is complete, and answers as the corpus says.
+        assert _answers(big) == expected, moment
+    assert {"after 0.3", "catalog.sqlite", "vectors.npy"} <= set(killed_midway)
 
-    again = run_cli(big, "build", "--quiet")
+    again = run_cli(big, "build", "--full", "--quiet")
     assert again.returncode == 0, again.stderr
-    rebuilt = current_path(big.index_dir)
-    assert rebuilt is not None and rebuilt != previous
-    verify_folder(rebuilt)
-    assert _tmp_folders(big) == []  # the killed builds' leftovers are cleared
+    assert current_version(big) != previous
+    assert _answers(big) == expected
+    assert _building(big) == []  # the killed builds' leftovers are cleared
 
 
 # ---------------------------------------------------------------- damaged index
 
 
+def _segment(folder: Path) -> Path:
+    return sorted((folder / "segments").iterdir())[0]
+
+
 def _truncate(folder: Path) -> str:
-    path = folder / "vectors.npy"
+    path = _segment(folder) / "vectors.npy"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return "vectors.npy"
 
 
 def _flip_byte(folder: Path) -> str:
-    path = folder / "passages.jsonl"
+    path = _segment(folder) / "inv_rows.npy"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    return "passages.jsonl"
+    return "inv_rows.npy"
 
 
 def _delete(folder: Path) -> str:
-    victim = sorted(p for p in (folder / "lexical").iterdir() if p.is_file())[0]
-    victim.unlink()
-    return victim.name
+    (_segment(folder) / "sentence_spans.npy").unlink()
+    return "sentence_spans.npy"
 
 
-def _edit_manifest(**changes: object) -> Callable[[Path], str]:
+def _edit_meta(**changes: object) -> Callable[[Path], str]:
     def damage(folder: Path) -> str:
-        path = folder / "manifest.json"
-        manifest = json.loads(path.read_text())
-        manifest.update(changes)
-        path.write_text(json.dumps(manifest))
-        return "manifest.json"
+        catalog = Catalog(folder / "catalog.sqlite")
+        with catalog.transaction():
+            catalog.set_meta(**changes)
+        catalog.close()
+        return "catalog.sqlite"
 
     return damage
 
 
-def _delete_manifest(folder: Path) -> str:
-    (folder / "manifest.json").unlink()
-    return "manifest.json"
+def _delete_catalog(folder: Path) -> str:
+    for path in folder.glob("catalog.sqlite*"):
+        path.unlink()
+    return "catalog.sqlite"
+
+
+def _scramble_catalog(folder: Path) -> str:
+    path = folder / "catalog.sqlite"
+    data = bytearray(path.read_bytes())
+    for i in range(4096 + 100, len(data), 4096):  # a few bytes of every page but the first
+        data[i:i + 16] = bytes(range(16))
+    path.write_bytes(bytes(data))
+    return "catalog.sqlite"
 
 
 DAMAGE = {
     "truncated": (_truncate, "truncated"),
     "flipped-byte": (_flip_byte, "checksum"),
     "deleted": (_delete, "missing"),
-    "other-model": (_edit_manifest(model="some-other-model"), "model"),
-    "other-dimension": (_edit_manifest(dim=384), "dimension"),
-    "no-manifest": (_delete_manifest, "missing"),
+    "other-model": (_edit_meta(model="some-other-model"), "model"),
+    "other-dimension": (_edit_meta(dim=384), "dimension"),
+    "no-catalog": (_delete_catalog, "missing"),
+    "scrambled-catalog": (_scramble_catalog, "corrupted catalog"),
 }
 
 
 @pytest.fixture(params=sorted(DAMAGE))
 def damaged(request: pytest.FixtureRequest, built: Settings) -> tuple[Settings, str, str]:
     damage, problem = DAMAGE[request.param]
-    folder = current_path(built.index_dir)
-    assert folder is not None
-    return built, damage(folder), problem
+    return built, damage(current_version(built)), problem
 
 
 def test_load_refuses_a_damaged_index(damaged: tuple[Settings, str, str]) -> None:
     settings, filename, problem = damaged
+    from korea_qa.embed import HashEmbedder
+
     with pytest.raises(IndexNotReady) as caught:
-        load_index(settings, expect_model="hash:64", expect_dim=64)
+        Library(settings, HashEmbedder(64)).view()
     assert caught.value.file is not None and caught.value.file.endswith(filename)
     message = str(caught.value)
     assert filename in message and problem in message
@@ -239,20 +246,18 @@ def test_app_is_up_but_not_ready_on_a_damaged_index(
 
 
 def test_cli_names_the_file_and_the_way_out(built: Settings) -> None:
-    folder = current_path(built.index_dir)
-    assert folder is not None
-    _flip_byte(folder)
+    _flip_byte(current_version(built))
     asked = run_cli(built, "ask", QUESTION)
     assert asked.returncode == 2
     errors = [line for line in asked.stderr.splitlines() if "korea-qa: error" in line]
     assert len(errors) == 1
-    assert "passages.jsonl" in errors[0] and "checksum" in errors[0]
+    assert "inv_rows.npy" in errors[0] and "checksum" in errors[0]
     assert "korea-qa build" in errors[0]
     assert "Traceback" not in asked.stderr
 
     fixed = run_cli(built, "build", "--if-stale", "--quiet")
     assert fixed.returncode == 0, fixed.stderr
-    assert "building the index" in fixed.stdout and "passages.jsonl" in fixed.stdout
+    assert "updating the index" in fixed.stdout and "inv_rows.npy" in fixed.stdout
     assert run_cli(built, "ask", QUESTION).returncode == 0
 
 
@@ -264,9 +269,7 @@ def _free_port() -> int:
 
 
 def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path) -> None:
-    folder = current_path(built.index_dir)
-    assert folder is not None
-    _truncate(folder)
+    _truncate(current_version(built))
     port = _free_port()
     log = (tmp_path / "serve.log").open("w+")
     proc = subprocess.Popen(korea_qa("serve", "--host", "127.0.0.1", "--port", str(port)),
@@ -297,10 +300,8 @@ def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path
 
 
 def test_a_repaired_index_is_served(built: Settings) -> None:
-    # A build beside the damaged one, then a reload, makes the service ready again.
-    folder = current_path(built.index_dir)
-    assert folder is not None
-    _truncate(folder)
+    # A build beside the damaged one makes the service ready again, reload or not.
+    _truncate(current_version(built))
     key = "k" * 32
     with TestClient(create_app(built.model_copy(update={"api_key": SecretStr(key)}))) as client:
         assert client.get("/readyz").status_code == 503

@@ -20,8 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import current_version, open_view
 from korea_qa.api import create_app
-from korea_qa.index import current_path, read_manifest
 from korea_qa.settings import Settings
 
 QUESTION = "Why did Russia write off North Korea's debt?"
@@ -49,7 +49,7 @@ def test_healthz_and_readyz_when_ready(client: TestClient, built: Settings) -> N
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
-    assert ready.json()["index"] == current_path(built.index_dir).name  # type: ignore[union-attr]
+    assert ready.json()["index"] == current_version(built).name
 
 
 def test_healthz_up_and_readyz_503_without_an_index(settings: Settings) -> None:
@@ -103,15 +103,16 @@ def test_metrics_latency_histogram(client: TestClient) -> None:
 
 
 def test_metrics_index_size_and_build_time(client: TestClient, built: Settings) -> None:
-    folder = current_path(built.index_dir)
-    assert folder is not None
-    manifest = read_manifest(folder)
-    on_disk = sum((folder / rel).stat().st_size for rel in manifest["files"])
+    folder = current_version(built)
+    on_disk = sum(p.stat().st_size for p in (folder / "segments").rglob("*.*")
+                  if p.name != "segment.json") + (folder / "catalog.sqlite").stat().st_size
+    view = open_view(built)
     found = samples(client)
     assert value(found, "korea_qa_index_bytes") == on_disk > 0
-    assert value(found, "korea_qa_index_build_seconds") == manifest["build_seconds"] > 0
-    assert value(found, "korea_qa_index_passages") == manifest["counts"]["passages"]
+    assert value(found, "korea_qa_index_build_seconds") == view.info()["build_seconds"] > 0
+    assert value(found, "korea_qa_index_passages") == view.count_passages() > 30
     assert value(found, "korea_qa_index_articles") == 2
+    assert value(found, "korea_qa_index_segments") == 1
     assert value(found, "korea_qa_ready") == 1
 
 

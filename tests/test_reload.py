@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from conftest import a_segment_file, build_index, current_version
 from korea_qa.api import create_app
 from korea_qa.embed import HashEmbedder
-from korea_qa.index import build_index, current_path
 from korea_qa.settings import Settings
 
 KEY = "reload-key-0123456789"
@@ -27,7 +27,9 @@ QUESTIONS = [
 
 @pytest.fixture
 def keyed(built: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(built.model_copy(update={"api_key": SecretStr(KEY)}))) as c:
+    # No watcher in the way: these tests swap indexes by hand and check what a reload does.
+    keyed = built.model_copy(update={"api_key": SecretStr(KEY), "watch_interval_s": 3600.0})
+    with TestClient(create_app(keyed)) as c:
         yield c
 
 
@@ -87,12 +89,12 @@ def test_requests_during_rebuild_and_reload_all_succeed(keyed: TestClient, built
         for cycle in range(3):
             word = f"zorblax{cycle}"
             add_article(built.corpus_dir, word)
-            build_index(built, HashEmbedder(64), progress=False)
+            build_index(built, HashEmbedder(64))
             begun = time.monotonic()
             reloaded = keyed.post("/api/admin/reload", headers={"X-API-Key": KEY})
             windows.append((begun, time.monotonic()))
             assert reloaded.status_code == 200, reloaded.text
-            assert reloaded.json()["index"] == current_path(built.index_dir).name  # type: ignore[union-attr]
+            assert reloaded.json()["index"] == current_version(built).name
             # The new index is the one answering now.
             found = keyed.get("/api/search", params={"q": word, "mode": "lexical", "k": 1})
             assert found.json()["results"][0]["citation"]["doc_id"] == f"extra-{word}"
@@ -106,8 +108,8 @@ def test_requests_during_rebuild_and_reload_all_succeed(keyed: TestClient, built
 
 def test_failed_reload_keeps_serving_the_old_index(keyed: TestClient, built: Settings) -> None:
     before = keyed.get("/readyz").json()["index"]
-    folder = build_index(built, HashEmbedder(64), progress=False)
-    (folder / "vectors.npy").write_bytes(b"broken")
+    build_index(built, HashEmbedder(64))
+    a_segment_file(built, "vectors.npy").write_bytes(b"broken")
     reloaded = keyed.post("/api/admin/reload", headers={"Authorization": f"Bearer {KEY}"})
     assert reloaded.status_code == 503
     error = reloaded.json()["error"]
@@ -173,7 +175,7 @@ def test_key_is_compared_in_constant_time(keyed: TestClient,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
-    from korea_qa.api.routes import ops
+    from korea_qa.api import auth
 
     calls = []
     real = hmac.compare_digest
@@ -182,6 +184,6 @@ def test_key_is_compared_in_constant_time(keyed: TestClient,
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(ops.hmac, "compare_digest", spy)
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
     assert keyed.post("/api/admin/reload", headers={"X-API-Key": "nope"}).status_code == 401
     assert calls == [(b"nope", KEY.encode())]

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from conftest import open_view
 from korea_qa.answer import best_sentence
 from korea_qa.embed import HashEmbedder
 from korea_qa.errors import InvalidQuery
-from korea_qa.index import load_index
 from korea_qa.records import Passage
 from korea_qa.search import Searcher, is_answerable
 from korea_qa.settings import Settings
@@ -13,7 +13,7 @@ from korea_qa.settings import Settings
 @pytest.fixture
 def searcher(built: Settings) -> Searcher:
     embedder = HashEmbedder(64)
-    return Searcher(load_index(built), lambda q: embedder.encode([q])[0], built)
+    return Searcher(open_view(built), lambda q: embedder.encode([q])[0], built)
 
 
 @pytest.mark.parametrize(
@@ -27,10 +27,10 @@ def test_abstention_decision(confidence: float, threshold: float, expected: bool
 
 def test_confidence_is_the_best_dense_cosine_and_drives_answerable(built: Settings) -> None:
     embedder = HashEmbedder(64)
-    index = load_index(built)
+    index = open_view(built)
     query = "Khusnullin construction industry political arrangements"
     vector = embedder.encode([query])[0]
-    best = float((index.vectors.vectors @ vector).max())
+    best = float((np.concatenate([s.data.vectors for s in index.segments]) @ vector).max())
     above = built.model_copy(update={"abstain_threshold": best + 1e-4})
     below = built.model_copy(update={"abstain_threshold": best - 1e-4})
     strict = Searcher(index, lambda q: vector, above)
@@ -58,7 +58,7 @@ def test_scores_are_ordered_and_k_is_respected(searcher: Searcher) -> None:
         scores = [h.score for h in result.hits]
         assert len(scores) == 7
         assert scores == sorted(scores, reverse=True)
-        assert len({h.passage.passage_id for h in result.hits}) == 7
+        assert len({h.passage.key for h in result.hits}) == 7
 
 
 def test_lexical_mode_ranks_by_bm25(searcher: Searcher) -> None:
@@ -79,7 +79,7 @@ def test_invalid_mode_and_k_and_empty_question(searcher: Searcher) -> None:
 
 def test_best_sentence_prefers_the_sentence_closest_to_the_question() -> None:
     text = "Cats sleep all day. The port of Rajin was renovated in 2008. Dogs bark."
-    passage = Passage(passage_id=0, doc_id="d", position=0, paragraph=1, start=0,
+    passage = Passage(doc_id="d", position=0, paragraph=1, start=0,
                       end=len(text), text=text, sentences=((0, 19), (20, 60), (61, 71)))
     embedder = HashEmbedder(64)
     sentence_vectors = embedder.encode([text[s:e] for s, e in passage.sentences])

@@ -1,13 +1,14 @@
 """Answer stage: the sentence of a passage that best answers the question.
 
-Sentence vectors are computed at build time, so choosing the answer costs one small
-matrix product per passage. Cosine similarity decides; a share of the question's stems
+Sentence vectors are computed when an article is indexed, so choosing the answer costs one
+small matrix product per passage. Cosine similarity decides; a share of the question's stems
 found in the sentence breaks near-ties toward the sentence that names what was asked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -18,8 +19,14 @@ LEXICAL_WEIGHT = 0.15
 
 
 def sentence_terms(passage: Passage) -> list[frozenset[str]]:
-    """The stems of each sentence of a passage (computed once per index, at load)."""
-    return [frozenset(tokenize(passage.text[s:e])) for s, e in passage.sentences]
+    """The stems of each sentence of a passage."""
+    return [_stems(passage.text[s:e]) for s, e in passage.sentences]
+
+
+@lru_cache(maxsize=65536)
+def _stems(sentence: str) -> frozenset[str]:
+    # Hits repeat across questions, and tokenising is most of choosing an answer sentence.
+    return frozenset(tokenize(sentence))
 
 
 def best_sentence(

@@ -75,7 +75,6 @@ def chunk_article(
     min_words: int = 40,
     max_words: int = 120,
     overlap_sentences: int = 0,
-    first_id: int = 0,
 ) -> list[Passage]:
     """Pack each paragraph's sentences into passages of at most `max_words` words.
 
@@ -96,7 +95,6 @@ def chunk_article(
         start, end = group[0][1][0], group[-1][1][1]
         passages.append(
             Passage(
-                passage_id=first_id + position,
                 doc_id=article.doc_id,
                 position=position,
                 paragraph=group[0][0],
@@ -104,6 +102,7 @@ def chunk_article(
                 end=end,
                 text=article.text[start:end],
                 sentences=tuple((s - start, e - start) for _, (s, e) in group),
+                page=article.page_at(start),
             )
         )
     return passages
@@ -183,20 +182,3 @@ def _balanced(block: list[int], sizes: Sequence[int], max_words: int) -> Iterato
             for a, b in pairwise(bounds):
                 yield block[a:b]
             return
-
-
-def chunk_corpus(
-    articles: Sequence[Article], *, min_words: int, max_words: int, overlap_sentences: int
-) -> list[Passage]:
-    passages: list[Passage] = []
-    for article in articles:
-        passages.extend(
-            chunk_article(
-                article,
-                min_words=min_words,
-                max_words=max_words,
-                overlap_sentences=overlap_sentences,
-                first_id=len(passages),
-            )
-        )
-    return passages

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from korea_qa.settings import MODES, Settings
 
 EPILOG = """examples:
   korea-qa build
+  korea-qa add saved-page.html report.pdf notes.md
+  korea-qa add article.html --doc-id my-article --published 2023-09-14
+  korea-qa documents
+  korea-qa remove my-article
   korea-qa serve --port 8000
   korea-qa ask "Which countries voted against the UN resolution?" -k 3
   korea-qa ask "Why did Russia write off North Korea's debt?" --json
@@ -49,10 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="sentence-transformers folder or hash:DIM (KOREA_QA_MODEL)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="build the index from the corpus")
+    build = sub.add_parser(
+        "build", help="bring the index in step with the corpus folder",
+        description="Apply the corpus folder's changes to the index: embed new or changed "
+        "articles, drop removed ones. A missing index, or one built with other settings or "
+        "another model, is rebuilt in full.")
     build.add_argument("--if-stale", action="store_true",
-                       help="only build when the index is missing, stale or damaged")
-    build.add_argument("--quiet", action="store_true", help="no progress bar")
+                       help="say so and stop when the index is already up to date")
+    build.add_argument("--full", action="store_true",
+                       help="rebuild from the articles alone, beside the served index")
+    build.add_argument("--quiet", action="store_true", help="no progress messages")
     build.set_defaults(func=cmd_build)
 
     serve = sub.add_parser("serve", help="serve the HTTP API and the search page")
@@ -65,10 +76,18 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, default=None, help="passages to show (default 5)")
     ask.add_argument("--mode", choices=MODES)
     ask.add_argument("--json", action="store_true", help="print the API's response shape")
+    ask.add_argument("--doc-id", action="append", default=[], help="only this article "
+                     "(repeatable)")
+    ask.add_argument("--source", help="only articles of this source")
+    ask.add_argument("--author", help="only articles by this author")
+    ask.add_argument("--published-from", help="only articles published on or after (ISO date)")
+    ask.add_argument("--published-to", help="only articles published on or before (ISO date)")
     ask.set_defaults(func=cmd_ask)
 
+    from korea_qa.documents_cli import add_document_parsers
     from korea_qa.evaluate.cli import add_eval_parser
 
+    add_document_parsers(sub)
     add_eval_parser(sub)
     return parser
 
@@ -84,19 +103,25 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.embed import load_embedder
-    from korea_qa.index import build_index, read_manifest, staleness
+    from korea_qa.library import Library
 
-    if args.if_stale:
-        reason = staleness(settings)
+    library = Library(settings, load_embedder(settings))
+    started = time.perf_counter()
+    if args.full:
+        library.rebuild(progress=not args.quiet)
+    else:
+        plan = library.plan()
+        reason = plan.reason()
         if reason is None:
             print(f"index is up to date in {settings.index_dir}")
             return 0
-        print(f"building the index: {reason}")
-    path = build_index(settings, load_embedder(settings), progress=not args.quiet)
-    manifest = read_manifest(path)
-    counts = manifest["counts"]
-    print(f"built {path} ({counts['articles']} articles, {counts['passages']} passages, "
-          f"{manifest['build_seconds']:.1f} s)")
+        print(f"updating the index: {reason}")
+        library.sync(plan, progress=not args.quiet)
+    view = library.view()
+    counts = view.info()["counts"]
+    print(f"index {view.name} in {settings.index_dir}: {counts['articles']} articles, "
+          f"{counts['passages']} passages ({time.perf_counter() - started:.1f} s)")
+    view.close()
     return 0
 
 
@@ -111,22 +136,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.api.errors import ApiError
-    from korea_qa.api.routes.search import check_question
     from korea_qa.api.schemas import SearchResponse
     from korea_qa.embed import load_embedder
-    from korea_qa.index import load_index
-    from korea_qa.search import Searcher
+    from korea_qa.library import Library
+    from korea_qa.search import Searcher, check_question, make_filters
 
-    try:
-        question = check_question(args.question, settings.max_query_chars)
-    except ApiError as exc:
-        raise KoreaQAError(exc.message) from None
+    question = check_question(args.question, settings.max_query_chars)
+    filters = make_filters(doc_ids=args.doc_id, source=args.source, author=args.author,
+                           published_from=args.published_from, published_to=args.published_to)
     embedder = load_embedder(settings)
-    index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
-    searcher = Searcher(index, lambda q: embedder.encode([q])[0], settings)
-    result = searcher.search(question, k=args.k, mode=args.mode)
-    response = SearchResponse.from_result(result, index.articles)
+    view = Library(settings, embedder).view()
+    searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings)
+    result = searcher.search(question, k=args.k, mode=args.mode, filters=filters)
+    response = SearchResponse.from_result(result, view)
     if args.json:
         print(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
     else:
@@ -145,7 +167,8 @@ def render_text(response: Any) -> str:
         date = f", {c.published}" if c.published else ""
         marked = (r.text[: r.answer.start] + "»" + r.answer.text + "«" + r.text[r.answer.end:])
         lines.append("")
-        lines.append(f"[{r.rank}] {c.title}{by}{date} — paragraph {c.paragraph}, "
+        page = f"page {c.page}, " if c.page else ""
+        lines.append(f"[{r.rank}] {c.title}{by}{date} — {page}paragraph {c.paragraph}, "
                      f"chars {c.start}–{c.end} of {c.doc_id} (score {r.score:.3f})")
         lines.extend(textwrap.wrap(marked, width=100, initial_indent="    ",
                                    subsequent_indent="    "))

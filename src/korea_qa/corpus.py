@@ -1,6 +1,10 @@
-"""Corpus stage: read article files, parse their header, strip site boilerplate.
+"""Corpus: the articles as plain files, the source of truth the index is built from.
 
-A corpus file is UTF-8 text (`.md` or `.txt`) with a small header:
+    corpus/<doc_id>.md               one article: a small header, then its text
+    corpus/originals/<doc_id>.<ext>  the file an added article was extracted from (a saved
+                                     page, a PDF, a text), kept so a better extractor can redo it
+
+A file is UTF-8 text (`.md` or `.txt`) with a header:
 
     ---
     doc_id: russia-last-lifeline
@@ -14,37 +18,46 @@ A corpus file is UTF-8 text (`.md` or `.txt`) with a small header:
 
     Second paragraph ...
 
-Paragraphs are separated by blank lines; lines inside a paragraph are joined with a space.
-An empty header value means the article does not state it.
+An empty header value means the article does not state it. A file written by hand is cleaned
+as it is read (`clean_text`: paragraphs joined, site boilerplate dropped). A file written by
+`korea-qa add` says which `format` it was extracted from, and then its body is the article
+text exactly as stored (every citation offset points into it); it may also name its
+`original` and, for PDFs, the offsets where its `pages` start.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import json
+import os
 import re
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 from korea_qa.errors import CorpusError
 from korea_qa.records import Article
+from korea_qa.store.base import FileState
+from korea_qa.store.segment import fsync_file
 
 SUFFIXES = (".md", ".txt")
+ORIGINALS = "originals"
 HEADER_KEYS = (
-    "doc_id",
-    "title",
-    "title_is_descriptive",
-    "author",
-    "published",
-    "source",
-    "url",
+    "doc_id", "title", "title_is_descriptive", "author", "published", "source", "url",
+    "format", "original", "pages", "references",
 )
+FORMATS = ("text", "markdown", "html", "pdf")
 DOC_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+DOC_ID_RULE = "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 80"
 _NOTE_RE = re.compile(r"\[note\](.*?)\[/note\]", re.DOTALL | re.IGNORECASE)
 _BLANK_LINE_RE = re.compile(r"\n[ \t\u00a0]*\n")
 _AUTHOR_BLOCK = {"author", "authors", "about the author", "about the authors"}
 _CREDIT_RE = re.compile(r"^(photo|image|photograph|picture|featured image)( credit)?s?\s*:", re.I)
 _DISCLAIMER_RE = re.compile(r"^disclaimer\s*:", re.I)
 _SENTENCE_END = (".", "!", "?", "\u201d", '"', "'", "\u2019", ")")
+
+
+# ---------------------------------------------------------------- the folder
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
@@ -57,21 +70,19 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     )
 
 
-def corpus_hash(corpus_dir: Path) -> str:
-    """Content hash of every corpus file (name and bytes): any edit makes the index stale."""
-    digest = hashlib.sha256()
-    for path in corpus_files(corpus_dir):
-        digest.update(path.name.encode())
-        digest.update(b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+def file_state(path: Path, corpus_dir: Path) -> FileState:
+    stat = path.stat()
+    return FileState(str(path.relative_to(corpus_dir)), stat.st_size, stat.st_mtime_ns)
 
 
 def load_corpus(corpus_dir: Path) -> list[Article]:
-    paths = corpus_files(corpus_dir)
-    if not paths:
-        raise CorpusError(corpus_dir, f"no article files ({', '.join(SUFFIXES)}) found")
-    articles = [parse_file(p) for p in paths]
+    """Every article of the folder; a CorpusError names the first bad file."""
+    articles = [parse_file(p) for p in corpus_files(corpus_dir)]
+    check_unique(articles)
+    return articles
+
+
+def check_unique(articles: Iterable[Article]) -> None:
     seen: dict[str, str] = {}
     for article in articles:
         if article.doc_id in seen:
@@ -79,7 +90,69 @@ def load_corpus(corpus_dir: Path) -> list[Article]:
                 article.path, f"doc_id {article.doc_id!r} is already used by {seen[article.doc_id]}"
             )
         seen[article.doc_id] = article.path
-    return articles
+
+
+def write_article(corpus_dir: Path, article: Article, original: bytes | None = None,
+                  suffix: str = "") -> FileState:
+    """Store an article (and the file it came from) durably: each file is written under a
+    temporary name, fsynced and renamed, so a crash leaves the old file or the new one."""
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    if original is not None:
+        folder = corpus_dir / ORIGINALS
+        folder.mkdir(exist_ok=True)
+        name = f"{article.doc_id}{suffix.lower()}"
+        for stale in folder.glob(f"{article.doc_id}.*"):
+            if stale.name != name:
+                stale.unlink()
+        _replace(folder / name, original)
+        fsync_file(folder)
+    path = corpus_dir / f"{article.doc_id}.md"
+    _replace(path, format_article(article).encode("utf-8"))
+    fsync_file(corpus_dir)
+    return file_state(path, corpus_dir)
+
+
+def delete_article(corpus_dir: Path, doc_id: str, file: str | None) -> None:
+    """Remove an article's file and its original (the file may have any name)."""
+    for path in [corpus_dir / (file or f"{doc_id}.md"),
+                 *(corpus_dir / ORIGINALS).glob(f"{doc_id}.*")]:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    fsync_file(corpus_dir)
+
+
+def format_article(article: Article) -> str:
+    """The file `korea-qa add` writes: a header, then the text exactly."""
+    values = {
+        "doc_id": article.doc_id,
+        "title": article.title,
+        "title_is_descriptive": "true" if article.title_is_descriptive else "false",
+        "author": article.author, "published": article.published, "source": article.source,
+        "url": article.url, "format": article.format, "original": article.original,
+        "pages": " ".join(str(p) for p in article.page_starts) or None,
+        "references": json.dumps(list(article.references), ensure_ascii=False)
+        if article.references else None,
+    }
+    lines = ["---"]
+    for key, value in values.items():
+        lines.append(f"{key}: {_one_line(value) if value is not None else ''}".rstrip())
+    return "\n".join(lines) + "\n---\n" + article.text + "\n"
+
+
+def _one_line(value: str) -> str:
+    return " ".join(str(value).split())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- one file
 
 
 def parse_file(path: Path) -> Article:
@@ -100,10 +173,7 @@ def parse_article(raw: str, *, default_id: str, path: str = "") -> Article:
     raw = raw.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     header, body = _split_header(raw)
     doc_id = header.get("doc_id") or default_id
-    if not DOC_ID_RE.match(doc_id):
-        raise ValueError(
-            f"doc_id {doc_id!r} must be lowercase letters, digits, '-' or '_' (at most 80)"
-        )
+    check_doc_id(doc_id)
     title = header.get("title")
     if not title:
         raise ValueError(
@@ -112,21 +182,64 @@ def parse_article(raw: str, *, default_id: str, path: str = "") -> Article:
     descriptive = (header.get("title_is_descriptive") or "false").lower()
     if descriptive not in ("true", "false"):
         raise ValueError("title_is_descriptive must be true or false")
-    text, references = clean_text(body, title=title)
-    if not text:
+    published = header.get("published")
+    if published is not None:
+        check_date(published)
+    stored = header.get("format")
+    if stored is None:
+        text, references = clean_text(body, title=title)
+    else:
+        if stored not in FORMATS:
+            raise ValueError(f"format {stored!r} is not one of {', '.join(FORMATS)}")
+        text, references = body.removesuffix("\n"), _references(header.get("references"))
+    if not text.strip():
         raise ValueError("the article has no text after the header")
     return Article(
-        doc_id=doc_id,
-        title=title,
-        title_is_descriptive=descriptive == "true",
-        author=header.get("author"),
-        published=header.get("published"),
-        source=header.get("source"),
-        url=header.get("url"),
-        text=text,
-        references=tuple(references),
-        path=path,
+        doc_id=doc_id, title=title, title_is_descriptive=descriptive == "true",
+        author=header.get("author"), published=published, source=header.get("source"),
+        url=header.get("url"), text=text, references=tuple(references),
+        format=stored or "text", page_starts=_pages(header.get("pages"), len(text)),
+        original=header.get("original"), path=path,
     )
+
+
+def check_doc_id(doc_id: str) -> None:
+    if not DOC_ID_RE.match(doc_id):
+        raise ValueError(f"doc_id {doc_id!r} must be {DOC_ID_RULE}")
+
+
+def check_date(value: str) -> None:
+    """An ISO calendar date, YYYY-MM-DD."""
+    try:
+        if len(value) != 10:
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"published {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _pages(value: str | None, length: int) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        pages = tuple(int(p) for p in value.split())
+    except ValueError:
+        raise ValueError("pages must be offsets separated by spaces") from None
+    if pages[0] != 0 or list(pages) != sorted(pages) or pages[-1] > length:
+        raise ValueError("pages must start at 0 and rise within the text")
+    return pages
+
+
+def _references(value: str | None) -> list[str]:
+    if not value:
+        return []
+    try:
+        refs = json.loads(value)
+    except ValueError:
+        raise ValueError("references must be a JSON list of strings") from None
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise ValueError("references must be a JSON list of strings")
+    return refs
 
 
 def _split_header(raw: str) -> tuple[dict[str, str | None], str]:

@@ -33,4 +33,27 @@ class DocumentNotFound(KoreaQAError):
 
 
 class InvalidQuery(KoreaQAError):
-    """A question or search parameter is outside what the service accepts."""
+    """A question or search parameter is outside what the service accepts. `field` names
+    the parameter (q, k, mode, a filter), so an edge can say where the problem is."""
+
+    def __init__(self, message: str, *, field: str | None = None, detail: str | None = None
+                 ) -> None:
+        self.field = field
+        self.detail = detail or message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class InvalidArticle(KoreaQAError):
+    """An article to add cannot be stored as given (bad id, date or metadata)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class ArticleConflict(KoreaQAError):
+    """The doc_id is taken by an article with other content."""
+
+
+class WriteBusy(KoreaQAError):
+    """Another process or request is writing to the index; try again shortly."""

@@ -5,7 +5,13 @@ They are internal: the API has its own response models, so these can change free
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import json
 from dataclasses import dataclass, field
+
+# What a person (or a source) can say about an article, besides its text.
+METADATA_FIELDS = ("title", "title_is_descriptive", "author", "published", "source", "url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,11 +21,14 @@ class Article:
     text: str  # cleaned article text; every offset in korea-qa points into it
     title_is_descriptive: bool = False
     author: str | None = None
-    published: str | None = None
+    published: str | None = None  # ISO date, YYYY-MM-DD
     source: str | None = None
     url: str | None = None
     references: tuple[str, ...] = ()
-    path: str = ""
+    format: str = "text"  # what it was extracted from: text, markdown, html, pdf
+    page_starts: tuple[int, ...] = ()  # PDF: offset in `text` where each page begins
+    original: str | None = None  # the original file, relative to the corpus folder
+    path: str = ""  # where it was read from (for error messages)
 
     def metadata(self) -> dict[str, object]:
         return {
@@ -31,6 +40,23 @@ class Article:
             "source": self.source,
             "url": self.url,
         }
+
+    def content_hash(self) -> str:
+        """What the passages and vectors derive from: the text and its page breaks."""
+        blob = json.dumps([self.text, list(self.page_starts)], ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def meta_hash(self) -> str:
+        """Everything else a reader sees; a change here needs no new vectors."""
+        blob = json.dumps([self.metadata(), list(self.references), self.format, self.original],
+                          ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding `offset`, or None for formats without pages."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect.bisect_right(self.page_starts, offset))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +70,6 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Passage:
-    passage_id: int  # row in the index arrays
     doc_id: str
     position: int  # 0-based order of the passage within its article
     paragraph: int  # 1-based paragraph of the article where the passage starts
@@ -53,10 +78,35 @@ class Passage:
     text: str
     # Sentence boundaries, relative to the passage text.
     sentences: tuple[tuple[int, int], ...] = field(default=())
+    page: int | None = None  # 1-based page where the passage starts (PDF only)
+
+    @property
+    def key(self) -> str:
+        """Stable identity: depends on this article alone, never on a row of the index."""
+        return passage_key(self.doc_id, self.position)
 
     @property
     def n_words(self) -> int:
         return len(self.text.split())
+
+
+def passage_key(doc_id: str, position: int) -> str:
+    return f"{doc_id}#{position}"
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which articles a search may return; empty fields do not filter."""
+
+    doc_ids: tuple[str, ...] = ()
+    source: str | None = None
+    author: str | None = None
+    published_from: str | None = None  # ISO dates, inclusive
+    published_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.doc_ids or self.source or self.author or self.published_from
+                    or self.published_to)
 
 
 @dataclass(frozen=True, slots=True)

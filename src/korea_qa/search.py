@@ -1,26 +1,78 @@
 """Search: rank passages for a question, pick each one's answer sentence, decide abstention.
 
-The core knows nothing of HTTP or the CLI; it takes a question and returns records.
+The core knows nothing of HTTP, the CLI or how passages are stored: it takes a question and
+a store view (`korea_qa.store.base.StoreView`) and returns records. Questions and search
+parameters are validated here, once; the edges translate `InvalidQuery` into their errors.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import NamedTuple, Protocol
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from korea_qa import fusion
 from korea_qa.answer import best_sentence
+from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidQuery
-from korea_qa.index import LoadedIndex
-from korea_qa.lexical import LexicalIndex
-from korea_qa.records import Hit, SearchResult
+from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import MODES, Settings
+from korea_qa.store.base import Retrieval, StoreView
 from korea_qa.tokenize import tokenize
 
-QueryEncoder = Callable[[str], np.ndarray]
+Encode = Callable[[str], np.ndarray]
+
+
+def check_question(q: str, limit: int) -> str:
+    """The question trimmed, or an InvalidQuery that says what is wrong with it."""
+    if len(q) > limit:
+        raise InvalidQuery(f"the question is {len(q)} characters; at most {limit}", field="q",
+                           detail=f"longer than {limit} characters")
+    question = q.strip()
+    if not question:
+        raise InvalidQuery("the question is empty", field="q", detail="empty")
+    bad = next((c for c in question if unicodedata.category(c) in ("Cc", "Cs")
+                and c not in "\t\n\r"), None)
+    if bad is not None:
+        raise InvalidQuery(f"contains the control character U+{ord(bad):04X}", field="q",
+                           detail="control character")
+    return question
+
+
+def check_params(k: int, mode: str, settings: Settings) -> None:
+    if mode not in MODES:
+        raise InvalidQuery(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}",
+                           field="mode", detail="unknown mode")
+    if not 1 <= k <= settings.max_k:
+        raise InvalidQuery(f"must be between 1 and {settings.max_k}", field="k",
+                           detail=f"out of range 1..{settings.max_k}")
+
+
+def make_filters(*, doc_ids: Sequence[str] = (), source: str | None = None,
+                 author: str | None = None, published_from: str | None = None,
+                 published_to: str | None = None) -> Filters:
+    """Search filters, checked: an id or a date that cannot exist is an InvalidQuery; a
+    well-formed value that matches nothing is not an error (it finds nothing)."""
+    for doc_id in doc_ids:
+        if not DOC_ID_RE.match(doc_id):
+            raise InvalidQuery(f"{doc_id[:90]!r} is not a document id ({DOC_ID_RULE})",
+                               field="doc_id", detail="malformed document id")
+    for name, value in (("published_from", published_from), ("published_to", published_to)):
+        if value is not None:
+            try:
+                check_date(value)
+            except ValueError:
+                raise InvalidQuery(f"{value[:40]!r} is not an ISO date (YYYY-MM-DD)",
+                                   field=name, detail="not an ISO date") from None
+    if published_from and published_to and published_from > published_to:
+        raise InvalidQuery("published_from is after published_to", field="published_from",
+                           detail="empty date range")
+    return Filters(doc_ids=tuple(dict.fromkeys(doc_ids)), source=source or None,
+                   author=author or None, published_from=published_from,
+                   published_to=published_to)
 
 
 def is_answerable(confidence: float, threshold: float) -> bool:
@@ -28,66 +80,73 @@ def is_answerable(confidence: float, threshold: float) -> bool:
     return confidence >= threshold
 
 
-class DenseIndex(Protocol):
-    """What ranking needs of the vectors: `VectorIndex`, or a benchmark's own."""
-
-    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray: ...
-
-
 class Ranked(NamedTuple):
-    """Candidate rows best first, with their mode score, dense cosine and BM25 score."""
+    """Candidates best first (refs of the view), with their mode score, cosine and BM25."""
 
-    ids: np.ndarray
+    refs: np.ndarray
     scores: np.ndarray
     dense: np.ndarray
     lexical: np.ndarray
 
 
-def rank(query: str, query_vector: np.ndarray, mode: str, *, vectors: DenseIndex,
-         lexical: LexicalIndex, settings: Settings) -> Ranked:
+def rank(retrieval: Retrieval, mode: str, *, settings: Settings) -> Ranked:
     """Gather candidates (top `settings.candidates` of each retriever) and order them by mode.
 
     The one ranking path: the service's `Searcher` and the BEIR benchmark both use it.
     """
     n = settings.candidates
-    dense_ids, _ = vectors.search(query_vector, n)
-    all_lexical = lexical.scores(query)
-    lexical_ids = np.argsort(-all_lexical, kind="stable")[:n]
-    lexical_ids = lexical_ids[all_lexical[lexical_ids] > 0]
     if mode == "dense":
-        ids = dense_ids
+        refs = retrieval.dense_top(n).refs
     elif mode == "lexical":
-        # With no query term in the corpus, fall back to dense order rather than noise.
-        ids = lexical_ids if len(lexical_ids) else dense_ids
+        refs = retrieval.lexical_top(n).refs
     else:
-        ids = np.concatenate([dense_ids, lexical_ids[~np.isin(lexical_ids, dense_ids)]])
-    dense = vectors.score(query_vector, ids)
-    lexical_scores = all_lexical[ids]
+        dense_refs = retrieval.dense_top(n).refs
+        lexical_refs = retrieval.lexical_top(n).refs
+        refs = np.concatenate([dense_refs, lexical_refs[~np.isin(lexical_refs, dense_refs)]])
+    # No query term in the corpus: lexical mode shows the dense order rather than nothing.
+    fallback = mode == "lexical" and not len(refs)
+    if fallback:
+        refs = retrieval.dense_top(n).refs
+    dense = retrieval.dense_scores(refs)
+    lexical = retrieval.lexical_scores(refs)
     if mode == "dense":
         scores = dense
     elif mode == "lexical":
-        scores = lexical_scores
+        scores = lexical
     else:
-        scores = fusion.fuse(dense, lexical_scores, method=settings.fusion,
-                             rrf_k=settings.rrf_k, dense_weight=settings.dense_weight)
+        scores = fusion.fuse(dense, lexical, method=settings.fusion, rrf_k=settings.rrf_k,
+                             dense_weight=settings.dense_weight)
+    order = ordered(dense if fallback else scores, refs, retrieval)
+    return Ranked(refs[order], scores[order], dense[order], lexical[order])
+
+
+def ordered(scores: np.ndarray, refs: np.ndarray, retrieval: Retrieval) -> np.ndarray:
+    """Best score first; equal scores by passage key, so the order never depends on where
+    passages are stored (an index grown article by article ranks as a fresh build)."""
     order = np.argsort(-scores, kind="stable")
-    return Ranked(ids[order], scores[order], dense[order], lexical_scores[order])
+    values = scores[order]
+    tied = np.flatnonzero(np.r_[False, values[1:] == values[:-1]] |
+                          np.r_[values[:-1] == values[1:], False])
+    if len(tied):
+        keys = dict(zip(tied.tolist(), retrieval.keys(refs[order[tied]]), strict=True))
+        positions = list(range(len(order)))
+        positions.sort(key=lambda i: (-float(values[i]), keys.get(i, "")))
+        order = order[positions]
+    return order
 
 
 class Searcher:
-    def __init__(self, index: LoadedIndex, encode: QueryEncoder, settings: Settings) -> None:
-        self.index = index
+    def __init__(self, view: StoreView, encode: Encode, settings: Settings) -> None:
+        self.view = view
         self.encode = encode
         self.settings = settings
 
-    def search(self, query: str, *, k: int | None = None, mode: str | None = None) -> SearchResult:
+    def search(self, query: str, *, k: int | None = None, mode: str | None = None,
+               filters: Filters | None = None) -> SearchResult:
         started = time.perf_counter()
-        query = query.strip()
-        if not query:
-            raise InvalidQuery("the question is empty")
-        return self.search_vector(query, self.encode(query), k=k, mode=mode, started=started)
+        question = check_question(query, self.settings.max_query_chars)
+        return self.search_vector(question, self.encode(question), k=k, mode=mode,
+                                  filters=filters, started=started)
 
     def search_vector(
         self,
@@ -96,25 +155,27 @@ class Searcher:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
         started: float | None = None,
     ) -> SearchResult:
         """Search with a query vector computed elsewhere (batched, cached)."""
         started = time.perf_counter() if started is None else started
         k = self.settings.default_k if k is None else k
-        mode = mode or self.settings.default_mode
-        if mode not in MODES:
-            raise InvalidQuery(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if not 1 <= k <= self.settings.max_k:
-            raise InvalidQuery(f"k must be between 1 and {self.settings.max_k}")
-        ids, scores, dense, lexical = self._rank(query, query_vector, mode)
+        mode = self.settings.default_mode if mode is None else mode
+        check_params(k, mode, self.settings)
+        terms = tokenize(query)
+        retrieval = self.view.retrieval(query_vector, terms, filters or Filters())
+        refs, scores, dense, lexical = rank(retrieval, mode, settings=self.settings)
         confidence = float(dense.max()) if len(dense) else 0.0
-        query_terms = frozenset(tokenize(query))
-        hits = tuple(
-            self._hit(query, query_terms, query_vector, int(i), rank, float(s), float(d),
-                      float(lx))
-            for rank, (i, s, d, lx) in enumerate(zip(ids[:k], scores[:k], dense[:k], lexical[:k],
-                                                     strict=True), start=1)
-        )
+        query_terms = frozenset(terms)
+        passages = self.view.passages(refs[:k])
+        hits = []
+        for rank_, (ref, passage) in enumerate(zip(refs[:k], passages, strict=True), start=1):
+            answer = best_sentence(passage, self.view.sentence_vectors(int(ref)), query_vector,
+                                   query, query_terms=query_terms)
+            hits.append(Hit(passage=passage, rank=rank_, score=float(scores[rank_ - 1]),
+                            dense_score=float(dense[rank_ - 1]),
+                            lexical_score=float(lexical[rank_ - 1]), answer=answer))
         return SearchResult(
             query=query,
             mode=mode,
@@ -123,18 +184,5 @@ class Searcher:
             and is_answerable(confidence, self.settings.abstain_threshold),
             confidence=confidence,
             took_ms=(time.perf_counter() - started) * 1000.0,
-            hits=hits,
+            hits=tuple(hits),
         )
-
-    def _rank(self, query: str, query_vector: np.ndarray, mode: str) -> Ranked:
-        return rank(query, query_vector, mode, vectors=self.index.vectors,
-                    lexical=self.index.lexical, settings=self.settings)
-
-    def _hit(self, query: str, query_terms: frozenset[str], query_vector: np.ndarray, pid: int,
-             rank: int, score: float, dense: float, lexical: float) -> Hit:
-        passage = self.index.passages[pid]
-        lo, hi = self.index.sentence_offsets[pid], self.index.sentence_offsets[pid + 1]
-        answer = best_sentence(passage, self.index.sentence_vectors[lo:hi], query_vector, query,
-                               query_terms=query_terms, terms=self.index.sentence_terms[pid])
-        return Hit(passage=passage, rank=rank, score=score, dense_score=dense,
-                   lexical_score=lexical, answer=answer)

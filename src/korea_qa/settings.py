@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from korea_qa.lexical import Bm25Params
+
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 Backend = Literal["torch", "onnx", "onnx-int8", "openvino"]
@@ -58,11 +60,32 @@ class Settings(BaseSettings):
     # eval/README.md, "Abstention threshold").
     abstain_threshold: float = 0.335
 
+    # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
+    # changing these needs no rebuild.
+    bm25_k1: float = Field(default=1.2, ge=0.0)
+    bm25_b: float = Field(default=0.75, ge=0.0, le=1.0)
+
+    # The store. A segment of at least ann_min_rows passages gets an approximate (IVF)
+    # vector index, searched over ann_nprobe clusters; smaller ones are searched exactly.
+    ann_min_rows: int = Field(default=50_000, ge=1)
+    ann_nprobe: int = Field(default=64, ge=1)
+    merge_factor: int = Field(default=8, ge=2)
+    build_batch_passages: int = Field(default=20_000, ge=1)
+    # A write waits this long for another write (an add, a sync, a rebuild) to finish.
+    write_lock_timeout_s: float = Field(default=30.0, ge=0.0)
+    # The server looks for changes made by other processes (the CLI) this often.
+    watch_interval_s: float = Field(default=0.5, gt=0.0)
+    # At start, the server applies corpus files changed while it was down (in the background;
+    # it serves the index as it was meanwhile).
+    sync_on_start: bool = True
+
     # Request limits.
     default_k: int = Field(default=5, ge=1)
     max_k: int = Field(default=50, ge=1)
     max_query_chars: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=16 * 1024, ge=64)
+    # Uploads (POST/PUT /api/documents) have their own, larger limit.
+    max_upload_bytes: int = Field(default=20 * 2**20, ge=1024)
 
     # Serving.
     host: str = "127.0.0.1"
@@ -98,6 +121,9 @@ class Settings(BaseSettings):
             "chunk_max_words": self.chunk_max_words,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,
         }
+
+    def bm25_params(self) -> Bm25Params:
+        return Bm25Params(k1=self.bm25_k1, b=self.bm25_b)
 
     def fingerprint_hash(self) -> str:
         blob = json.dumps(self.index_fingerprint(), sort_keys=True).encode()

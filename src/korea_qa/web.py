@@ -29,6 +29,6 @@ def install(app: FastAPI) -> None:
     async def article_page(doc_id: str, request: Request) -> FileResponse:
         # The page itself reports an unknown article; the status says so to crawlers and tests.
         searcher = request.app.state.service.searcher
-        missing = searcher is not None and doc_id not in searcher.index.articles
+        missing = searcher is not None and searcher.view.article(doc_id) is None
         return FileResponse(STATIC / "article.html", status_code=404 if missing else 200,
                             headers=NO_CACHE)

@@ -47,13 +47,14 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.state.service = state
     app.state.metrics = Metrics()
     errors.install(app)
-    app.include_router(search.router)
+    app.include_router(search.router(settings))
     app.include_router(documents.router)
     app.include_router(ops.router)
     web.install(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Content-Type", "Authorization", "X-API-Key"])
     app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes,
-                       metrics=app.state.metrics)
+                       max_upload_bytes=settings.max_upload_bytes, metrics=app.state.metrics)
     return app

@@ -10,7 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from korea_qa.errors import DocumentNotFound, IndexNotReady, InvalidQuery
+from korea_qa.errors import (
+    ArticleConflict,
+    DocumentNotFound,
+    IndexNotReady,
+    InvalidArticle,
+    InvalidQuery,
+    WriteBusy,
+)
 
 log = logging.getLogger("korea_qa.api")
 
@@ -20,6 +27,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -120,7 +128,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidQuery)
     async def _invalid(_: Request, exc: InvalidQuery) -> JSONResponse:
-        return error_response(422, str(exc))
+        details = [{"loc": [exc.field], "msg": exc.detail}] if exc.field else []
+        return error_response(422, str(exc), details=details)
+
+    @app.exception_handler(InvalidArticle)
+    async def _invalid_article(_: Request, exc: InvalidArticle) -> JSONResponse:
+        details = [{"loc": ["body", exc.field], "msg": str(exc)}] if exc.field else []
+        return error_response(422, str(exc), details=details)
+
+    @app.exception_handler(ArticleConflict)
+    async def _conflict(_: Request, exc: ArticleConflict) -> JSONResponse:
+        return error_response(409, str(exc))
+
+    @app.exception_handler(WriteBusy)
+    async def _busy(_: Request, exc: WriteBusy) -> JSONResponse:
+        return error_response(503, str(exc), code="busy", headers={"Retry-After": "5"})
 
     @app.exception_handler(DocumentNotFound)
     async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:

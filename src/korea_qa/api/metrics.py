@@ -22,10 +22,15 @@ class Metrics:
             "korea_qa_index_passages", "Passages in the loaded index.", registry=self.registry)
         self.index_articles = Gauge(
             "korea_qa_index_articles", "Articles in the loaded index.", registry=self.registry)
+        self.index_segments = Gauge(
+            "korea_qa_index_segments", "Segments the loaded index reads.", registry=self.registry)
+        self.index_generation = Gauge(
+            "korea_qa_index_generation", "Commits of the loaded index (each write adds one).",
+            registry=self.registry)
         self.index_bytes = Gauge(
             "korea_qa_index_bytes", "Size of the loaded index files.", registry=self.registry)
         self.index_build_seconds = Gauge(
-            "korea_qa_index_build_seconds", "How long the loaded index took to build.",
+            "korea_qa_index_build_seconds", "How long the last full build took.",
             registry=self.registry)
         self.ready = Gauge("korea_qa_ready", "1 when the index is loaded and verified.",
                            registry=self.registry)

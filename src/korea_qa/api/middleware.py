@@ -39,7 +39,11 @@ SECURITY_HEADERS = [
 class BodyTooLarge(HTTPException):
     # An HTTPException, because FastAPI turns any other error while reading the body into a 400.
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than {limit} bytes")
+        super().__init__(413, _too_large(limit))
+
+
+def _too_large(limit: int) -> str:
+    return f"request body is larger than {limit} bytes"
 
 
 _SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
@@ -51,10 +55,18 @@ def _error_bytes(status: int, code: str, message: str) -> bytes:
 
 
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int,
+                 metrics: Metrics) -> None:
         self.app = app
         self.max_body = max_body_bytes
+        self.max_upload = max_upload_bytes
         self.metrics = metrics
+
+    def _limit(self, scope: Scope) -> int:
+        # Uploads have their own limit; every other request keeps the small one.
+        if scope["method"] in ("POST", "PUT") and scope["path"].startswith("/api/documents"):
+            return self.max_upload
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,9 +84,10 @@ class ServiceMiddleware:
                 message["headers"] = headers + SECURITY_HEADERS
             await send(message)
 
+        limit = self._limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body:
-            await self._reject(send_wrapper)
+        if declared is not None and declared > limit:
+            await self._reject(send_wrapper, message=_too_large(limit))
         else:
             received = 0
 
@@ -83,15 +96,15 @@ class ServiceMiddleware:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > self.max_body:
-                        raise BodyTooLarge(self.max_body)
+                    if received > limit:
+                        raise BodyTooLarge(limit)
                 return message
 
             try:
                 await self.app(scope, limited_receive, send_wrapper)
             except BodyTooLarge:
                 if not status["sent"]:
-                    await self._reject(send_wrapper)
+                    await self._reject(send_wrapper, message=_too_large(limit))
             except Exception:
                 # Caught here rather than left to Starlette's outermost handler, so a 500 still
                 # gets the error shape, the security headers, a log line and a metric, and the
@@ -104,8 +117,7 @@ class ServiceMiddleware:
 
     async def _reject(self, send: Send, status: int = 413, code: str = "payload_too_large",
                       message: str | None = None) -> None:
-        body = _error_bytes(status, code,
-                            message or f"request body is larger than {self.max_body} bytes")
+        body = _error_bytes(status, code, message or _too_large(self.max_body))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})

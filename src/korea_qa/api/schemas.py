@@ -2,23 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 
-from korea_qa.records import Article, SearchResult
+from korea_qa.records import SearchResult
+from korea_qa.settings import MODES, Settings
+from korea_qa.store.base import StoreView
 
-ModeName = Literal["hybrid", "dense", "lexical"]
+DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,79}$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# What `korea_qa.search.check_question` accepts, told to the schema: no control character but
+# tab, newline and carriage return (nor a lone surrogate), and something besides whitespace.
+QUESTION_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$"
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def question_schema(max_chars: int) -> dict[str, Any]:
+    return {"minLength": 1, "maxLength": max_chars, "pattern": QUESTION_PATTERN}
 
-    q: StrictStr = Field(description="The question, 1-500 characters after trimming.")
-    # The upper bound is the `max_k` setting (default 50), checked by the route, so that
-    # raising the setting raises it for GET and POST alike.
-    k: StrictInt = Field(default=5, ge=1, description="How many passages to return (1-50).")
-    mode: ModeName = Field(default="hybrid", description="Ranking: hybrid, dense or lexical.")
+
+def search_request_model(settings: Settings) -> type[BaseModel]:
+    """The POST body, with the limits and defaults of these settings in its schema; the values
+    are checked by the core (`korea_qa.search`), which says what is wrong in its own words."""
+    return create_model(
+        "SearchRequest",
+        __config__=ConfigDict(extra="forbid"),
+        q=(StrictStr, Field(description=f"The question, 1-{settings.max_query_chars} "
+                            "characters.", json_schema_extra=question_schema(
+                                settings.max_query_chars))),
+        k=(StrictInt, Field(default=settings.default_k, description="Passages to return.",
+                            json_schema_extra={"minimum": 1, "maximum": settings.max_k})),
+        mode=(StrictStr, Field(default=settings.default_mode, description="Ranking.",
+                               json_schema_extra={"enum": list(MODES)})),
+        doc_id=(list[StrictStr] | None, Field(
+            default=None, description="Only these articles.", max_length=100,
+            json_schema_extra={"items": {"type": "string", "pattern": DOC_ID_PATTERN}})),
+        source=(StrictStr | None, Field(default=None, description="Only this source.")),
+        author=(StrictStr | None, Field(default=None, description="Only this author.")),
+        published_from=(StrictStr | None, Field(
+            default=None, description="Published on or after (ISO date).",
+            json_schema_extra={"pattern": DATE_PATTERN})),
+        published_to=(StrictStr | None, Field(
+            default=None, description="Published on or before (ISO date).",
+            json_schema_extra={"pattern": DATE_PATTERN})),
+    )
 
 
 class Answer(BaseModel):
@@ -35,6 +62,8 @@ class Citation(BaseModel):
     source: str | None
     url: str | None
     paragraph: int = Field(description="1-based paragraph of the article.")
+    page: int | None = Field(description="1-based page where the passage starts (PDFs; null "
+                             "for other formats).")
     start: int = Field(description="Offset of the passage in the article text.")
     end: int
 
@@ -54,10 +83,15 @@ class SearchResponse(BaseModel):
     results: list[Result]
 
     @classmethod
-    def from_result(cls, result: SearchResult, articles: dict[str, Article]) -> SearchResponse:
+    def from_result(cls, result: SearchResult, view: StoreView) -> SearchResponse:
         rows = []
+        articles: dict[str, Any] = {}
         for hit in result.hits:
             p = hit.passage
+            if p.doc_id not in articles:
+                stored = view.article(p.doc_id)
+                assert stored is not None  # the view that found the passage holds its article
+                articles[p.doc_id] = stored.article
             article = articles[p.doc_id]
             rows.append(
                 Result(
@@ -69,7 +103,7 @@ class SearchResponse(BaseModel):
                     citation=Citation(
                         doc_id=p.doc_id, title=article.title, author=article.author,
                         published=article.published, source=article.source, url=article.url,
-                        paragraph=p.paragraph, start=p.start, end=p.end,
+                        paragraph=p.paragraph, page=p.page, start=p.start, end=p.end,
                     ),
                 )
             )
@@ -80,21 +114,66 @@ class SearchResponse(BaseModel):
 class DocumentSummary(BaseModel):
     doc_id: str
     title: str
-    title_is_descriptive: bool
+    title_is_descriptive: bool = Field(description="The source states no title; this one was "
+                                       "written for it (or taken from its first line).")
     author: str | None
-    published: str | None
+    published: str | None = Field(description="ISO date, when the source states it.")
     source: str | None
     url: str | None
+    format: str = Field(description="What the text was extracted from: text, markdown, html "
+                        "or pdf.")
     passages: int = Field(description="Number of passages indexed from this article.")
     characters: int
 
 
 class DocumentList(BaseModel):
+    total: int = Field(description="Articles matching the filters, on every page.")
+    limit: int
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last.")
     documents: list[DocumentSummary]
 
 
 class Document(DocumentSummary):
     text: str = Field(description="Full article text; citations index into it.")
+    pages: list[int] = Field(description="PDF: offset in `text` where each page begins.")
+
+
+class DocumentWritten(DocumentSummary):
+    status: Literal["created", "updated", "unchanged"]
+
+
+METADATA_DESCRIPTIONS = {
+    "doc_id": "Id to store it under (lowercase letters, digits, '-', '_'; at most 80). "
+              "Derived from the source when absent (see the README).",
+    "title": "Overrides the extracted title.",
+    "author": "Overrides the extracted author.",
+    "published": "ISO date (YYYY-MM-DD); overrides the extracted date.",
+    "source": "Publisher or site; overrides the extracted one.",
+    "url": "Canonical URL; overrides the extracted one.",
+}
+
+
+class DocumentText(BaseModel):
+    """An article given as JSON text (Markdown or plain text, with or without a header)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Limits and patterns are declared, and checked by the core (`korea_qa.metadata`).
+    text: StrictStr = Field(description="The article's text.",
+                            json_schema_extra={"minLength": 1})
+    doc_id: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["doc_id"],
+                                     json_schema_extra={"pattern": DOC_ID_PATTERN})
+    title: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["title"],
+                                    json_schema_extra={"maxLength": 500})
+    author: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["author"],
+                                     json_schema_extra={"maxLength": 500})
+    published: StrictStr | None = Field(default=None,
+                                        description=METADATA_DESCRIPTIONS["published"],
+                                        json_schema_extra={"pattern": DATE_PATTERN})
+    source: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["source"],
+                                     json_schema_extra={"maxLength": 500})
+    url: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["url"],
+                                  json_schema_extra={"maxLength": 2000})
 
 
 # The error models only document the shape that api/errors.py writes; they are strict (every

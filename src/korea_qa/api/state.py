@@ -1,4 +1,9 @@
-"""What the running service holds: settings, the query encoder, the current searcher."""
+"""What the running service holds: settings, the query encoder, the library, the searcher.
+
+The searcher reads one store view (a snapshot). A write made through this service swaps in a
+fresh view before it answers; a write made by another process (`korea-qa add`) is noticed by
+a watcher thread that polls the index's generation every `watch_interval_s`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from fastapi import Depends, Request
 from korea_qa.batching import QueryEncoder
 from korea_qa.embed import Embedder, load_embedder
 from korea_qa.errors import IndexNotReady, KoreaQAError
-from korea_qa.index import load_index
+from korea_qa.library import Library
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 
@@ -26,10 +31,13 @@ class ServiceState:
     settings: Settings
     embedder: Embedder | None = None
     encoder: QueryEncoder | None = None
+    library: Library | None = None
     searcher: Searcher | None = None
     problem: str | None = "starting"
     loaded_at: float | None = None
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self, embedder: Embedder | None = None) -> None:
         """Load the model and the index once. A failure leaves the service up but not ready."""
@@ -46,38 +54,97 @@ class ServiceState:
         s = self.settings
         self.encoder = QueryEncoder(self.embedder, max_batch=s.batch_max_size,
                                     wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)
+        self.library = Library(s, self.embedder)
         # A missing or damaged index keeps the server up and not ready (reload logged the
-        # one-line reason): /readyz says why, and a build plus a reload fixes it.
+        # one-line reason): /readyz says why, and a build fixes it without a restart.
         with contextlib.suppress(IndexNotReady):
             self.reload()
+        self._spawn(self._watch, "korea-qa-watcher")
+        if s.sync_on_start:
+            self._spawn(self._sync, "korea-qa-sync")
 
     def reload(self) -> None:
-        """Load the current index beside the one serving, then swap; raises IndexNotReady."""
-        if self.embedder is None or self.encoder is None:
+        """Open a fresh view of the current index and swap it in; raises IndexNotReady.
+        Requests in flight keep the view they started with."""
+        if self.library is None or self.encoder is None:
             raise IndexNotReady(self.problem or "embedding model not loaded")
         with self._reload_lock:
             try:
-                index = load_index(self.settings, expect_model=self.embedder.model_id,
-                                   expect_dim=self.embedder.dim)
+                view = self.library.view()
             except IndexNotReady as exc:
                 if self.searcher is None:
+                    if self.problem != str(exc):
+                        log.error("not ready: %s", exc)
                     self.problem = str(exc)
-                    log.error("not ready: %s", self.problem)
                 raise
-            # Requests in flight keep the searcher they started with.
-            self.searcher = Searcher(index, self.encoder.encode, self.settings)
+            self.searcher = Searcher(view, self.encoder.encode, self.settings)
             self.problem = None
             self.loaded_at = time.time()
-            log.info("index loaded: %s (%d passages)", index.path.name, len(index.passages))
+            log.info("index loaded: %s, generation %d (%d passages)", view.name,
+                     view.generation, view.count_passages())
+
+    def changed(self) -> bool:
+        """Whether the index on disk moved past the view being served."""
+        assert self.library is not None
+        current = self.library.folder.current()
+        if self.searcher is None:
+            return current is not None
+        view = self.searcher.view
+        if current is None or current.name != view.name:
+            return True
+        return self.library.store().generation() != view.generation
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.watch_interval_s):
+            try:
+                if self.changed():
+                    self.reload()
+            except IndexNotReady:
+                continue  # reload logged it; /readyz reports it
+            except Exception:  # the watcher must outlive any surprise
+                log.exception("watching the index failed")
+
+    def _sync(self) -> None:
+        """Bring the index in step with the corpus folder (files changed while the service was
+        down), article batch by article batch, each visible once committed."""
+        assert self.library is not None
+        try:
+            plan = self.library.plan()
+            if plan.full or not plan.reason():
+                return  # nothing to do, or a full rebuild: `korea-qa build` decides that
+            log.info("syncing the index with the corpus: %s", plan.reason())
+            self.library.sync(plan, on_batch=self._reload_quietly)
+            self._reload_quietly()
+        except KoreaQAError as exc:
+            log.error("sync with the corpus failed: %s", exc)
+
+    def _reload_quietly(self) -> None:
+        with contextlib.suppress(IndexNotReady):
+            self.reload()
+
+    def _spawn(self, target: object, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
         if self.encoder is not None:
             self.encoder.close()
+        if self.library is not None:
+            self.library.close()
 
     def ready_searcher(self) -> Searcher:
         if self.searcher is None:
             raise IndexNotReady(self.problem or "index not loaded")
         return self.searcher
+
+    def ready_library(self) -> Library:
+        if self.library is None:
+            raise IndexNotReady(self.problem or "embedding model not loaded")
+        return self.library
 
 
 async def get_state(request: Request) -> ServiceState:

@@ -12,11 +12,10 @@ import gzip
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import bm25s
 import numpy as np
 
 from korea_qa.chunk import split_sentences
@@ -24,9 +23,11 @@ from korea_qa.embed import Embedder, load_embedder
 from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate import metrics
 from korea_qa.evaluate.embed_cache import CachedEmbedder
-from korea_qa.lexical import LexicalIndex
+from korea_qa.lexical import Bm25Params, TextIndex
 from korea_qa.search import rank
 from korea_qa.settings import MODES, Settings
+from korea_qa.store.arrays import ArrayRetrieval
+from korea_qa.tokenize import tokenize
 
 OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates")
 
@@ -132,7 +133,7 @@ def _jsonl(path: Path) -> Iterator[dict[str, str]]:
 
 class MaxSimVectors:
     """Documents as several vectors each (the whole text, then later windows); a document's
-    dense score is its best window's cosine. Offers what ranking needs (`DenseIndex`)."""
+    dense score is its best window's cosine."""
 
     def __init__(self, vectors: np.ndarray, owners: np.ndarray, size: int) -> None:
         order = np.argsort(owners, kind="stable")
@@ -154,14 +155,6 @@ class MaxSimVectors:
         if key not in self._memo:
             self._memo[key] = np.maximum.reduceat(self.vectors @ query, self._starts)
         return self._memo[key]
-
-    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.all_scores(query)
-        ids = np.argsort(-scores, kind="stable")[:n]
-        return ids, scores[ids]
-
-    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        return self.all_scores(query)[ids]
 
 
 def document_vectors(data: BeirData, embedder: Embedder, *, window_words: int,
@@ -187,22 +180,23 @@ def document_vectors(data: BeirData, embedder: Embedder, *, window_words: int,
 METRICS: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")
 
 
-class MemoLexical(LexicalIndex):
+class MemoLexical(TextIndex):
     """BM25 whose scores are remembered per query, for the same reason."""
 
-    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
-        super().__init__(retriever, size)
-        self._memo: dict[str, np.ndarray] = {}
+    def __init__(self, texts: list[str], params: Bm25Params) -> None:
+        super().__init__(texts, params)
+        self._memo: dict[tuple[str, ...], np.ndarray] = {}
 
-    def scores(self, query: str) -> np.ndarray:
-        if query not in self._memo:
-            self._memo[query] = super().scores(query)
-        return self._memo[query]
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        key = tuple(terms)
+        if key not in self._memo:
+            self._memo[key] = super().scores(terms)
+        return self._memo[key]
 
 
 class Retrievers(NamedTuple):
     vectors: MaxSimVectors
-    lexical: LexicalIndex
+    lexical: MemoLexical
     query_ids: list[str]
     query_vectors: np.ndarray
 
@@ -211,8 +205,8 @@ def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
                      window_words: int, k1: float, b: float, progress: bool) -> Retrievers:
     vectors = document_vectors(data, embedder, window_words=window_words,
                                batch_size=settings.embed_batch_size, progress=progress)
-    lexical = MemoLexical.build(
-        [doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)], k1=k1, b=b)
+    lexical = MemoLexical([doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)],
+                          Bm25Params(k1=k1, b=b))
     query_ids = list(data.queries)
     query_vectors = embedder.encode([data.queries[q] for q in query_ids],
                                     batch_size=settings.embed_batch_size, progress=progress)
@@ -224,9 +218,11 @@ def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
     """Each query's ranked document ids, through the service's own ranking path."""
     out = []
     for qid, vector in zip(retrievers.query_ids, retrievers.query_vectors, strict=True):
-        ranked = rank(data.queries[qid], vector, mode, vectors=retrievers.vectors,
-                      lexical=retrievers.lexical, settings=settings)
-        out.append([data.doc_ids[int(i)] for i in ranked.ids])
+        retrieval = ArrayRetrieval(retrievers.vectors.all_scores(vector),
+                                   retrievers.lexical.scores(tokenize(data.queries[qid])),
+                                   data.doc_ids)
+        ranked = rank(retrieval, mode, settings=settings)
+        out.append([data.doc_ids[int(i)] for i in ranked.refs])
     return out
 
 

@@ -109,8 +109,8 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
                 raise KoreaQAError(f"cannot evaluate {args.url}: {exc}") from None
     else:
         searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
-        gold.check_against_corpus(items, searcher.index.articles, args.gold)
-        manifest = searcher.index.manifest
+        gold.check_against_corpus(items, gold.indexed_articles(searcher.view), args.gold)
+        manifest = searcher.view.info()
         run = gold.run_gold(items, gold.InProcess(searcher), modes=modes, k=args.k)
     record = report.build_record(run, settings, gold_path=args.gold,
                                  target=args.url or "in-process", index_manifest=manifest)

@@ -165,7 +165,7 @@ def answer_in(span: str, item: GoldItem) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Returned:
-    key: str  # identifies the passage across questions (a passage id, or doc_id:start)
+    key: str  # identifies the passage across questions (its key, or doc_id:start over HTTP)
     doc_id: str
     paragraph: int
     text: str
@@ -203,12 +203,12 @@ class InProcess:
         result = self.searcher.search(question, k=k, mode=mode)
         latency = (time.perf_counter() - started) * 1000.0
         passages = tuple(
-            Returned(str(h.passage.passage_id), h.passage.doc_id, h.passage.paragraph,
+            Returned(h.passage.key, h.passage.doc_id, h.passage.paragraph,
                      h.passage.text, h.answer.text) for h in result.hits)
         return Response(passages, result.answerable, result.confidence, latency)
 
     def qrels(self, item: GoldItem) -> dict[str, int]:
-        return {str(p.passage_id): 1 for p in self.searcher.index.passages if is_hit(p.text, item)}
+        return {p.key: 1 for p in self.searcher.view.iter_passages() if is_hit(p.text, item)}
 
 
 class OverHttp:
@@ -350,21 +350,28 @@ def misses(run: GoldRun, mode: str) -> list[QuestionResult]:
     return [q for q in run.questions if q.mode == mode and q.answerable and q.first_hit != 1]
 
 
+def indexed_articles(view: Any) -> dict[str, Article]:
+    """Every article of a store view, by doc_id (the gold set is checked against them)."""
+    return {row["doc_id"]: view.article(row["doc_id"]).article
+            for row in view.articles(limit=max(view.count_articles(), 1))}
+
+
 def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any = None) -> Any:
-    """A Searcher over `settings.index_dir`, building the index first when it is stale.
+    """A Searcher over `settings.index_dir`, bringing the index in step with the corpus first.
 
     `embedder` reuses a model already loaded (tests share one); by default one is loaded.
     """
     from korea_qa.embed import load_embedder
     from korea_qa.errors import IndexNotReady
-    from korea_qa.index import build_index, load_index, staleness
+    from korea_qa.library import Library
     from korea_qa.search import Searcher
 
     embedder = embedder or load_embedder(settings)
-    reason = staleness(settings)
+    library = Library(settings, embedder)
+    plan = library.plan()
+    reason = plan.reason()
     if reason is not None and not build_if_stale:
         raise IndexNotReady(reason)
     if reason is not None:
-        build_index(settings, embedder, progress=False)
-    index = load_index(settings, expect_model=embedder.model_id, expect_dim=embedder.dim)
-    return Searcher(index, lambda q: embedder.encode([q])[0], settings)
+        library.sync(plan)
+    return Searcher(library.view(), lambda q: embedder.encode([q])[0], settings)

@@ -1,39 +1,143 @@
-"""/api/documents: the articles, so any client can check a citation against the text."""
+"""/api/documents: the articles — listed, read, added, replaced and removed.
+
+Reading is open, so any client can check a citation against the text; writing needs the API
+key. A write answers only once it is committed and the service's view shows it, so the next
+search, from any client, finds the new text.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-from korea_qa.api.schemas import Document, DocumentList, DocumentSummary, ErrorResponse
-from korea_qa.api.state import StateDep
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from korea_qa.api.auth import KeyDep
+from korea_qa.api.schemas import (
+    DATE_PATTERN,
+    DOC_ID_PATTERN,
+    Document,
+    DocumentList,
+    DocumentSummary,
+    DocumentWritten,
+    ErrorResponse,
+)
+from korea_qa.api.state import ServiceState, StateDep
+from korea_qa.api.uploads import UPLOAD_BODY, read_upload
 from korea_qa.errors import DocumentNotFound
-from korea_qa.index import LoadedIndex
+from korea_qa.library import WriteResult
+from korea_qa.records import Article
+from korea_qa.search import make_filters
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
 
-def _summary(index: LoadedIndex, doc_id: str) -> dict[str, object]:
-    article = index.articles[doc_id]
-    return {**article.metadata(), "passages": index.passage_count(doc_id),
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: _error("Invalid parameter."), 503: _error("Index not loaded.")}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("No valid API key."), 403: _error("Writes are disabled (no key configured)."),
+    413: _error("Upload larger than max_upload_bytes."),
+    415: _error("A file type korea-qa cannot read (judged by its content)."),
+    422: _error("No text could be extracted, or a field is invalid."),
+    503: _error("Index not loaded, or another write is running (see Retry-After).")}
+DocIdPath = Annotated[str, Path(description="The article's id.", pattern=DOC_ID_PATTERN)]
+
+
+def summary(article: Article, passages: int) -> dict[str, Any]:
+    return {**article.metadata(), "format": article.format, "passages": passages,
             "characters": len(article.text)}
 
 
-@router.get("", response_model=DocumentList,
-            responses={503: {"model": ErrorResponse, "description": "Index not loaded."}})
-async def list_documents(state: StateDep) -> DocumentList:
-    """List the articles with their metadata and passage counts."""
-    index = state.ready_searcher().index
-    return DocumentList(documents=[DocumentSummary.model_validate(_summary(index, d))
-                                   for d in index.articles])
+@router.get("", response_model=DocumentList, responses=READ_ERRORS)
+async def list_documents(
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Articles per page.")] = 50,
+    after: Annotated[str | None, Query(description="Start after this doc_id (the `next` of "
+                                       "the previous page).", max_length=80)] = None,
+    source: Annotated[str | None, Query(max_length=200)] = None,
+    author: Annotated[str | None, Query(max_length=200)] = None,
+    published_from: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
+    published_to: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
+) -> DocumentList:
+    """A page of articles, by doc_id, with their metadata and passage counts."""
+    view = state.ready_searcher().view
+    filters = make_filters(source=source, author=author, published_from=published_from,
+                           published_to=published_to)
+    rows = view.articles(limit=limit + 1, after=after, filters=filters)
+    page = rows[:limit]
+    return DocumentList(
+        total=view.count_articles(filters), limit=limit,
+        next=page[-1]["doc_id"] if len(rows) > limit else None,
+        documents=[DocumentSummary.model_validate({**r, "characters": r["characters"]})
+                   for r in page])
 
 
 @router.get("/{doc_id}", response_model=Document,
-            responses={404: {"model": ErrorResponse, "description": "Unknown document."},
-                       503: {"model": ErrorResponse, "description": "Index not loaded."}})
+            responses={404: _error("Unknown document."), 503: _error("Index not loaded.")})
 async def get_document(doc_id: str, state: StateDep) -> Document:
     """One article: metadata and full text (citations are offsets into `text`)."""
-    index = state.ready_searcher().index
-    if doc_id not in index.articles:
+    stored = state.ready_searcher().view.article(doc_id)
+    if stored is None:
         raise DocumentNotFound(doc_id)
-    return Document.model_validate({**_summary(index, doc_id),
-                                    "text": index.articles[doc_id].text})
+    return Document.model_validate({**summary(stored.article, stored.passages),
+                                    "text": stored.article.text,
+                                    "pages": list(stored.article.page_starts)})
+
+
+async def _write(state: ServiceState, request: Request, *, doc_id: str | None,
+                 create_only: bool) -> WriteResult:
+    library = state.ready_library()
+    upload = await read_upload(request, state.settings, doc_id=doc_id)
+
+    def write() -> WriteResult:
+        result = library.add_file(upload.data, filename=upload.filename,
+                                  overrides=upload.overrides, create_only=create_only)
+        if result.status != "unchanged":
+            state.reload()  # before answering: the next search sees the write
+        return result
+
+    return await run_in_threadpool(write)
+
+
+def _written(result: WriteResult, response: Response) -> DocumentWritten:
+    response.status_code = 201 if result.status == "created" else 200
+    return DocumentWritten.model_validate(
+        {**summary(result.article, result.passages), "status": result.status})
+
+
+@router.post("", response_model=DocumentWritten, status_code=201, openapi_extra=UPLOAD_BODY,
+             responses={200: {"model": DocumentWritten, "description": "Already stored: the "
+                              "same content under the same id."},
+                        409: _error("The id is taken by an article with other content."),
+                        **WRITE_ERRORS})
+async def add_document(request: Request, response: Response, state: StateDep,
+                       _: KeyDep) -> DocumentWritten:
+    """Add an article: a saved web page, a PDF or a text file, or text as JSON."""
+    return _written(await _write(state, request, doc_id=None, create_only=True), response)
+
+
+@router.put("/{doc_id}", response_model=DocumentWritten, openapi_extra=UPLOAD_BODY,
+            responses={201: {"model": DocumentWritten, "description": "Created."},
+                       **WRITE_ERRORS})
+async def put_document(doc_id: DocIdPath, request: Request, response: Response,
+                       state: StateDep, _: KeyDep) -> DocumentWritten:
+    """Create or replace the article with this id (the same body as POST)."""
+    return _written(await _write(state, request, doc_id=doc_id, create_only=False), response)
+
+
+@router.delete("/{doc_id}", status_code=204, response_class=Response,
+               responses={404: _error("Unknown document."), **WRITE_ERRORS})
+async def delete_document(doc_id: DocIdPath, state: StateDep, _: KeyDep) -> Response:
+    """Remove an article and all its passages; searches never return it again."""
+    library = state.ready_library()
+
+    def remove() -> None:
+        library.remove(doc_id)
+        state.reload()
+
+    await run_in_threadpool(remove)
+    return Response(status_code=204)

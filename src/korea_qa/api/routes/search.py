@@ -1,20 +1,28 @@
-"""/api/search: the question in, ranked passages with citations and answers out."""
+"""/api/search: the question in, ranked passages with citations and answers out.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the routes are made inside `router(settings)`
+and FastAPI must see their annotations evaluated, settings' limits included.
+"""
 
 import time
-import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter, Query, Request
 
 from korea_qa.api.errors import ApiError
-from korea_qa.api.schemas import ErrorResponse, SearchRequest, SearchResponse
+from korea_qa.api.schemas import (
+    DATE_PATTERN,
+    DOC_ID_PATTERN,
+    ErrorResponse,
+    SearchResponse,
+    question_schema,
+    search_request_model,
+)
 from korea_qa.api.state import ServiceState, StateDep
-from korea_qa.settings import MODES
-
-router = APIRouter(prefix="/api", tags=["search"])
+from korea_qa.records import Filters
+from korea_qa.search import check_question, make_filters
+from korea_qa.settings import MODES, Settings
 
 ERRORS: dict[int | str, dict[str, object]] = {
     413: {"model": ErrorResponse, "description": "Request body too large."},
@@ -23,37 +31,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def check_question(q: str, limit: int) -> str:
-    """Trimmed question, or a 422 that says what is wrong with it."""
-    question = q.strip()
-    if not question:
-        raise ApiError(422, "q: the question is empty", details=[{"loc": ["q"], "msg": "empty"}])
-    if len(question) > limit:
-        raise ApiError(422, f"q: the question is {len(question)} characters; at most {limit}",
-                       details=[{"loc": ["q"], "msg": f"longer than {limit} characters"}])
-    bad = next((c for c in question if unicodedata.category(c) in ("Cc", "Cs")
-                and c not in "\t\n\r"), None)
-    if bad is not None:
-        raise ApiError(422, f"q: contains the control character U+{ord(bad):04X}",
-                       details=[{"loc": ["q"], "msg": "control character"}])
-    return question
-
-
-async def run_search(state: ServiceState, q: str, k: int, mode: str) -> SearchResponse:
+async def run_search(state: ServiceState, q: str, k: int, mode: str,
+                     filters: Filters) -> SearchResponse:
     started = time.perf_counter()
     s = state.settings
     question = check_question(q, s.max_query_chars)
-    if not 1 <= k <= s.max_k:
-        raise ApiError(422, f"k: must be between 1 and {s.max_k}",
-                       details=[{"loc": ["k"], "msg": f"out of range 1..{s.max_k}"}])
-    if mode not in MODES:
-        raise ApiError(422, f"mode: unknown mode {mode!r}; choose one of {', '.join(MODES)}",
-                       details=[{"loc": ["mode"], "msg": "unknown mode"}])
     searcher = state.ready_searcher()
     assert state.encoder is not None  # a searcher implies an encoder
     vector = await state.encoder.aencode(question)
-    result = searcher.search_vector(question, vector, k=k, mode=mode, started=started)
-    return SearchResponse.from_result(result, searcher.index.articles)
+    result = searcher.search_vector(question, vector, k=k, mode=mode, filters=filters,
+                                    started=started)
+    return SearchResponse.from_result(result, searcher.view)
 
 
 def _check_query_string(request: Request) -> None:
@@ -72,22 +60,58 @@ def _single(request: Request, name: str) -> None:
                        details=[{"loc": ["query", name], "msg": "repeated parameter"}])
 
 
-@router.get("/search", response_model=SearchResponse, responses=ERRORS)
-async def search_get(
-    request: Request,
-    state: StateDep,
-    q: Annotated[str, Query(description="The question.", max_length=100_000)],
-    k: Annotated[int, Query(description="Passages to return (1-50).")] = 5,
-    mode: Annotated[str, Query(description="hybrid, dense or lexical.")] = "hybrid",
-) -> SearchResponse:
-    """Answer a question: the top passages, each with its citation and answer sentence."""
-    _check_query_string(request)
-    for name in ("q", "k", "mode"):
-        _single(request, name)
-    return await run_search(state, q, k, mode)
+SINGLE = ("q", "k", "mode", "source", "author", "published_from", "published_to")
 
 
-@router.post("/search", response_model=SearchResponse, responses=ERRORS)
-async def search_post(body: SearchRequest, state: StateDep) -> SearchResponse:
-    """Answer a question given as JSON: {"q": ..., "k": 5, "mode": "hybrid"}."""
-    return await run_search(state, body.q, body.k, body.mode)
+def router(settings: Settings) -> APIRouter:
+    """The search routes, their schema carrying these settings' limits and defaults (the core
+    enforces them; the schema only tells the truth about them)."""
+    api = APIRouter(prefix="/api", tags=["search"])
+    body_model: Any = search_request_model(settings)
+    question = question_schema(settings.max_query_chars)
+
+    @api.get("/search", response_model=SearchResponse, responses=ERRORS)
+    async def search_get(
+        request: Request,
+        state: StateDep,
+        q: Annotated[str, Query(description=f"The question, 1-{settings.max_query_chars} "
+                                "characters.", json_schema_extra=question)],
+        k: Annotated[int, Query(description=f"Passages to return (1-{settings.max_k}).",
+                                json_schema_extra={"minimum": 1, "maximum": settings.max_k}
+                                )] = settings.default_k,
+        mode: Annotated[str, Query(description="hybrid, dense or lexical.",
+                                   json_schema_extra={"enum": list(MODES)})
+                        ] = settings.default_mode,
+        doc_id: Annotated[list[str] | None, Query(
+            description="Only these articles (repeat the parameter for several).",
+            json_schema_extra={"items": {"type": "string", "pattern": DOC_ID_PATTERN}})
+        ] = None,
+        source: Annotated[str | None, Query(description="Only articles of this source "
+                                            "(case-insensitive).")] = None,
+        author: Annotated[str | None, Query(description="Only articles by this author "
+                                            "(case-insensitive).")] = None,
+        published_from: Annotated[str | None, Query(
+            description="Only articles published on or after this ISO date (articles "
+            "without a date are left out).", json_schema_extra={"pattern": DATE_PATTERN})
+        ] = None,
+        published_to: Annotated[str | None, Query(
+            description="Only articles published on or before this ISO date.",
+            json_schema_extra={"pattern": DATE_PATTERN})] = None,
+    ) -> SearchResponse:
+        """Answer a question: the top passages, each with its citation and answer sentence."""
+        _check_query_string(request)
+        for name in SINGLE:
+            _single(request, name)
+        filters = make_filters(doc_ids=doc_id or (), source=source, author=author,
+                               published_from=published_from, published_to=published_to)
+        return await run_search(state, q, k, mode, filters)
+
+    @api.post("/search", response_model=SearchResponse, responses=ERRORS)
+    async def search_post(body: body_model, state: StateDep) -> SearchResponse:
+        """Answer a question given as JSON: {"q": ..., "k": 5, "mode": "hybrid", filters}."""
+        filters = make_filters(doc_ids=body.doc_id or (), source=body.source,
+                               author=body.author, published_from=body.published_from,
+                               published_to=body.published_to)
+        return await run_search(state, body.q, body.k, body.mode, filters)
+
+    return api

@@ -1,0 +1,121 @@
+"""`korea-qa add`, `remove` and `documents`: the corpus from the command line.
+
+A change made here while a server runs on the same index is served within
+`watch_interval_s` (0.5 s by default): the server notices the index's new generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from korea_qa.errors import KoreaQAError
+from korea_qa.settings import Settings
+
+ADD_EPILOG = """examples:
+  korea-qa add saved-page.html                 # metadata from the page itself
+  korea-qa add reports/                        # every .html, .htm, .pdf, .md, .txt in it
+  korea-qa add report.pdf --doc-id kdi-2024 --title "Economic outlook" --published 2024-05-02
+"""
+SUFFIXES = (".html", ".htm", ".pdf", ".md", ".markdown", ".txt")
+METADATA = ("doc_id", "title", "author", "published", "source", "url")
+
+
+def add_document_parsers(sub: Any) -> None:
+    add = sub.add_parser("add", help="add or replace articles from files",
+                         description="Extract each file (saved web page, PDF, Markdown or text; "
+                         "judged by content), store it in the corpus with its original, and "
+                         "index it. A file whose article is already stored unchanged is "
+                         "skipped; changed content replaces the article.",
+                         epilog=ADD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    for name in METADATA:
+        add.add_argument(f"--{name.replace('_', '-')}",
+                         help=f"set the {name} (overrides what the file says)")
+    add.add_argument("--json", action="store_true", help="one JSON line per file")
+    add.set_defaults(func=cmd_add)
+
+    remove = sub.add_parser("remove", help="remove articles by doc_id")
+    remove.add_argument("doc_ids", nargs="+")
+    remove.set_defaults(func=cmd_remove)
+
+    documents = sub.add_parser("documents", help="list the stored articles")
+    documents.add_argument("--limit", type=int, default=1000, help="at most this many")
+    documents.add_argument("--after", help="start after this doc_id")
+    documents.add_argument("--json", action="store_true", help="JSON lines")
+    documents.set_defaults(func=cmd_documents)
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*")
+                                if p.is_file() and p.suffix.lower() in SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise KoreaQAError(f"{path}: no such file or folder")
+    return files
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.embed import load_embedder
+    from korea_qa.library import Library
+    from korea_qa.metadata import Overrides
+
+    files = _files(args.paths)
+    overrides = Overrides(**{name: getattr(args, name) for name in METADATA})
+    if overrides.doc_id and len(files) > 1:
+        raise KoreaQAError("--doc-id names one article; give one file with it")
+    library = Library(settings, load_embedder(settings))
+    failed = 0
+    for path in files:
+        try:
+            result = library.add_file(path.read_bytes(), filename=path.name,
+                                      overrides=overrides)
+        except KoreaQAError as exc:
+            failed += 1
+            print(f"korea-qa: error: {path}: {exc}", file=sys.stderr)
+            continue
+        a = result.article
+        if args.json:
+            print(json.dumps({"file": str(path), "status": result.status, **a.metadata(),
+                              "format": a.format, "passages": result.passages},
+                             ensure_ascii=False))
+        else:
+            print(f"{result.status:9} {a.doc_id}  ({a.format}, {result.passages} passages) "
+                  f"{a.title}")
+    return 2 if failed else 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.library import Library
+
+    library = Library(settings)  # removing needs no model
+    for doc_id in args.doc_ids:
+        library.remove(doc_id)
+        print(f"removed {doc_id}")
+    return 0
+
+
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.library import Library
+
+    view = Library(settings).view()  # listing needs no model
+    rows = view.articles(limit=args.limit, after=args.after)
+    if args.json:
+        for row in rows:
+            print(json.dumps({k: row[k] for k in ("doc_id", "title", "published", "source",
+                                                  "author", "format", "passages")},
+                             ensure_ascii=False))
+        return 0
+    print(f"{'id':<32} {'date':<10} {'source':<24} {'passages':>8}  title")
+    for row in rows:
+        print(f"{row['doc_id'][:32]:<32} {row['published'] or '-':<10} "
+              f"{(row['source'] or '-')[:24]:<24} {row['passages']:>8}  {row['title'][:60]}")
+    print(f"{len(rows)} of {view.count_articles()} articles")
+    return 0

@@ -1,0 +1,363 @@
+"""The article lifecycle: add, replace, remove, and keep the index in step with the corpus.
+
+Every change goes the same way, whoever asks (the CLI, the HTTP routes, a sync at start-up):
+the article is chunked and embedded first (outside any lock, and only when its text is new),
+then, under the index folder's write lock, its file is written to the corpus folder, and one
+store commit places its passages. The corpus is written first: it is the source of truth, so
+a crash between the two leaves a corpus ahead of the index, which the next sync repairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from korea_qa import __version__
+from korea_qa import corpus as corpus_files
+from korea_qa.chunk import chunk_article
+from korea_qa.embed import Embedder
+from korea_qa.errors import (
+    ArticleConflict,
+    CorpusError,
+    DocumentNotFound,
+    IndexNotReady,
+    KoreaQAError,
+)
+from korea_qa.lexical import TOKENIZER_VERSION
+from korea_qa.metadata import Overrides, build_article, with_original
+from korea_qa.records import Article
+from korea_qa.settings import Settings
+from korea_qa.store.base import Change, FileState, Put, Remove, Retag
+from korea_qa.store.folder import IndexFolder
+from korea_qa.store.local import LocalStore, StoreOptions
+from korea_qa.store.view import LocalView
+from korea_qa.vector import AnnParams
+
+log = logging.getLogger("korea_qa.library")
+
+Status = Literal["created", "updated", "unchanged"]
+# The original is kept under a suffix of the format it was read as, not the name it came with.
+ORIGINAL_SUFFIX = {"html": ".html", "pdf": ".pdf", "markdown": ".md", "text": ".txt"}
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    status: Status
+    article: Article
+    passages: int
+
+
+@dataclass
+class SyncPlan:
+    """What it takes to bring the index in step with the corpus folder."""
+
+    full: str | None = None  # why a full rebuild is needed, if it is
+    puts: list[tuple[Article, FileState]] = field(default_factory=list)
+    retags: list[tuple[Article, FileState]] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)
+    touches: list[tuple[str, FileState]] = field(default_factory=list)  # same content, new stat
+
+    def reason(self) -> str | None:
+        if self.full:
+            return self.full
+        if self.puts or self.retags or self.removes:
+            return (f"corpus changed since the index was built ({len(self.puts)} to add or "
+                    f"re-embed, {len(self.retags)} to update, {len(self.removes)} to remove)")
+        return None
+
+
+def store_options(settings: Settings) -> StoreOptions:
+    return StoreOptions(
+        ann=AnnParams(min_rows=settings.ann_min_rows, nprobe=settings.ann_nprobe),
+        bm25=settings.bm25_params(), merge_factor=settings.merge_factor)
+
+
+class Library:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        """Without an embedder, a library can read and remove, not add."""
+        self.settings = settings
+        self._embedder = embedder
+        self.folder = IndexFolder(settings.index_dir)
+        self._store: LocalStore | None = None
+
+    # -- the store
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**self.settings.index_fingerprint(), "tokenizer": TOKENIZER_VERSION}
+
+    def store(self) -> LocalStore:
+        """The current version's store, checked against this model and these settings."""
+        current = self.folder.current()
+        if current is None:
+            raise IndexNotReady(f"no index in {self.settings.index_dir}")
+        if self._store is None or self._store.folder != current:
+            if self._store is not None:
+                self._store.close()
+            self._store = LocalStore(current, store_options(self.settings))
+        meta = self._store.meta()
+        where = str(current / "catalog.sqlite")
+        if self._embedder is None:
+            return self._store
+        if meta.get("model") != self.embedder.model_id:
+            raise IndexNotReady(f"built with model {meta.get('model')!r}, but the service uses "
+                                f"{self.embedder.model_id!r}", file=where)
+        if meta.get("dim") != self.embedder.dim:
+            raise IndexNotReady(f"vectors have dimension {meta.get('dim')}, the model gives "
+                                f"{self.embedder.dim}", file=where)
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            raise KoreaQAError("this library was opened without a model; it cannot embed")
+        return self._embedder
+
+    def view(self) -> LocalView:
+        return self.store().view()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- one article
+
+    def prepare(self, article: Article, file: FileState | None = None) -> Put:
+        """Chunk and embed an article: the expensive part, done before any lock is taken."""
+        s = self.settings
+        passages = chunk_article(article, min_words=s.chunk_min_words,
+                                 max_words=s.chunk_max_words,
+                                 overlap_sentences=s.chunk_overlap_sentences)
+        vectors = self.embedder.encode([p.text for p in passages],
+                                       batch_size=s.embed_batch_size)
+        sentences = [p.text[a:b] for p in passages for a, b in p.sentences]
+        sentence_vectors = self.embedder.encode(sentences, batch_size=s.embed_batch_size) \
+            if sentences else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return Put(article, passages, vectors, sentence_vectors, file)
+
+    def put(self, article: Article, original: bytes | None = None, suffix: str = "", *,
+            create_only: bool = False) -> WriteResult:
+        """Store an article (new, or replacing the one with its doc_id) with its original."""
+        known = self._existing(article.doc_id)
+        verdict = _compare(known, article, create_only)
+        if verdict == "unchanged":
+            return WriteResult("unchanged", article, known[2] if known else 0)
+        prepared = None if verdict == "retag" else self.prepare(article)
+        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+            store = self._writable_store()
+            known = self._existing(article.doc_id)  # again, now that no one else writes
+            verdict = _compare(known, article, create_only)
+            if verdict == "unchanged":
+                return WriteResult("unchanged", article, known[2] if known else 0)
+            if prepared is None and verdict != "retag":
+                prepared = self.prepare(article)
+            file = corpus_files.write_article(self.settings.corpus_dir, article, original, suffix)
+            change: Change = Retag(article, file) if verdict == "retag" else \
+                Put(article, prepared.passages, prepared.vectors,  # type: ignore[union-attr]
+                    prepared.sentence_vectors, file)  # type: ignore[union-attr]
+            store.write([change])
+            self._maintain(store)
+        passages = known[2] if verdict == "retag" and known else \
+            len(prepared.passages) if prepared else 0
+        return WriteResult("created" if known is None else "updated", article, passages)
+
+    def add_file(self, data: bytes, *, filename: str | None = None,
+                 overrides: Overrides | None = None, create_only: bool = False) -> WriteResult:
+        """Extract an article from a file's bytes (any format `korea_qa.ingest` reads), lay the
+        person's metadata over the source's, and store it with the file as its original."""
+        from korea_qa.ingest import extract
+
+        extracted = extract(data, filename=filename, limits=self.settings.extract_limits())
+        article = build_article(extracted, overrides or Overrides(), filename=filename)
+        suffix = ORIGINAL_SUFFIX.get(extracted.format, ".bin")
+        return self.put(with_original(article, suffix), data, suffix, create_only=create_only)
+
+    def remove(self, doc_id: str) -> None:
+        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+            store = self.store()
+            row = store.catalog.article(doc_id)
+            if row is None:
+                raise DocumentNotFound(doc_id)
+            states = store.catalog.file_states()
+            corpus_files.delete_article(self.settings.corpus_dir, doc_id, states[doc_id][0])
+            store.write([Remove(doc_id)])
+            self._maintain(store)
+
+    def _existing(self, doc_id: str) -> tuple[str, str, int] | None:
+        """(content hash, meta hash, passages) of the stored article, or None."""
+        try:
+            row = self.store().catalog.article(doc_id)
+        except IndexNotReady:
+            return None
+        return None if row is None else (row["content_hash"], row["meta_hash"], row["passages"])
+
+    def _writable_store(self) -> LocalStore:
+        """The current store, or a new empty one when there is no index yet."""
+        if self.folder.current() is None:
+            building = self.folder.new_version()
+            LocalStore.create(building, self._meta(), store_options(self.settings)).close()
+            self.folder.publish(building)
+        return self.store()
+
+    def _maintain(self, store: LocalStore) -> None:
+        while store.merge():
+            pass
+        store.sweep()
+
+    def _meta(self) -> dict[str, Any]:
+        return {"model": self.embedder.model_id, "dim": self.embedder.dim,
+                "fingerprint": self.fingerprint(), "package_version": __version__,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    # -- the whole corpus
+
+    def plan(self) -> SyncPlan:
+        """Compare the corpus folder with the index; reads only files whose size or mtime
+        changed since they were indexed (and hashes what it read)."""
+        if self.folder.current() is None:
+            return SyncPlan(full=f"no index in {self.settings.index_dir}")
+        try:
+            meta = self.store().meta()
+            self.view().close()  # every segment file checked: a damaged index is rebuilt
+        except IndexNotReady as exc:
+            return SyncPlan(full=str(exc))
+        if meta.get("fingerprint") != self.fingerprint():
+            return SyncPlan(full="index settings or model changed since the index was built")
+        return _diff(self.settings.corpus_dir, self.store().catalog.file_states())
+
+    def sync(self, plan: SyncPlan | None = None, *, progress: bool = False,
+             on_batch: Callable[[], None] | None = None) -> SyncPlan:
+        """Apply the corpus's changes to the index, a batch of articles per commit (or
+        rebuild in full when the plan says so)."""
+        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+            plan = plan or self.plan()
+            if plan.full:
+                self._rebuild(progress=progress)
+                return plan
+            store = self.store()
+            changes: list[Change] = [Remove(d) for d in plan.removes]
+            changes += [Retag(a, f) for a, f in plan.retags]
+            store.write(changes)
+            for batch in _batches(plan.puts, self.settings.build_batch_passages):
+                store.write([self.prepare(a, f) for a, f in batch])
+                if on_batch:
+                    on_batch()
+            for doc_id, file in plan.touches:
+                store.catalog.update_file_state(doc_id, file.as_tuple())
+            self._maintain(store)
+        return plan
+
+    def rebuild(self, *, progress: bool = False) -> Path:
+        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+            return self._rebuild(progress=progress)
+
+    def _rebuild(self, *, progress: bool) -> Path:
+        """A new version from the corpus alone, swapped in when complete. Vectors of articles
+        whose text the current index already embedded the same way are reused."""
+        started = time.perf_counter()
+        articles = [(corpus_files.parse_file(p), corpus_files.file_state(
+            p, self.settings.corpus_dir)) for p in corpus_files.corpus_files(
+            self.settings.corpus_dir)]
+        corpus_files.check_unique(a for a, _ in articles)
+        old = self._reusable_view()
+        building = self.folder.new_version()
+        store = LocalStore.create(building, self._meta(), store_options(self.settings))
+        done = 0
+        for batch in _batches(articles, self.settings.build_batch_passages):
+            store.write([self._reuse(old, a, f) or self.prepare(a, f) for a, f in batch])
+            done += len(batch)
+            if progress:
+                log.info("indexed %d of %d articles", done, len(articles))
+        while store.merge():
+            pass
+        store.catalog.set_meta(build_seconds=round(time.perf_counter() - started, 3))
+        store.close()
+        if old is not None:
+            old.close()
+        final = self.folder.publish(building)
+        self.folder.prune()
+        self.close()
+        return final
+
+    def _reusable_view(self) -> LocalView | None:
+        try:
+            store = self.store()
+            return store.view() if store.meta().get("fingerprint") == self.fingerprint() \
+                else None
+        except IndexNotReady:
+            return None
+
+    def _reuse(self, old: LocalView | None, article: Article, file: FileState) -> Put | None:
+        if old is None:
+            return None
+        stored = old.article(article.doc_id)
+        if stored is None or stored.content_hash != article.content_hash():
+            return None
+        vectors = old.article_vectors(article.doc_id)
+        if vectors is None:
+            return None
+        passages = [p for p in chunk_article(
+            article, min_words=self.settings.chunk_min_words,
+            max_words=self.settings.chunk_max_words,
+            overlap_sentences=self.settings.chunk_overlap_sentences)]
+        return Put(article, passages, vectors[0], vectors[1], file)
+
+
+def _compare(known: tuple[str, str, int] | None, article: Article,
+             create_only: bool) -> str:
+    if known is None:
+        return "new"
+    same_text = known[0] == article.content_hash()
+    if same_text and known[1] == article.meta_hash():
+        return "unchanged"
+    if create_only:
+        raise ArticleConflict(f"doc_id {article.doc_id!r} is taken by an article with other "
+                              "content (PUT /api/documents/{doc_id} replaces it)")
+    return "retag" if same_text else "replace"
+
+
+def _diff(corpus_dir: Path, states: dict[str, tuple[Any, ...]]) -> SyncPlan:
+    plan = SyncPlan()
+    by_file = {s[0]: doc for doc, s in states.items() if s[0]}
+    seen: dict[str, str] = {}
+    for path in corpus_files.corpus_files(corpus_dir):
+        file = corpus_files.file_state(path, corpus_dir)
+        doc = by_file.get(file.name)
+        if doc is not None and states[doc][1:3] == (file.size, file.mtime_ns):
+            seen[doc] = file.name
+            continue
+        article = corpus_files.parse_file(path)
+        if article.doc_id in seen:
+            raise CorpusError(path, f"doc_id {article.doc_id!r} is already used by "
+                              f"{seen[article.doc_id]}")
+        seen[article.doc_id] = file.name
+        known = states.get(article.doc_id)
+        if known is None or known[3] != article.content_hash():
+            plan.puts.append((article, file))
+        elif known[4] != article.meta_hash():
+            plan.retags.append((article, file))
+        else:
+            plan.touches.append((article.doc_id, file))
+    plan.removes = sorted(set(states) - set(seen))
+    return plan
+
+
+def _batches(items: Sequence[tuple[Article, FileState]], passages: int
+             ) -> list[list[tuple[Article, FileState]]]:
+    """Consecutive batches of about `passages` passages (judged by words), for commits."""
+    batches: list[list[tuple[Article, FileState]]] = []
+    words = 0
+    for item in items:
+        if not batches or words >= passages * 80:
+            batches.append([])
+            words = 0
+        batches[-1].append(item)
+        words += len(item[0].text.split())
+    return batches

@@ -1,0 +1,136 @@
+"""The seam between korea-qa and whatever stores its passages.
+
+A store takes writes article by article (`write`: a batch of puts, retags and removals that
+commits as one unit) and gives readers views (`view`): a snapshot that later writes do not
+change, over which a question is answered (`retrieval`). Ranking (`korea_qa.search`) sees
+only these protocols, so the local engine (`store.local`: SQLite catalog + segment files)
+and a distributed one stand side by side, and one contract suite runs against each.
+
+Passages inside a view are named by `refs`: int64 handles that mean something only to the
+view that gave them. Their lasting identity is their key, `doc_id#position`
+(`korea_qa.records.passage_key`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from korea_qa.records import Article, Filters, Passage
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """Where an article's file is in the corpus folder, and its size and mtime when read:
+    a sync re-reads only files whose state changed."""
+
+    name: str
+    size: int
+    mtime_ns: int
+
+    def as_tuple(self) -> tuple[str, int, int]:
+        return (self.name, self.size, self.mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Add an article, or replace the one with its doc_id: all its passages at once."""
+
+    article: Article
+    passages: Sequence[Passage]
+    vectors: np.ndarray  # one row per passage
+    sentence_vectors: np.ndarray  # one row per sentence, passages in order
+    file: FileState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retag:
+    """Change an article's metadata only: same text, so same passages and vectors."""
+
+    article: Article
+    file: FileState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    doc_id: str
+
+
+Change = Put | Retag | Remove
+
+
+class Scored(NamedTuple):
+    refs: np.ndarray  # int64
+    scores: np.ndarray  # float32
+
+
+class StoredArticle(NamedTuple):
+    article: Article
+    passages: int
+    content_hash: str
+    meta_hash: str
+
+
+class Retrieval(Protocol):
+    """One question against one snapshot. Top-n lists include every candidate tied with the
+    n-th, so which candidates enter never depends on how rows happen to be stored."""
+
+    def dense_top(self, n: int) -> Scored: ...
+
+    def lexical_top(self, n: int) -> Scored: ...
+
+    def dense_scores(self, refs: np.ndarray) -> np.ndarray: ...
+
+    def lexical_scores(self, refs: np.ndarray) -> np.ndarray: ...
+
+    def keys(self, refs: np.ndarray) -> list[str]: ...
+
+
+class StoreView(Protocol):
+    """A snapshot of the store: what one search (or one page of documents) reads."""
+
+    name: str  # the index version, for /readyz
+    generation: int  # bumped by every commit
+
+    def retrieval(self, query_vector: np.ndarray, terms: Sequence[str],
+                  filters: Filters) -> Retrieval: ...
+
+    def passages(self, refs: np.ndarray) -> list[Passage]: ...
+
+    def sentence_vectors(self, ref: int) -> np.ndarray: ...
+
+    def article(self, doc_id: str) -> StoredArticle | None: ...
+
+    def articles(self, *, limit: int, after: str | None = None,
+                 filters: Filters | None = None) -> list[dict[str, Any]]: ...
+
+    def count_articles(self, filters: Filters | None = None) -> int: ...
+
+    def count_passages(self) -> int: ...
+
+    def iter_passages(self) -> Iterator[Passage]: ...
+
+    def article_vectors(self, doc_id: str) -> tuple[np.ndarray, np.ndarray] | None: ...
+
+    def info(self) -> dict[str, Any]:
+        """name, generation, model, counts {articles, passages, segments}, bytes, ..."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """A place passages are written to and read from."""
+
+    def view(self) -> StoreView: ...
+
+    def write(self, changes: Sequence[Change]) -> int:
+        """Apply the changes as one commit; returns the new generation."""
+        ...
+
+    def generation(self) -> int: ...
+
+    def close(self) -> None: ...

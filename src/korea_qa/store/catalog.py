@@ -1,0 +1,332 @@
+"""The catalog: one SQLite database that says what the index holds, and the commit point.
+
+It keeps the articles (metadata, text, where their passages sit in which segment), the list
+of live segments, the vocabulary with each term's document frequency over live passages, and
+the collection totals BM25 needs. A write is one SQLite transaction: segment files are
+written and fsynced first, then the transaction that names them commits, so a crash leaves
+the index as it was before or after the write, never between (unnamed segment folders are
+swept by the next writer). In WAL mode readers keep the snapshot they began with while a
+writer commits, in this process or another one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from korea_qa.records import Article, Filters
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, rows INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    ord INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    title_is_descriptive INTEGER NOT NULL,
+    author TEXT, published TEXT, source TEXT, url TEXT,
+    format TEXT NOT NULL,
+    original TEXT,
+    page_starts TEXT NOT NULL,
+    refs TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    meta_hash TEXT NOT NULL,
+    segment TEXT NOT NULL,
+    first_row INTEGER NOT NULL,
+    passages INTEGER NOT NULL,
+    file TEXT, file_size INTEGER, file_mtime_ns INTEGER
+);
+CREATE INDEX IF NOT EXISTS articles_segment ON articles (segment);
+CREATE INDEX IF NOT EXISTS articles_source ON articles (source COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS articles_author ON articles (author COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS articles_published ON articles (published);
+CREATE TABLE IF NOT EXISTS vocab (
+    id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE, df INTEGER NOT NULL);
+"""
+
+ARTICLE_COLUMNS = ("doc_id", "title", "title_is_descriptive", "author", "published", "source",
+                   "url", "format", "original", "page_starts", "refs")
+
+
+class Catalog:
+    """One connection to the catalog. Thread-safe: calls are serialised by a lock."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        if not create and not path.exists():
+            raise FileNotFoundError(path)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=60.0)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the write is acknowledged.
+        self._db.execute("PRAGMA synchronous=FULL")
+        if create:
+            self._db.executescript(SCHEMA)
+
+    def check(self) -> None:
+        """SQLite's own consistency check of every page (raises sqlite3.DatabaseError)."""
+        with self._lock:
+            rows = self._db.execute("PRAGMA quick_check").fetchall()
+        if rows != [("ok",)]:
+            first = " ".join(str(rows[0][0]).split())  # one line: SQLite's report has several
+            raise sqlite3.DatabaseError(f"{first[:200]} ({len(rows)} problems)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[Catalog]:
+        """A write transaction (IMMEDIATE: the write lock is taken at once)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def begin_snapshot(self) -> None:
+        """Start a read transaction that this connection keeps: every later read sees the
+        catalog as it is now, whatever other connections commit."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    # -- meta
+
+    def meta(self) -> dict[str, Any]:
+        return {key: json.loads(value) for key, value in self._all("SELECT key, value FROM meta")}
+
+    def set_meta(self, **values: Any) -> None:
+        for key, value in values.items():
+            self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                      (key, json.dumps(value)))
+
+    def generation(self) -> int:
+        rows = self._all("SELECT value FROM meta WHERE key = 'generation'")
+        return int(json.loads(rows[0][0])) if rows else 0
+
+    # -- segments
+
+    def segments(self) -> dict[str, int]:
+        return dict(self._all("SELECT name, rows FROM segments ORDER BY name"))
+
+    def add_segment(self, name: str, rows: int) -> None:
+        self._run("INSERT INTO segments (name, rows) VALUES (?, ?)", (name, rows))
+
+    def drop_segment(self, name: str) -> None:
+        self._run("DELETE FROM segments WHERE name = ?", (name,))
+
+    def placements(self) -> tuple[list[str], np.ndarray]:
+        """Every article's (ord, segment index, first row, passages), and the segment names
+        the index refers to."""
+        rows = self._all("SELECT ord, segment, first_row, passages FROM articles")
+        names = sorted({r[1] for r in rows})
+        index = {name: i for i, name in enumerate(names)}
+        table = np.array([(r[0], index[r[1]], r[2], r[3]) for r in rows],
+                         dtype=np.int64).reshape(-1, 4)
+        return names, table
+
+    # -- articles
+
+    def article(self, doc_id: str) -> dict[str, Any] | None:
+        rows = self._query_articles("WHERE doc_id = ?", (doc_id,))
+        return rows[0] if rows else None
+
+    def articles_by_ord(self, ords: Iterable[int]) -> dict[int, dict[str, Any]]:
+        ords = sorted({int(o) for o in ords})
+        out: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(ords, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self._query_articles(f"WHERE ord IN ({marks})", chunk, text=False):
+                out[row["ord"]] = row
+        return out
+
+    def article_page(self, *, limit: int, after: str | None = None,
+                     filters: Filters | None = None) -> list[dict[str, Any]]:
+        """Articles ordered by doc_id, `limit` of them after the id `after` (keyset paging:
+        as fast on the thousandth page as on the first)."""
+        where, args = _filter_sql(filters or Filters())
+        if after is not None:
+            where.append("doc_id > ?")
+            args.append(after)
+        sql = ("WHERE " + " AND ".join(where) if where else "") + " ORDER BY doc_id LIMIT ?"
+        return self._query_articles(sql, [*args, limit], text=False)
+
+    def count_articles(self, filters: Filters | None = None) -> int:
+        where, args = _filter_sql(filters or Filters())
+        sql = "SELECT COUNT(*) FROM articles" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self._all(sql, args)[0][0])
+
+    def ords_matching(self, filters: Filters) -> np.ndarray:
+        where, args = _filter_sql(filters)
+        sql = "SELECT ord FROM articles" + (" WHERE " + " AND ".join(where) if where else "")
+        return np.array([r[0] for r in self._all(sql, args)], dtype=np.int64)
+
+    def max_ord(self) -> int:
+        return int(self._all("SELECT COALESCE(MAX(ord), 0) FROM articles")[0][0])
+
+    def passage_text(self, ord_: int, start: int, end: int) -> str:
+        rows = self._all("SELECT substr(text, ?, ?) FROM articles WHERE ord = ?",
+                         (start + 1, end - start, ord_))
+        return str(rows[0][0]) if rows else ""
+
+    def text(self, doc_id: str) -> str | None:
+        rows = self._all("SELECT text FROM articles WHERE doc_id = ?", (doc_id,))
+        return str(rows[0][0]) if rows else None
+
+    def file_states(self) -> dict[str, tuple[str | None, int | None, int | None, str, str]]:
+        """doc_id -> (file, size, mtime_ns, content hash, meta hash): what a sync compares."""
+        return {r[0]: tuple(r[1:]) for r in self._all(
+            "SELECT doc_id, file, file_size, file_mtime_ns, content_hash, meta_hash "
+            "FROM articles")}
+
+    def insert_article(self, article: Article, *, segment: str, first_row: int, passages: int,
+                       file: tuple[str, int, int] | None = None) -> int:
+        values = _article_values(article)
+        stat = file or (None, None, None)
+        cursor = self._run(
+            f"INSERT INTO articles ({', '.join(ARTICLE_COLUMNS)}, text, content_hash, "
+            "meta_hash, segment, first_row, passages, file, file_size, file_mtime_ns) VALUES "
+            f"({', '.join('?' * (len(ARTICLE_COLUMNS) + 9))})",
+            (*values, article.text, article.content_hash(), article.meta_hash(), segment,
+             first_row, passages, *stat))
+        return int(cursor.lastrowid or 0)
+
+    def update_metadata(self, article: Article, file: tuple[str, int, int] | None) -> None:
+        sets = ", ".join(f"{c} = ?" for c in ARTICLE_COLUMNS[1:])
+        stat = file or (None, None, None)
+        self._run(f"UPDATE articles SET {sets}, meta_hash = ?, file = ?, file_size = ?, "
+                  "file_mtime_ns = ? WHERE doc_id = ?",
+                  (*_article_values(article)[1:], article.meta_hash(), *stat, article.doc_id))
+
+    def update_file_state(self, doc_id: str, file: tuple[str, int, int]) -> None:
+        self._run("UPDATE articles SET file = ?, file_size = ?, file_mtime_ns = ? "
+                  "WHERE doc_id = ?", (*file, doc_id))
+
+    def delete_article(self, doc_id: str) -> None:
+        self._run("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
+
+    def move_article(self, ord_: int, segment: str, first_row: int) -> None:
+        self._run("UPDATE articles SET segment = ?, first_row = ? WHERE ord = ?",
+                  (segment, first_row, ord_))
+
+    def articles_in(self, segment: str) -> list[tuple[int, int, int]]:
+        """(ord, first_row, passages) of the live articles of one segment, by first row."""
+        return [tuple(r) for r in self._all(
+            "SELECT ord, first_row, passages FROM articles WHERE segment = ? ORDER BY first_row",
+            (segment,))]
+
+    def _query_articles(self, where: str, args: Sequence[Any],
+                        text: bool = True) -> list[dict[str, Any]]:
+        columns = ["ord", *ARTICLE_COLUMNS, "content_hash", "meta_hash", "segment", "first_row",
+                   "passages", "length(text)"] + (["text"] if text else [])
+        rows = self._all(f"SELECT {', '.join(columns)} FROM articles {where}", args)
+        out = []
+        for row in rows:
+            record = dict(zip(columns, row, strict=True))
+            record["characters"] = record.pop("length(text)")
+            record["title_is_descriptive"] = bool(record["title_is_descriptive"])
+            record["page_starts"] = tuple(json.loads(record["page_starts"]))
+            record["references"] = tuple(json.loads(record.pop("refs")))
+            out.append(record)
+        return out
+
+    # -- vocabulary
+
+    def term_ids(self, terms: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """term -> (id, df) for the terms the vocabulary knows."""
+        out: dict[str, tuple[int, int]] = {}
+        for chunk in _chunks(sorted(set(terms)), 500):
+            marks = ",".join("?" * len(chunk))
+            for term, id_, df in self._all(
+                    f"SELECT term, id, df FROM vocab WHERE term IN ({marks})", chunk):
+                out[term] = (int(id_), int(df))
+        return out
+
+    def ensure_terms(self, terms: Iterable[str]) -> dict[str, int]:
+        """Ids for `terms`, adding the new ones (df 0); call inside a transaction."""
+        wanted = sorted(set(terms))
+        known = {t: i for t, (i, _) in self.term_ids(wanted).items()}
+        with self._lock:
+            self._db.executemany("INSERT INTO vocab (term, df) VALUES (?, 0)",
+                                 [(t,) for t in wanted if t not in known])
+        known.update({t: i for t, (i, _) in self.term_ids(
+            [t for t in wanted if t not in known]).items()})
+        return known
+
+    def add_df(self, term_ids: np.ndarray, sign: int) -> None:
+        """Each occurrence of a term id in `term_ids` moves its df by `sign`."""
+        ids, counts = np.unique(term_ids, return_counts=True)
+        with self._lock:
+            self._db.executemany("UPDATE vocab SET df = df + ? WHERE id = ?",
+                                 [(int(c) * sign, int(i)) for i, c in zip(ids, counts,
+                                                                           strict=True)])
+
+    def df_table(self) -> list[tuple[str, int]]:
+        """Every term with a live passage, and its df (for checks and tests)."""
+        return [(t, int(d)) for t, d in self._all(
+            "SELECT term, df FROM vocab WHERE df > 0 ORDER BY term")]
+
+
+def _article_values(article: Article) -> tuple[Any, ...]:
+    return (article.doc_id, article.title, int(article.title_is_descriptive), article.author,
+            article.published, article.source, article.url, article.format, article.original,
+            json.dumps(list(article.page_starts)),
+            json.dumps(list(article.references), ensure_ascii=False))
+
+
+def row_to_article(row: dict[str, Any], text: str) -> Article:
+    return Article(doc_id=row["doc_id"], title=row["title"], text=text,
+                   title_is_descriptive=row["title_is_descriptive"], author=row["author"],
+                   published=row["published"], source=row["source"], url=row["url"],
+                   references=row["references"], format=row["format"],
+                   page_starts=row["page_starts"], original=row["original"])
+
+
+def _filter_sql(filters: Filters) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    if filters.doc_ids:
+        where.append(f"doc_id IN ({','.join('?' * len(filters.doc_ids))})")
+        args.extend(filters.doc_ids)
+    if filters.source:
+        where.append("source = ? COLLATE NOCASE")
+        args.append(filters.source)
+    if filters.author:
+        where.append("author = ? COLLATE NOCASE")
+        args.append(filters.author)
+    # ISO dates compare as strings; an article without a date has none to compare.
+    if filters.published_from:
+        where.append("published >= ?")
+        args.append(filters.published_from)
+    if filters.published_to:
+        where.append("published <= ?")
+        args.append(filters.published_to)
+    return where, args
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
