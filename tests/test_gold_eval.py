@@ -373,7 +373,8 @@ def test_a_stale_index_is_built_first_unless_told_not_to(settings: Settings) -> 
 # Measured on the final defaults (eval/README.md, "CI floor"); floors sit a few points below.
 FLOOR_HYBRID_HIT_AT_5 = 0.75
 FLOOR_HYBRID_MRR_AT_10 = 0.55
-FLOOR_ABSTENTION = 0.19  # share of unanswerable questions abstained on (4 of 21)
+FLOOR_ABSTENTION = 0.19  # share of unanswerable questions abstained on (22 of 113)
+FLOOR_OFF_TOPIC_ABSTENTION = 0.88  # share of off-topic questions abstained on (22 of 25)
 CEILING_FALSE_ABSTAIN = 0.07  # share of answerable questions wrongly abstained on (5 of 82)
 
 
@@ -387,11 +388,12 @@ def test_gold_set_floor_with_the_real_model(real_settings: Settings) -> None:
     summary = {mode: gold.summarise(run, mode) for mode in run.modes}
     for mode, s in summary.items():  # printed with -s, for the record
         print(mode, {k: s[k] for k in ("hit_at", "mrr@10", "ndcg@10", "abstention_accuracy",
-                                       "false_abstain_rate")})
+                                       "false_abstain_rate", "abstention_by_kind")})
     hybrid = summary["hybrid"]
     assert hybrid["hit_at"]["5"] >= FLOOR_HYBRID_HIT_AT_5
     assert hybrid["mrr@10"] >= FLOOR_HYBRID_MRR_AT_10
     assert hybrid["abstention_accuracy"] >= FLOOR_ABSTENTION
+    assert hybrid["abstention_by_kind"]["off-topic"]["rate"] >= FLOOR_OFF_TOPIC_ABSTENTION
     assert hybrid["false_abstain_rate"] <= CEILING_FALSE_ABSTAIN
     # Fusion must not lose to both of its inputs.
     assert hybrid["hit_at"]["10"] >= min(summary["dense"]["hit_at"]["10"],
