@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from korea_qa import fusion
+from korea_qa.evaluate.goldfile import SPLIT_CHOICES
 from korea_qa.settings import MODES
 
 GOLD = Path("eval/gold.jsonl")
 RESULTS = Path("eval/results")
 EPILOG = """examples:
-  korea-qa eval                                  # gold set, all modes, in-process, real model
-  korea-qa eval --mode hybrid -k 5
+  korea-qa eval                                  # gold test part, all modes, real model
+  korea-qa eval --split train                    # the part to tune on
+  korea-qa eval --split all --mode hybrid -k 5
   korea-qa eval --url http://127.0.0.1:8000      # against a running server
   korea-qa eval beir ../shared/benchmarks/scifact --split test
 """
@@ -28,6 +30,9 @@ def add_eval_parser(sub: Any) -> None:
                     "MRR, nDCG, answer accuracy, abstention and latency.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gold", type=Path, default=GOLD, help=f"gold set (default {GOLD})")
+    parser.add_argument("--split", choices=SPLIT_CHOICES, default="test",
+                        help="part of the gold set to ask: test (default; the figures to "
+                             "report), train (the part to tune on) or all")
     parser.add_argument("--mode", action="append", choices=MODES, dest="modes",
                         help="mode to evaluate; repeat for several (default: all three)")
     parser.add_argument("-k", type=int, default=10, help="passages per question (default 10)")
@@ -94,7 +99,10 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
     if args.k < 1:
         raise KoreaQAError(f"-k must be at least 1, got {args.k}")
     modes = tuple(dict.fromkeys(args.modes or ("dense", "lexical", "hybrid")))
-    items = gold.load_gold(args.gold)
+    every_item = gold.load_gold(args.gold)
+    items = gold.select_split(every_item, args.split)
+    if not items:
+        raise KoreaQAError(f"{args.gold} has no items in the {args.split} part")
     manifest = None
     if args.url:
         import logging
@@ -109,10 +117,10 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
                 raise KoreaQAError(f"cannot evaluate {args.url}: {exc}") from None
     else:
         searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
-        gold.check_against_corpus(items, gold.indexed_articles(searcher.view), args.gold)
+        gold.check_against_corpus(every_item, gold.indexed_articles(searcher.view), args.gold)
         manifest = searcher.view.info()
         run = gold.run_gold(items, gold.InProcess(searcher), modes=modes, k=args.k)
-    record = report.build_record(run, settings, gold_path=args.gold,
+    record = report.build_record(run, settings, gold_path=args.gold, split=args.split,
                                  target=args.url or "in-process", index_manifest=manifest)
     paths = report.write_reports(record, args.out, html_page=not args.no_html)
     if args.json:

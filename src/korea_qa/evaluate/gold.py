@@ -1,13 +1,13 @@
-"""The gold question set: load and validate it, judge hits, run it against a search backend.
+"""The gold question set: judge hits, run the questions against a search backend, summarise.
 
 A passage is a hit when it holds the expected answer and most of the evidence sentence
 (eval/README.md, "Judging a hit"); the rule reads passage text only, so it holds for any
 chunking. A backend is either the in-process `Searcher` or a running server (`--url`).
+Loading and validating the file, and its train/test split, are in `goldfile`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -17,11 +17,15 @@ from typing import Any, Protocol
 
 from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate import metrics
+from korea_qa.evaluate.goldfile import KINDS, ON_TOPIC_KINDS, GoldItem, GoldSetError
+
+# The gold file's loader, re-exported: callers import it from here as before.
+from korea_qa.evaluate.goldfile import STYLES as STYLES
+from korea_qa.evaluate.goldfile import load_gold as load_gold
+from korea_qa.evaluate.goldfile import select_split as select_split
 from korea_qa.records import Article
 
 EVIDENCE_SHARE = 0.6
-STYLES = ("paraphrase", "direct", "unanswerable")
-_ID_RE = re.compile(r"^(?:[a-z]+-\d+)$")
 _WORD_RE = re.compile(r"[^\W_]+")
 # Fixed here, not borrowed from a library, so that a library upgrade cannot move the figures.
 # Only words longer than 3 characters can be content words, so shorter ones are not listed.
@@ -33,86 +37,6 @@ that their theirs them themselves then there these they this those through under
 very were what when where which while whom whose will with would your yours
 """
 STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
-
-
-class GoldSetError(KoreaQAError):
-    def __init__(self, path: object, line: int, problem: str) -> None:
-        self.path, self.line, self.problem = str(path), line, problem
-        super().__init__(f"{path}:{line}: {problem}")
-
-
-@dataclass(frozen=True, slots=True)
-class GoldItem:
-    id: str
-    question: str
-    style: str
-    doc_id: str | None = None
-    answer: str | None = None
-    evidence: str | None = None
-    line: int = 0
-
-    @property
-    def answerable(self) -> bool:
-        return self.answer is not None
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_gold(path: Path) -> list[GoldItem]:
-    """Every item of a gold file; a GoldSetError names the first bad line and its problem."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GoldSetError(path, 0, f"cannot read the gold set ({exc})") from None
-    items: list[GoldItem] = []
-    seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        item = _parse_line(path, number, line)
-        if item.id in seen:
-            raise GoldSetError(path, number, f"id {item.id!r} already used on line {seen[item.id]}")
-        seen[item.id] = number
-        items.append(item)
-    if not items:
-        raise GoldSetError(path, 0, "the gold set has no questions")
-    return items
-
-
-def _parse_line(path: Path, number: int, line: str) -> GoldItem:
-    def fail(problem: str) -> GoldSetError:
-        return GoldSetError(path, number, problem)
-
-    try:
-        row = json.loads(line)
-    except ValueError as exc:
-        raise fail(f"not valid JSON ({exc})") from None
-    if not isinstance(row, dict):
-        raise fail("expected a JSON object")
-    unknown = set(row) - {"id", "doc_id", "question", "answer", "evidence", "style"}
-    if unknown:
-        raise fail(f"unknown field(s) {', '.join(sorted(unknown))}")
-    for name in ("id", "question", "style"):
-        if not isinstance(row.get(name), str) or not row[name].strip():
-            raise fail(f"{name!r} must be a non-empty string")
-    if not _ID_RE.match(row["id"]):
-        raise fail(f"id {row['id']!r} is not of the form prefix-NN")
-    if row["style"] not in STYLES:
-        raise fail(f"style {row['style']!r} is not one of {', '.join(STYLES)}")
-    fields = ("doc_id", "answer", "evidence")
-    if row["style"] == "unanswerable":
-        if any(row.get(name) is not None for name in fields):
-            raise fail("an unanswerable item has null doc_id, answer and evidence")
-    else:
-        for name in fields:
-            if not isinstance(row.get(name), str) or not row[name].strip():
-                raise fail(f"{name!r} must be a non-empty string for a {row['style']} item")
-        if row["answer"] not in row["evidence"]:
-            raise fail("answer is not a substring of evidence")
-    return GoldItem(id=row["id"], question=row["question"], style=row["style"],
-                    doc_id=row.get("doc_id"), answer=row.get("answer"),
-                    evidence=row.get("evidence"), line=number)
 
 
 def check_against_corpus(items: Sequence[GoldItem], articles: Mapping[str, Article],
@@ -248,6 +172,8 @@ class QuestionResult:
     question: str
     expected: str | None
     answerable: bool  # what the gold set says
+    kind: str | None  # unanswerable items: why (goldfile.KINDS)
+    split: str | None  # the part of the gold set the item is in
     predicted_answerable: bool  # what the service said
     confidence: float | None
     latency_ms: float
@@ -292,7 +218,7 @@ def judge(item: GoldItem, response: Response, mode: str, k: int,
     first = passages[0] if passages else None
     return QuestionResult(
         id=item.id, mode=mode, style=item.style, question=item.question,
-        expected=item.answer, answerable=item.answerable,
+        expected=item.answer, answerable=item.answerable, kind=item.kind, split=item.split,
         predicted_answerable=response.answerable, confidence=response.confidence,
         latency_ms=response.latency_ms, relevant=sum(1 for r in qrels.values() if r > 0),
         first_hit=metrics.first_relevant_rank(ranked, qrels, k) if item.answerable else None,
@@ -328,6 +254,7 @@ def summarise(run: GoldRun, mode: str) -> dict[str, Any]:
                                             for q in unanswerable),
         "false_abstain_rate": metrics.mean(float(not q.predicted_answerable)
                                            for q in answerable),
+        "abstention_by_kind": abstention_by_kind(rows),
         "latency_ms": {"p50": metrics.percentile((q.latency_ms for q in rows), 50),
                        "p95": metrics.percentile((q.latency_ms for q in rows), 95)},
         "best_threshold": None,
@@ -343,6 +270,24 @@ def summarise(run: GoldRun, mode: str) -> dict[str, Any]:
             "unanswerable_abstained": choice.negative_rate,
         }
     return summary
+
+
+def abstention_by_kind(rows: Sequence[QuestionResult]) -> dict[str, dict[str, Any]]:
+    """How often the service abstained, per group of questions: each kind of unanswerable
+    question, the on-topic kinds together, and the answerable questions (false abstention).
+    A group without questions has rate None, not 0."""
+    groups: dict[str, list[QuestionResult]] = {
+        kind: [q for q in rows if not q.answerable and q.kind == kind] for kind in KINDS}
+    groups["on-topic"] = [q for q in rows if not q.answerable and q.kind in ON_TOPIC_KINDS]
+    groups["answerable"] = [q for q in rows if q.answerable]
+    order = ("off-topic", "on-topic", *ON_TOPIC_KINDS, "answerable")
+    out: dict[str, dict[str, Any]] = {}
+    for name in order:
+        abstained = sum(1 for q in groups[name] if not q.predicted_answerable)
+        total = len(groups[name])
+        out[name] = {"questions": total, "abstained": abstained,
+                     "rate": abstained / total if total else None}
+    return out
 
 
 def misses(run: GoldRun, mode: str) -> list[QuestionResult]:

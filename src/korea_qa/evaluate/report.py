@@ -25,6 +25,7 @@ SETTINGS_RECORDED = ("model", "backend", "chunk_min_words", "chunk_max_words",
 
 
 def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
+                 split: str = "all",
                  index_manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything about one run, as plain JSON-ready data."""
     record_settings = {name: getattr(settings, name) for name in SETTINGS_RECORDED}
@@ -33,6 +34,7 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
         "gold": str(gold_path),
+        "split": split,  # the part of the gold set asked: train, test or all
         "target": target,  # "in-process" or the server URL
         "k": run.k,
         "modes": list(run.modes),
@@ -100,20 +102,42 @@ def table_rows(record: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def render_markdown(record: dict[str, Any]) -> str:
-    """The mode comparison as a Markdown table (hit, accuracy and abstention figures in %)."""
-    rows = table_rows(record)
+def kind_rows(record: dict[str, Any]) -> list[list[str]]:
+    """Abstention per kind of question and mode: "rate (abstained/questions)" per cell."""
+    first = next(iter(record["summary"].values()))["abstention_by_kind"]
+    header = ["mode", *(f"{name} (n={g['questions']})" if name != "answerable"
+                        else f"false abstain (n={g['questions']})" for name, g in first.items())]
+    rows = [header]
+    for mode, s in record["summary"].items():
+        rows.append([mode, *(_share(g) for g in s["abstention_by_kind"].values())])
+    return rows
+
+
+def _share(group: dict[str, Any]) -> str:
+    if group["rate"] is None:
+        return "–"
+    return f"{_pct(group['rate'])} ({group['abstained']}/{group['questions']})"
+
+
+def _markdown(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     return "\n".join(lines)
+
+
+def render_markdown(record: dict[str, Any]) -> str:
+    """The mode comparison as a Markdown table (hit, accuracy and abstention figures in %)."""
+    return _markdown(table_rows(record))
 
 
 def render_summary(record: dict[str, Any]) -> str:
     first = next(iter(record["summary"].values()))
     lines = [render_markdown(record), "",
              f"{first['answerable']} answerable and {first['unanswerable']} unanswerable "
-             f"questions, k={record['k']}, abstain_threshold="
-             f"{record['settings']['abstain_threshold']}, target {record['target']}."]
+             f"questions ({record.get('split', 'all')} part of the gold set), k={record['k']}, "
+             f"abstain_threshold={record['settings']['abstain_threshold']}, "
+             f"target {record['target']}.", "",
+             "Abstained on, by kind of question (%):", "", _markdown(kind_rows(record)), ""]
     for mode, s in record["summary"].items():
         best = s["best_threshold"]
         if best:
@@ -126,19 +150,19 @@ def render_summary(record: dict[str, Any]) -> str:
 
 
 def render_html(record: dict[str, Any]) -> str:
-    rows = table_rows(record)
-    table = "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in rows[0]) + "</tr>"
-    table += "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                     for r in rows[1:]) + "</table>"
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8>",
         "<title>korea-qa gold evaluation</title>",
         f"<style>{_CSS}</style>",
         "<h1>korea-qa gold evaluation</h1>",
         f"<p>{html.escape(_meta_line(record))}</p>",
-        "<h2>Modes</h2>", table,
+        "<h2>Modes</h2>", _html_table(table_rows(record)),
         "<p>hit@n, answer accuracy and false abstain over answerable questions; abstain over "
         "unanswerable ones; all in %. Latency is wall time per question.</p>",
+        "<h2>Abstention by kind of question</h2>", _html_table(kind_rows(record)),
+        "<p>Share of each kind the service flagged unanswerable, in % (abstained/questions). "
+        "Off-topic: not about the articles' subject; on-topic: the four kinds after it "
+        "together (eval/README.md).</p>",
         "<h2>hit@k</h2>", _img(plot_hits(record), "hit@k by mode"),
     ]
     if any(q["confidence"] is not None for q in record["questions"]):
@@ -154,6 +178,13 @@ def render_html(record: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _html_table(rows: list[list[str]]) -> str:
+    head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in rows[0]) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows[1:])
+    return f"<table>{head}{body}</table>"
+
+
 _CSS = ("body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
         "padding:3px 7px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
@@ -163,7 +194,8 @@ _CSS = ("body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:2em aut
 def _meta_line(record: dict[str, Any]) -> str:
     s = record["settings"]
     return (f"{record['created_at']} · commit {record['git_commit'] or '?'} · "
-            f"target {record['target']} · model {s['model']} · fusion {s['fusion']} "
+            f"split {record.get('split', 'all')} · target {record['target']} · "
+            f"model {s['model']} · fusion {s['fusion']} "
             f"(dense_weight {s['dense_weight']}, rrf_k {s['rrf_k']}) · abstain_threshold "
             f"{s['abstain_threshold']} · k={record['k']}")
 
@@ -218,23 +250,32 @@ def plot_hits(record: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
+_CONFIDENCE_GROUPS = ("answerable", "on-topic unans.", "off-topic")
+_COLOURS = ("tab:blue", "tab:orange", "tab:red")
+
+
+def _group(question: dict[str, Any]) -> str:
+    if question["answerable"]:
+        return "answerable"
+    return "off-topic" if question.get("kind") == "off-topic" else "on-topic unans."
+
+
 def plot_confidence(record: dict[str, Any]) -> bytes:
     import numpy as np
 
     plt = _pyplot()
     modes = [m for m in record["modes"]
              if any(q["mode"] == m and q["confidence"] is not None for q in record["questions"])]
-    fig, axes = plt.subplots(len(modes), 1, figsize=(8, 1.9 * len(modes) + 0.6), sharex=True,
+    fig, axes = plt.subplots(len(modes), 1, figsize=(8, 2.3 * len(modes) + 0.6), sharex=True,
                              squeeze=False)
     rng = np.random.default_rng(0)  # fixed jitter: the same run draws the same picture
     threshold = record["settings"]["abstain_threshold"]
     for ax, mode in zip(axes[:, 0], modes, strict=True):
-        for row, (answerable, colour, label) in enumerate(
-                ((True, "tab:blue", "answerable"), (False, "tab:red", "unanswerable"))):
+        for row, (group, colour) in enumerate(zip(_CONFIDENCE_GROUPS, _COLOURS, strict=True)):
             xs = [q["confidence"] for q in record["questions"] if q["mode"] == mode
-                  and q["answerable"] is answerable and q["confidence"] is not None]
+                  and _group(q) == group and q["confidence"] is not None]
             ax.scatter(xs, row + rng.uniform(-0.18, 0.18, len(xs)), s=16, alpha=0.7,
-                       color=colour, label=f"{label} ({len(xs)})")
+                       color=colour, label=f"{group} ({len(xs)})")
         ax.axvline(threshold, color="black", lw=1.2, label=f"abstain_threshold {threshold:g}")
         best = record["summary"][mode]["best_threshold"]
         title = mode
@@ -242,14 +283,14 @@ def plot_confidence(record: dict[str, Any]) -> bytes:
             ax.axvline(best["threshold"], color="black", lw=1, ls="--",
                        label="best balanced accuracy on this set")
             title += f" (best cut {best['threshold']:.3f})"
-        ax.set_yticks([0, 1], ["answerable", "unanswerable"])
-        ax.set_ylim(-0.5, 1.5)
+        ax.set_yticks(range(len(_CONFIDENCE_GROUPS)), _CONFIDENCE_GROUPS)
+        ax.set_ylim(-0.5, len(_CONFIDENCE_GROUPS) - 0.5)
         ax.set_title(title, fontsize=10, loc="left")
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlabel("confidence (best dense cosine)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.tight_layout()
     top = max(ax.get_position().y1 for ax in axes[:, 0])
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top + 0.04), ncol=2,
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top + 0.04), ncol=3,
                fontsize=8, frameon=False)
     return _png(fig)
