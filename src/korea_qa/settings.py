@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=16 * 1024, ge=64)
 
+    # Extraction of added files (korea_qa.ingest), run in a worker process so that no file
+    # can stall or exhaust the server. A 100-page text PDF takes a few seconds with pypdf on
+    # 2 cores; a stuck or slower one is killed after this many seconds.
+    extract_timeout_s: float = Field(default=30.0, gt=0.0)
+    # Address-space limit of the worker (RLIMIT_AS). The idle worker maps about 0.2 GiB;
+    # parsing a 20 MiB page needs a few hundred MiB more. A decompression bomb meets this.
+    extract_memory_mb: int = Field(default=1024, ge=256)
+    # Longest article text kept, about 170,000 words (a long book); more is refused, since
+    # embedding it would take the writer for many minutes.
+    max_extracted_chars: int = Field(default=1_000_000, ge=1000)
+
     # Serving.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
