@@ -100,25 +100,33 @@ def _read_pages(reader: PdfReader, max_chars: int) -> list[list[Line]]:
 
 def _page_lines(page: PageObject) -> list[Line]:
     """The page's lines, each with the height at which it starts (None when unknown)."""
-    pieces: list[tuple[str, float | None]] = []
+    pieces: list[tuple[str, Line | None]] = []
 
     def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
-        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5] if text.strip() else None
-        pieces.append((text, y))
+        if not text.strip():
+            pieces.append((text, None))
+            return
+        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+        pieces.append((text, Line("", y, abs(size * tm[3] * cm[3]) or size)))
 
     page.extract_text(visitor_text=visit)
     lines: list[Line] = []
-    text, y = "", None
-    for piece, piece_y in pieces:
+    text, where = "", None
+    for piece, position in pieces:
         for i, part in enumerate(piece.split("\n")):
             if i:
-                lines.append(Line(text, y))
-                text, y = "", None
-            if part.strip() and y is None:
-                y = piece_y
+                lines.append(_line(text, where))
+                text, where = "", None
+            if part.strip() and where is None:
+                where = position
             text += part
-    lines.append(Line(text, y))
-    return [Line(" ".join(line.text.split()), line.y) for line in lines]
+    lines.append(_line(text, where))
+    return lines
+
+
+def _line(text: str, where: Line | None) -> Line:
+    text = " ".join(text.split())
+    return Line(text, where.y, where.size) if where else Line(text, None)
 
 
 def _heading_like(paragraph: str) -> bool:

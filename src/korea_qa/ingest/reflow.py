@@ -14,6 +14,7 @@ import statistics
 from dataclasses import dataclass
 
 GAP_FACTOR = 1.4  # a gap this many times the usual line spacing starts a paragraph
+MIN_GAPS = 3  # fewer line-to-line distances than this say nothing about the usual one
 SHORT_LINE = 0.75  # a sentence ending on a line shorter than this share of the usual width
 _SENTENCE_END = re.compile(r"[.!?:\u2026][\"'\u201d\u2019)\]]*$")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re.I)
@@ -23,6 +24,7 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re
 class Line:
     text: str  # whitespace already collapsed
     y: float | None  # height of the line on the page (PDF units, up is larger)
+    size: float | None = None  # its font size on the page, same units
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +40,15 @@ def assemble(pages: list[list[Line]]) -> tuple[str, tuple[int, ...]]:
     mid-sentence and the next one begins in lower case. A page without text starts where
     the next text starts.
     """
+    pages = [_drop_page_numbers(lines) for lines in pages]
+    spacing = _usual_spacing(pages)
+    lengths = sorted(len(line.text) for lines in pages for line in lines if line.text)
+    width = lengths[int(len(lengths) * 0.8)] if lengths else 0
     parts: list[str] = []
     starts: list[int | None] = []
     length, runs_on = 0, False
     for lines in pages:
-        page = page_paragraphs(lines)
+        page = page_paragraphs(lines, spacing, width)
         if not page.paragraphs:
             starts.append(None)
             runs_on = False
@@ -62,11 +68,8 @@ def assemble(pages: list[list[Line]]) -> tuple[str, tuple[int, ...]]:
     return "".join(parts), tuple(reversed(filled))
 
 
-def page_paragraphs(lines: list[Line]) -> PageText:
-    lines = _drop_page_numbers(lines)
-    spacing = _usual_spacing(lines)
-    lengths = sorted(len(line.text) for line in lines if line.text)
-    width = lengths[int(len(lengths) * 0.8)] if lengths else 0
+def page_paragraphs(lines: list[Line], spacing: float | None, width: int) -> PageText:
+    """Paragraphs of one page, given the document's usual line spacing and line width."""
     paragraphs: list[list[str]] = []
     previous: Line | None = None
     for line in lines:
@@ -90,17 +93,24 @@ def _breaks(previous: Line, line: Line, spacing: float | None, width: int) -> bo
     return ends_sentence and len(previous.text) < SHORT_LINE * width
 
 
-def _usual_spacing(lines: list[Line]) -> float | None:
-    heights = [line.y for line in lines if line.text and line.y is not None]
-    gaps = [a - b for a, b in itertools.pairwise(heights) if a - b > 0]
-    return statistics.median(gaps) if gaps else None
+def _usual_spacing(pages: list[list[Line]]) -> float | None:
+    """The median distance down from one line to the next, over the whole document; with
+    too few lines to tell, the usual spacing for the font size (1.2 times it)."""
+    gaps: list[float] = []
+    for lines in pages:
+        heights = [line.y for line in lines if line.text and line.y is not None]
+        gaps.extend(a - b for a, b in itertools.pairwise(heights) if a - b > 0)
+    if len(gaps) >= MIN_GAPS:
+        return statistics.median(gaps)
+    sizes = [line.size for lines in pages for line in lines if line.text and line.size]
+    return 1.2 * statistics.median(sizes) if sizes else None
 
 
 def _join(lines: list[str]) -> str:
     text = lines[0]
     for line in lines[1:]:
         soft_hyphen = text.endswith("\u00ad")
-        if soft_hyphen or text.endswith("-") and text[-2:-1].isalpha() and line[:1].islower():
+        if soft_hyphen or (text.endswith("-") and text[-2:-1].isalpha() and line[:1].islower()):
             text = text[:-1] + line
         else:
             text = f"{text} {line}"

@@ -75,11 +75,13 @@ def extract_text(raw: str, *, markdown: bool) -> Extracted:
         parsed = markdown_to_blocks(raw)
         body, heading = parsed.text, parsed.heading
     title, descriptive = _stated_title(header)
+    # A title line is dropped from the text; a first line standing in for one is not.
+    dropped = title or heading or ""
     if title is None:
         title = heading or _first_line(body)
         descriptive = title is not None
     try:
-        text, references = clean_text(body, title=title or "")
+        text, references = clean_text(body, title=dropped)
     except ValueError as exc:
         raise DamagedFile(str(exc)) from None
     if not text:
