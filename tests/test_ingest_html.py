@@ -118,3 +118,20 @@ def test_enormous_page_output_over_the_character_limit_names_that_limit() -> Non
         extract_here(page(body=body), "big.html", 100_000)
     assert err.value.limit == "characters"
     assert "the limit is 100,000 (KOREA_QA_MAX_EXTRACTED_CHARS)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Seoul expands its subway - Korea Daily", "Korea Daily | Seoul expands its subway",
+     "Seoul expands its subway | Transport | Korea Daily"],
+)
+def test_a_title_that_wraps_the_headline_in_the_site_name_gives_the_headline(title: str) -> None:
+    head = f"<title>{title}</title>"
+    got = extract_here(page(head=head), "page.html", MAX)
+    assert got.title == "Seoul expands its subway"
+
+
+def test_a_stated_title_unlike_the_headline_is_kept_as_stated() -> None:
+    head = '<meta property="og:title" content="Subway: the plan for Line 10">'
+    got = extract_here(page(head=head), "page.html", MAX)
+    assert got.title == "Subway: the plan for Line 10"
