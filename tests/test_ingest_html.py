@@ -135,3 +135,10 @@ def test_a_stated_title_unlike_the_headline_is_kept_as_stated() -> None:
     head = '<meta property="og:title" content="Subway: the plan for Line 10">'
     got = extract_here(page(head=head), "page.html", MAX)
     assert got.title == "Subway: the plan for Line 10"
+
+
+def test_invalid_utf8_in_a_page_is_defused_not_a_crash() -> None:
+    html = page().replace(b"Officials say", b"Officials \xff\xfe\xc3 say")
+    got = extract_here(html, "page.html", MAX)
+    assert got.text.startswith(PARAGRAPHS[0][:40])
+    assert "\x00" not in got.text

@@ -172,3 +172,31 @@ def test_output_over_the_character_limit_stops_at_the_page_that_passes_it() -> N
 def test_junk_behind_a_pdf_header_is_damaged(junk: bytes) -> None:
     with pytest.raises(DamagedFile):
         extract_here(junk, "junk.pdf", MAX)
+
+
+def raw_pdf(page_extra: bytes) -> bytes:
+    """A hand-written one-page PDF with a correct cross-reference table."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        + page_extra + b" >>",
+        b"<< /Length 0 >>\nstream\n\nendstream",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    return out + b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+
+
+def test_200000_nested_arrays_are_refused_not_a_crash() -> None:
+    with pytest.raises(NoText):
+        extract_here(raw_pdf(b"/Junk [[1]]"), "ok.pdf", MAX)  # the builder makes valid PDFs
+    with pytest.raises(DamagedFile, match="damaged or truncated"):
+        extract_here(raw_pdf(b"/Junk " + b"[" * 200_000 + b"]" * 200_000), "deep.pdf", MAX)

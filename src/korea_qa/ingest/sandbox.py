@@ -8,7 +8,6 @@ call, and reports which limit was hit. A worker that dies on its own is replaced
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -20,7 +19,7 @@ import time
 
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit
 from korea_qa.ingest.records import Extracted, ExtractLimits
-from korea_qa.ingest.wire import decode_result
+from korea_qa.ingest.wire import decode_result, encode_request
 
 
 class Sandbox:
@@ -30,15 +29,13 @@ class Sandbox:
         self._memory_mb = 0
 
     def run(self, data: bytes, filename: str | None, limits: ExtractLimits) -> Extracted:
-        header = json.dumps({"filename": filename, "max_chars": limits.max_chars}).encode()
         with self._lock:
             process = self._ready(limits.memory_mb)
             deadline = time.monotonic() + limits.timeout_s
             try:
                 assert process.stdin is not None and process.stdout is not None
-                process.stdin.write(struct.pack(">I", len(header)) + header)
-                process.stdin.write(struct.pack(">Q", len(data)))
-                process.stdin.write(data)
+                for part in encode_request(data, filename, limits):
+                    process.stdin.write(part)
                 process.stdin.flush()
                 (size,) = struct.unpack(">I", _read(process.stdout.fileno(), 4, deadline))
                 result = decode_result(_read(process.stdout.fileno(), size, deadline))

@@ -1,20 +1,22 @@
 """The worker's wire format: frames of JSON, not pickle, so that a worker subverted by a
 hostile file still cannot run code in the caller.
 
-To the worker: a 4-byte length and a JSON header ({"filename", "max_chars"}), then an 8-byte
-length and the file's bytes. Back: a 4-byte length and JSON, {"ok": {Extracted's fields}}
-or {"error": class name, "args": [...]}.
+To the worker: a 4-byte length and a JSON header ({"filename", "max_chars", "timeout_s"}),
+then an 8-byte length and the file's bytes. Back: a 4-byte length and JSON,
+{"ok": {Extracted's fields}} or {"error": class name, "args": [...]}.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import struct
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from korea_qa import errors
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit, UnsupportedFormat
-from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.records import Extracted, ExtractLimits
 
 _ERRORS: dict[str, type[ExtractionError]] = {
     cls.__name__: cls
@@ -51,3 +53,29 @@ def read_exact(stream: BinaryIO, size: int) -> bytes:
     if len(data) != size:
         raise EOFError
     return data
+
+
+def encode_request(data: bytes, filename: str | None, limits: ExtractLimits) -> tuple[bytes, ...]:
+    header = json.dumps({"filename": filename, "max_chars": limits.max_chars,
+                         "timeout_s": limits.timeout_s}).encode()
+    return struct.pack(">I", len(header)), header, struct.pack(">Q", len(data)), data
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    filename: str | None
+    max_chars: int
+    timeout_s: float
+
+
+def read_request(stream: BinaryIO) -> tuple[Request, bytes]:
+    (size,) = struct.unpack(">I", read_exact(stream, 4))
+    header = json.loads(read_exact(stream, size))
+    (size,) = struct.unpack(">Q", read_exact(stream, 8))
+    request = Request(header["filename"], int(header["max_chars"]), float(header["timeout_s"]))
+    return request, read_exact(stream, size)
+
+
+def encode_reply(result: Extracted | ExtractionError) -> bytes:
+    body = encode_result(result)
+    return struct.pack(">I", len(body)) + body

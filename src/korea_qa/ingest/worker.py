@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import struct
+import signal
 import sys
 import warnings
 
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit
-from korea_qa.ingest.wire import encode_result, read_exact
+from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.wire import encode_reply, read_request
 
 _MIB = 1024 * 1024
 
 
-def _extract(data: bytes, filename: str | None, max_chars: int, memory_mb: int) -> bytes:
+def _extract(data: bytes, filename: str | None, max_chars: int,
+             memory_mb: int) -> Extracted | ExtractionError:
     from korea_qa.ingest.dispatch import extract_here
 
     try:
-        return encode_result(extract_here(data, filename, max_chars))
+        return extract_here(data, filename, max_chars)
     except ExtractionError as exc:
-        return encode_result(exc)
+        return exc
     except MemoryError:
         detail = f"extraction needed more than {memory_mb} MiB (KOREA_QA_EXTRACT_MEMORY_MB)"
-        return encode_result(ExtractionLimit("memory", detail))
+        return ExtractionLimit("memory", detail)
     except RecursionError:
-        detail = "the file nests its structure too deeply to be read"
-        return encode_result(ExtractionLimit("nesting depth", detail))
+        return ExtractionLimit("nesting depth", "the file nests its structure too deeply")
     except Exception as exc:  # a reader's bug on odd input is still a refusal of the file
-        return encode_result(DamagedFile(f"the file could not be read ({type(exc).__name__})"))
+        return DamagedFile(f"the file could not be read ({type(exc).__name__})")
 
 
 def serve(memory_mb: int) -> None:
@@ -45,15 +45,15 @@ def serve(memory_mb: int) -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            (size,) = struct.unpack(">I", read_exact(stdin, 4))
-            header = json.loads(read_exact(stdin, size))
-            (size,) = struct.unpack(">Q", read_exact(stdin, 8))
-            data = read_exact(stdin, size)
+            header, data = read_request(stdin)
         except EOFError:
             return
-        reply = _extract(data, header["filename"], header["max_chars"], memory_mb)
+        # A backstop should the caller be gone: SIGALRM's default action ends the process.
+        signal.setitimer(signal.ITIMER_REAL, 2 * header.timeout_s + 1)
+        result = _extract(data, header.filename, header.max_chars, memory_mb)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         del data
-        stdout.write(struct.pack(">I", len(reply)) + reply)
+        stdout.write(encode_reply(result))
         stdout.flush()
 
 
