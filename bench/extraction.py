@@ -202,19 +202,29 @@ def _days(got: str | None, want: str | None) -> int:
     return abs((date.fromisoformat(got) - date.fromisoformat(want)).days)
 
 
-def overhead(calls: int) -> dict[str, float]:
-    """Milliseconds per call through the worker minus in this process, for a short text."""
-    data = b"Jeju is an island south of the peninsula.\n\nIt has a volcano."
-    limits = ExtractLimits()
-    extract(data, limits=limits)  # start the worker
+def overhead(calls: int, big_mib: float) -> dict[str, float]:
+    """Milliseconds per call through the worker and in this process: a short text (`calls`
+    times, means), and a text of `big_mib` MiB (five times, medians)."""
+    short = b"Jeju is an island south of the peninsula.\n\nIt has a volcano."
+    paragraph = "Busan is a port city in the south of Korea with a film festival. " * 10
+    count = int(big_mib * (1 << 20) / (len(paragraph) + 8))
+    big = "\n\n".join(f"{i} {paragraph}" for i in range(count)).encode()
+    limits = ExtractLimits(max_chars=len(big))
+    extract(short, limits=limits)  # start the worker
     timings: dict[str, float] = {}
-    for name, call in (("in_process_ms", lambda: extract_here(data, None, limits.max_chars)),
-                       ("worker_ms", lambda: extract(data, limits=limits))):
-        start = time.perf_counter()
-        for _ in range(calls):
-            call()
-        timings[name] = 1000 * (time.perf_counter() - start) / calls
-    timings["overhead_ms"] = timings["worker_ms"] - timings["in_process_ms"]
+    for size, data, repeat, average in (("short", short, calls, statistics.mean),
+                                        ("big", big, 5, statistics.median)):
+        for where, call in (("in_process", lambda d=data: extract_here(d, None, len(big))),
+                            ("worker", lambda d=data: extract(d, limits=limits))):
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                call()
+                times.append(1000 * (time.perf_counter() - start))
+            timings[f"{size}_{where}_ms"] = average(times)
+        timings[f"{size}_overhead_ms"] = (timings[f"{size}_worker_ms"]
+                                          - timings[f"{size}_in_process_ms"])
+    timings["big_mib"] = len(big) / (1 << 20)
     return timings
 
 
@@ -266,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
-    parser.add_argument("--calls", type=int, default=500, help="calls for the overhead")
+    parser.add_argument("--calls", type=int, default=500, help="short calls for the overhead")
+    parser.add_argument("--big-mib", type=float, default=9.0, help="size of the big text")
     parser.add_argument("--out", type=Path, help="JSON (default bench/results/extraction-*)")
     args = parser.parse_args(argv)
     if not (args.data / "ground-truth.json").is_file():
@@ -281,11 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = {name: [run_page(page, html, body, SETS[name]) for page, html, body in pages]
             for name in args.sets}
     summaries = {name: summarise(result) for name, result in rows.items()}
-    worker = {**overhead(args.calls), "start_ms": start_time()}
+    worker = {**overhead(args.calls, args.big_mib), "start_ms": start_time()}
     print(table(summaries))
-    print(f"\nworker: {worker['overhead_ms']:.2f} ms per call over in-process"
-          f" ({worker['worker_ms']:.2f} vs {worker['in_process_ms']:.2f} ms, {args.calls}"
-          f" calls); a fresh worker answers its first call in {worker['start_ms']:.0f} ms")
+    print(f"\nworker overhead: short text {worker['short_overhead_ms']:.2f} ms per call"
+          f" ({worker['short_worker_ms']:.2f} vs {worker['short_in_process_ms']:.2f} ms in"
+          f" process, mean of {args.calls}); {worker['big_mib']:.1f} MiB text"
+          f" {worker['big_overhead_ms']:.0f} ms ({worker['big_worker_ms']:.0f} vs"
+          f" {worker['big_in_process_ms']:.0f} ms, median of 5); a fresh worker answers its"
+          f" first call in {worker['start_ms']:.0f} ms")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or ROOT / "bench" / "results" / f"extraction-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
