@@ -43,8 +43,8 @@ class HtmlOptions:
 
 # favor_precision: the best token F1 on the 30 real pages of bench/extraction.py (0.954
 # against 0.950 balanced, eval/README.md "Extraction quality"), and boilerplate costs more
-# here than a missed sentence. The fallback extractors stay on ("fast" changed nothing on
-# those pages, so they cost ~20 ms a page for pages unlike them).
+# here than a missed sentence. The fallback extractors stay on: "fast" changed nothing on
+# those pages, so their 20-40 ms a page buys a rescue for pages unlike them.
 DEFAULT_OPTIONS = HtmlOptions(favor_precision=True)
 
 

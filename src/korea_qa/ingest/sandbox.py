@@ -21,6 +21,8 @@ from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit
 from korea_qa.ingest.records import Extracted, ExtractLimits
 from korea_qa.ingest.wire import decode_result, encode_request
 
+START_TIMEOUT_S = 60.0  # a fresh interpreter importing the readers: about 1 s here
+
 
 class Sandbox:
     def __init__(self) -> None:
@@ -31,12 +33,12 @@ class Sandbox:
     def run(self, data: bytes, filename: str | None, limits: ExtractLimits) -> Extracted:
         with self._lock:
             process = self._ready(limits.memory_mb)
-            deadline = time.monotonic() + limits.timeout_s
             try:
                 assert process.stdin is not None and process.stdout is not None
                 for part in encode_request(data, filename, limits):
                     process.stdin.write(part)
                 process.stdin.flush()
+                deadline = time.monotonic() + limits.timeout_s
                 (size,) = struct.unpack(">I", _read(process.stdout.fileno(), 4, deadline))
                 result = decode_result(_read(process.stdout.fileno(), size, deadline))
             except TimeoutError:
@@ -78,6 +80,14 @@ class Sandbox:
                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
             )
             self._process, self._memory_mb = process, memory_mb
+            assert process.stdout is not None
+            try:  # the worker says it is ready, so its start-up never counts as a file's time
+                _read(process.stdout.fileno(), 1, time.monotonic() + START_TIMEOUT_S)
+            except (TimeoutError, EOFError, OSError):
+                self._stop()
+                raise RuntimeError(
+                    "the extraction worker did not start (its error is above)"
+                ) from None
         return process
 
     def _died(self) -> ExtractionError:

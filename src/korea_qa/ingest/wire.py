@@ -3,7 +3,8 @@ hostile file still cannot run code in the caller.
 
 To the worker: a 4-byte length and a JSON header ({"filename", "max_chars", "timeout_s"}),
 then an 8-byte length and the file's bytes. Back: a 4-byte length and JSON,
-{"ok": {Extracted's fields}} or {"error": class name, "args": [...]}.
+{"ok": {Extracted's fields}} or {"error": class name, "args": [...]}. Once, before all
+that, the worker writes one byte (READY) when it can take files.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from korea_qa import errors
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit, UnsupportedFormat
 from korea_qa.ingest.records import Extracted, ExtractLimits
 
+READY = b"\x01"
 _ERRORS: dict[str, type[ExtractionError]] = {
     cls.__name__: cls
     for cls in (errors.UnsupportedFormat, errors.NoText, errors.DamagedFile,

@@ -9,7 +9,7 @@ import warnings
 
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit
 from korea_qa.ingest.records import Extracted
-from korea_qa.ingest.wire import encode_reply, read_request
+from korea_qa.ingest.wire import READY, encode_reply, read_request
 
 _MIB = 1024 * 1024
 
@@ -43,6 +43,8 @@ def serve(memory_mb: int) -> None:
     limit = memory_mb * _MIB
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(READY)
+    stdout.flush()
     while True:
         try:
             header, data = read_request(stdin)
