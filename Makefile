@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install index serve test lint browser eval bench-quality bench load clean
+.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -56,6 +56,13 @@ load: index
 BENCH_ARGS ?=
 bench: install
 	$(PY) bench/bench.py $(BENCH_ARGS)
+
+# Extraction quality: our HTML extractor (each trafilatura option set) on the 30 saved pages
+# of ../shared/benchmarks/article-extraction against the body a person marked; token P/R/F1,
+# title and date, time per page, the worker's per-call overhead. JSON in bench/results/.
+# See eval/README.md, "Extraction quality".
+bench-extraction: install
+	$(PY) bench/extraction.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -19,7 +19,8 @@ A file is UTF-8 text (`.md` or `.txt`) with a header:
     Second paragraph ...
 
 An empty header value means the article does not state it. A file written by hand is cleaned
-as it is read (`clean_text`: paragraphs joined, site boilerplate dropped). A file written by
+as it is read (`korea_qa.ingest.text.clean_text`: paragraphs joined, site boilerplate
+dropped). A file written by
 `korea-qa add` says which `format` it was extracted from, and then its body is the article
 text exactly as stored (every citation offset points into it); it may also name its
 `original` and, for PDFs, the offsets where its `pages` start.
@@ -30,31 +31,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
 from korea_qa.errors import CorpusError
+from korea_qa.ingest.text import DOC_ID_RE, HEADER_KEYS, clean_text, split_header
 from korea_qa.records import Article
 from korea_qa.store.base import FileState
 from korea_qa.store.segment import fsync_file
 
 SUFFIXES = (".md", ".txt")
 ORIGINALS = "originals"
-HEADER_KEYS = (
-    "doc_id", "title", "title_is_descriptive", "author", "published", "source", "url",
-    "format", "original", "pages", "references",
-)
+# What a file written by `korea-qa add` says beyond what a person writes by hand.
+STORED_KEYS = ("format", "original", "pages", "references")
+CORPUS_KEYS = HEADER_KEYS + STORED_KEYS
 FORMATS = ("text", "markdown", "html", "pdf")
-DOC_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 DOC_ID_RULE = "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 80"
-_NOTE_RE = re.compile(r"\[note\](.*?)\[/note\]", re.DOTALL | re.IGNORECASE)
-_BLANK_LINE_RE = re.compile(r"\n[ \t\u00a0]*\n")
-_AUTHOR_BLOCK = {"author", "authors", "about the author", "about the authors"}
-_CREDIT_RE = re.compile(r"^(photo|image|photograph|picture|featured image)( credit)?s?\s*:", re.I)
-_DISCLAIMER_RE = re.compile(r"^disclaimer\s*:", re.I)
-_SENTENCE_END = (".", "!", "?", "\u201d", '"', "'", "\u2019", ")")
 
 
 # ---------------------------------------------------------------- the folder
@@ -171,7 +164,7 @@ def parse_file(path: Path) -> Article:
 def parse_article(raw: str, *, default_id: str, path: str = "") -> Article:
     """Parse one file's text. Raises ValueError with a message fit for a person."""
     raw = raw.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    header, body = _split_header(raw)
+    header, body = split_header(raw, CORPUS_KEYS)
     doc_id = header.get("doc_id") or default_id
     check_doc_id(doc_id)
     title = header.get("title")
@@ -240,66 +233,3 @@ def _references(value: str | None) -> list[str]:
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
         raise ValueError("references must be a JSON list of strings")
     return refs
-
-
-def _split_header(raw: str) -> tuple[dict[str, str | None], str]:
-    lines = raw.split("\n")
-    if not lines or lines[0].strip() != "---":
-        raise ValueError("missing header: the file must start with a line '---'")
-    header: dict[str, str | None] = {}
-    for number, line in enumerate(lines[1:], start=2):
-        if line.strip() == "---":
-            return header, "\n".join(lines[number:])
-        if not line.strip():
-            continue
-        key, sep, value = line.partition(":")
-        key = key.strip().lower()
-        if not sep:
-            raise ValueError(f"header line {number} is not 'key: value': {line.strip()[:60]!r}")
-        if key not in HEADER_KEYS:
-            raise ValueError(
-                f"header line {number}: unknown key {key!r} (known: {', '.join(HEADER_KEYS)})"
-            )
-        if key in header:
-            raise ValueError(f"header line {number}: {key!r} given twice")
-        header[key] = value.strip() or None
-    raise ValueError("header is not closed: no second '---' line")
-
-
-def clean_text(body: str, *, title: str = "") -> tuple[str, list[str]]:
-    """Remove site boilerplate; return the article text and the footnotes' text.
-
-    Words of the article are kept exactly; only whitespace between paragraphs and the
-    line breaks inside a paragraph are normalised.
-    """
-    references = [" ".join(m.group(1).split()) for m in _NOTE_RE.finditer(body)]
-    body = _NOTE_RE.sub("", body)
-    if re.search(r"\[/?note\]", body, re.I):
-        raise ValueError("unbalanced [note] markup")
-    paragraphs = [" ".join(line.strip() for line in block.strip().split("\n"))
-                  for block in _BLANK_LINE_RE.split(body.strip())]
-    paragraphs = [p for p in paragraphs if p]
-    return "\n\n".join(_drop_boilerplate(paragraphs, title)), references
-
-
-def _drop_boilerplate(paragraphs: list[str], title: str) -> Iterable[str]:
-    start = 0
-    # Headings before the article proper: its title and category labels.
-    while start < len(paragraphs) and _is_heading(paragraphs[start], title):
-        start += 1
-    for paragraph in paragraphs[start:]:
-        lowered = paragraph.strip().lower().rstrip(":")
-        if lowered in _AUTHOR_BLOCK:
-            return  # the author box closes the page; nothing after it is article text
-        if _CREDIT_RE.match(paragraph) or _DISCLAIMER_RE.match(paragraph):
-            continue
-        if "view all posts" in lowered:
-            continue
-        yield paragraph
-
-
-def _is_heading(paragraph: str, title: str) -> bool:
-    text = paragraph.strip().lstrip("#").strip()
-    if title and text.casefold() == title.strip().casefold():
-        return True
-    return len(text.split()) <= 12 and not text.endswith(_SENTENCE_END)

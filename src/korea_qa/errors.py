@@ -57,3 +57,49 @@ class ArticleConflict(KoreaQAError):
 
 class WriteBusy(KoreaQAError):
     """Another process or request is writing to the index; try again shortly."""
+
+
+# Extraction (korea_qa.ingest): a file could not be turned into article text. Each message
+# is fit to show the person who sent the file; the edges map them to HTTP statuses.
+
+ACCEPTED_FORMATS = "HTML (.html, .htm), PDF (.pdf), plain text (.txt) and Markdown (.md)"
+
+
+class ExtractionError(KoreaQAError):
+    """Base of the errors raised while extracting an article from a file."""
+
+
+class UnsupportedFormat(ExtractionError):
+    """The content is of a type korea-qa does not read (judged by content, not by name)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"unsupported file type: {what}; korea-qa reads {ACCEPTED_FORMATS}")
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # crosses from the extraction worker
+        return (type(self), (self.what,))
+
+
+class NoText(ExtractionError):
+    """The file was read, but no article text came out of it."""
+
+
+class DamagedFile(ExtractionError):
+    """The file is truncated, broken, or its text cannot be decoded."""
+
+
+class EncryptedFile(ExtractionError):
+    """The PDF is encrypted and the empty password does not open it."""
+
+
+class ExtractionLimit(ExtractionError):
+    """Extraction hit one of its limits. `limit` names which one: "time", "memory",
+    "characters", "nesting depth"."""
+
+    def __init__(self, limit: str, detail: str) -> None:
+        self.limit = limit
+        self.detail = detail
+        super().__init__(f"extraction limit reached ({limit}): {detail}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses from the extraction worker
+        return (type(self), (self.limit, self.detail))

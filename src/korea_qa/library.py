@@ -172,9 +172,10 @@ class Library:
                  overrides: Overrides | None = None, create_only: bool = False) -> WriteResult:
         """Extract an article from a file's bytes (any format `korea_qa.ingest` reads), lay the
         person's metadata over the source's, and store it with the file as its original."""
-        from korea_qa.ingest import extract
+        from korea_qa.ingest import ExtractLimits, extract
 
-        extracted = extract(data, filename=filename, limits=self.settings.extract_limits())
+        extracted = extract(data, filename=filename,
+                            limits=ExtractLimits.from_settings(self.settings))
         article = build_article(extracted, overrides or Overrides(), filename=filename)
         suffix = ORIGINAL_SUFFIX.get(extracted.format, ".bin")
         return self.put(with_original(article, suffix), data, suffix, create_only=create_only)

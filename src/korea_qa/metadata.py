@@ -7,6 +7,7 @@ is flagged `title_is_descriptive`.
 
 A doc_id not given is derived from the source, the same way every time, so an upload retried
 or repeated under the same name lands on the same article:
+  0. (a text file's own header may state one: it is used as given)
   1. the canonical URL (given or found in the page): its last path segment, slugged, plus
      8 hex digits of the URL's sha256 (two pages ending in /index.html stay apart);
   2. else the file name without its extension, slugged;
@@ -19,30 +20,15 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidArticle
+from korea_qa.ingest.records import Extracted
 from korea_qa.records import Article
 
 MAX_FIELD_CHARS = 500
 MAX_URL_CHARS = 2000
-
-
-class Extracted(Protocol):
-    """What an extractor gives (`korea_qa.ingest.Extracted`)."""
-
-    text: str
-    format: str
-    title: str | None
-    title_is_descriptive: bool
-    author: str | None
-    published: str | None
-    source: str | None
-    url: str | None
-    page_starts: tuple[int, ...]
-    references: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +83,8 @@ def build_article(extracted: Extracted, overrides: Overrides, *,
         except ValueError:
             published = None  # an extractor's odd date is not worth refusing the article for
     return Article(
-        doc_id=given.doc_id or derive_doc_id(url=url, filename=filename, text=extracted.text),
+        doc_id=given.doc_id or extracted.doc_id
+        or derive_doc_id(url=url, filename=filename, text=extracted.text),
         title=title, text=extracted.text, title_is_descriptive=descriptive,
         author=given.author or extracted.author, published=published,
         source=given.source or extracted.source, url=url,

@@ -87,6 +87,17 @@ class Settings(BaseSettings):
     # Uploads (POST/PUT /api/documents) have their own, larger limit.
     max_upload_bytes: int = Field(default=20 * 2**20, ge=1024)
 
+    # Extraction of added files (korea_qa.ingest), run in a worker process so that no file
+    # can stall or exhaust the server. A generated 100-page text PDF took 0.65 s, a 10 MB
+    # page 5.6 s (2 busy cores); a stuck or slower file is killed after this many seconds.
+    extract_timeout_s: float = Field(default=30.0, gt=0.0)
+    # Address-space limit of the worker (RLIMIT_AS). The idle worker maps about 80 MiB; a
+    # 10 MB page peaked at 305 MiB, so a 20 MiB upload fits. A decompression bomb meets this.
+    extract_memory_mb: int = Field(default=1024, ge=256)
+    # Longest article text kept, about 170,000 words (a long book); more is refused, since
+    # embedding it would take the writer for many minutes.
+    max_extracted_chars: int = Field(default=1_000_000, ge=1000)
+
     # Serving.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

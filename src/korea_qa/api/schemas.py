@@ -11,7 +11,10 @@ from korea_qa.settings import MODES, Settings
 from korea_qa.store.base import StoreView
 
 DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,79}$"
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# A calendar date as `korea_qa.corpus.check_date` takes it: YYYY-MM-DD, year 0001 or later
+# (the pattern and `format: date` together; neither alone excludes year 0 and 2023-02-30).
+DATE_PATTERN = r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+DATE_SCHEMA: dict[str, Any] = {"pattern": DATE_PATTERN, "format": "date"}
 # What `korea_qa.search.check_question` accepts, told to the schema: no control character but
 # tab, newline and carriage return (nor a lone surrogate), and something besides whitespace.
 QUESTION_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$"
@@ -41,10 +44,10 @@ def search_request_model(settings: Settings) -> type[BaseModel]:
         author=(StrictStr | None, Field(default=None, description="Only this author.")),
         published_from=(StrictStr | None, Field(
             default=None, description="Published on or after (ISO date).",
-            json_schema_extra={"pattern": DATE_PATTERN})),
+            json_schema_extra=DATE_SCHEMA)),
         published_to=(StrictStr | None, Field(
             default=None, description="Published on or before (ISO date).",
-            json_schema_extra={"pattern": DATE_PATTERN})),
+            json_schema_extra=DATE_SCHEMA)),
     )
 
 
@@ -169,7 +172,7 @@ class DocumentText(BaseModel):
                                      json_schema_extra={"maxLength": 500})
     published: StrictStr | None = Field(default=None,
                                         description=METADATA_DESCRIPTIONS["published"],
-                                        json_schema_extra={"pattern": DATE_PATTERN})
+                                        json_schema_extra=DATE_SCHEMA)
     source: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["source"],
                                      json_schema_extra={"maxLength": 500})
     url: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["url"],

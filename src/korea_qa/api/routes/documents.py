@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from korea_qa.api.auth import KeyDep
 from korea_qa.api.schemas import (
-    DATE_PATTERN,
+    DATE_SCHEMA,
     DOC_ID_PATTERN,
     Document,
     DocumentList,
@@ -60,8 +60,8 @@ async def list_documents(
                                        "the previous page).", max_length=80)] = None,
     source: Annotated[str | None, Query(max_length=200)] = None,
     author: Annotated[str | None, Query(max_length=200)] = None,
-    published_from: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
-    published_to: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
+    published_from: Annotated[str | None, Query(json_schema_extra=DATE_SCHEMA)] = None,
+    published_to: Annotated[str | None, Query(json_schema_extra=DATE_SCHEMA)] = None,
 ) -> DocumentList:
     """A page of articles, by doc_id, with their metadata and passage counts."""
     view = state.ready_searcher().view

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 
 from korea_qa.api.errors import ApiError
 from korea_qa.api.schemas import (
-    DATE_PATTERN,
+    DATE_SCHEMA,
     DOC_ID_PATTERN,
     ErrorResponse,
     SearchResponse,
@@ -92,11 +92,11 @@ def router(settings: Settings) -> APIRouter:
                                             "(case-insensitive).")] = None,
         published_from: Annotated[str | None, Query(
             description="Only articles published on or after this ISO date (articles "
-            "without a date are left out).", json_schema_extra={"pattern": DATE_PATTERN})
+            "without a date are left out).", json_schema_extra=DATE_SCHEMA)
         ] = None,
         published_to: Annotated[str | None, Query(
             description="Only articles published on or before this ISO date.",
-            json_schema_extra={"pattern": DATE_PATTERN})] = None,
+            json_schema_extra=DATE_SCHEMA)] = None,
     ) -> SearchResponse:
         """Answer a question: the top passages, each with its citation and answer sentence."""
         _check_query_string(request)
