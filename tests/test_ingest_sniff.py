@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from fpdf import FPDF
 
-from korea_qa.errors import UnsupportedFormat
+from korea_qa.errors import NoText, UnsupportedFormat
 from korea_qa.ingest.sniff import sniff
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
@@ -69,8 +69,6 @@ def test_a_pdf_named_txt_is_a_pdf() -> None:
         (b"text with a NUL \x00 inside", "a.txt", "binary data"),
         (b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>", None,
          "an XML document that is not HTML"),
-        (b"", "a.txt", "an empty file"),
-        (b" \n\t ", "a.md", "an empty file"),
     ],
 )
 def test_other_content_is_refused_naming_what_it_is_and_what_is_read(
@@ -82,3 +80,9 @@ def test_other_content_is_refused_naming_what_it_is_and_what_is_read(
     assert "korea-qa reads HTML (.html, .htm), PDF (.pdf), plain text (.txt) and Markdown" in str(
         err.value
     )
+
+
+@pytest.mark.parametrize("data", [b"", b" \n\t "])
+def test_an_empty_file_has_no_text(data: bytes) -> None:
+    with pytest.raises(NoText, match="empty"):
+        sniff(data, "a.txt")

@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Libraries' own chatter (FAISS names every CPU build it tries) is not ours to print.
+    for name in ("faiss", "bm25s", "trafilatura", "httpx"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
     try:
         result: int = args.func(args, settings)
         return result

@@ -13,9 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from korea_qa.errors import (
     ArticleConflict,
     DocumentNotFound,
+    ExtractionError,
     IndexNotReady,
     InvalidArticle,
     InvalidQuery,
+    UnsupportedFormat,
     WriteBusy,
 )
 
@@ -135,6 +137,14 @@ def install(app: FastAPI) -> None:
     async def _invalid_article(_: Request, exc: InvalidArticle) -> JSONResponse:
         details = [{"loc": ["body", exc.field], "msg": str(exc)}] if exc.field else []
         return error_response(422, str(exc), details=details)
+
+    @app.exception_handler(ExtractionError)
+    async def _extraction(_: Request, exc: ExtractionError) -> JSONResponse:
+        # A type korea-qa cannot read is 415; a file of a known type it cannot take text from
+        # (scanned, encrypted, damaged, past a limit) is 422.
+        status = 415 if isinstance(exc, UnsupportedFormat) else 422
+        return error_response(status, str(exc),
+                              details=[{"loc": ["body", "file"], "msg": str(exc)}])
 
     @app.exception_handler(ArticleConflict)
     async def _conflict(_: Request, exc: ArticleConflict) -> JSONResponse:

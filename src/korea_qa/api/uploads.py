@@ -95,14 +95,14 @@ async def _multipart(request: Request, settings: Settings) -> Upload:
         raise ApiError(422, f"body: {exc.message}",
                        details=[{"loc": ["body"], "msg": "malformed multipart"}]) from None
     try:
-        unknown = sorted(set(form) - {"file", *FIELDS})
-        if unknown:
-            raise ApiError(422, f"body: unknown field(s) {', '.join(unknown)}", details=[
-                {"loc": ["body", name], "msg": "unknown field"} for name in unknown])
         part = form.get("file")
         if not isinstance(part, UploadFile):
             raise ApiError(422, "file: a multipart part named `file` holding the file is "
                            "required", details=[{"loc": ["body", "file"], "msg": "missing"}])
+        unknown = sorted(set(form) - {"file", *FIELDS})
+        if unknown:
+            raise ApiError(422, f"body: unknown field(s) {', '.join(unknown)}", details=[
+                {"loc": ["body", name], "msg": "unknown field"} for name in unknown])
         values = {}
         for name in FIELDS:
             value = form.get(name)

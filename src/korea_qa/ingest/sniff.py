@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from korea_qa.errors import UnsupportedFormat
+from korea_qa.errors import NoText, UnsupportedFormat
 
 # Signatures of formats people may send by mistake, named so the refusal says what was sent.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -51,7 +51,8 @@ TEXT_SUFFIXES = (".txt", ".text")
 def sniff(data: bytes, filename: str | None = None) -> str:
     """Return "pdf", "html", "markdown" or "text"; raise UnsupportedFormat otherwise."""
     if not data.strip():
-        raise UnsupportedFormat("an empty file")
+        # Empty is not a type korea-qa cannot read (415) but a file with no text in it.
+        raise NoText("the file is empty (or only whitespace): no article text")
     if b"%PDF-" in data[:1024]:  # the PDF header may follow up to 1 KiB of junk
         return "pdf"
     for magic, what in _MAGIC:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -60,4 +61,8 @@ def serve(memory_mb: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    try:
+        serve(int(sys.argv[1]))
+    except (BrokenPipeError, ConnectionResetError):
+        # The caller is gone (killed, or exited while this worker started): nothing to tell.
+        os._exit(0)
