@@ -344,3 +344,9 @@ def test_security_headers_on_errors(client: TestClient) -> None:
                      post_raw(client, b"x" * 20000)):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert "default-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_a_long_url_is_414_in_the_error_shape(client: TestClient) -> None:
+    # Far past any question the schema allows, yet answered in the one shape.
+    response = client.get("/api/search", params={"q": "debt", "source": "x" * 20_000})
+    assert_error(response, 414, code="uri_too_long", says="16384")

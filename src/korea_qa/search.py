@@ -55,7 +55,8 @@ def make_filters(*, doc_ids: Sequence[str] = (), source: str | None = None,
                  author: str | None = None, published_from: str | None = None,
                  published_to: str | None = None) -> Filters:
     """Search filters, checked: an id or a date that cannot exist is an InvalidQuery; a
-    well-formed value that matches nothing is not an error (it finds nothing)."""
+    well-formed value that matches nothing (an unknown source, a range with its end before
+    its start) is not an error: it finds nothing."""
     for doc_id in doc_ids:
         if not DOC_ID_RE.match(doc_id):
             raise InvalidQuery(f"{doc_id[:90]!r} is not a document id ({DOC_ID_RULE})",
@@ -67,9 +68,6 @@ def make_filters(*, doc_ids: Sequence[str] = (), source: str | None = None,
             except ValueError:
                 raise InvalidQuery(f"{value[:40]!r} is not an ISO date (YYYY-MM-DD)",
                                    field=name, detail="not an ISO date") from None
-    if published_from and published_to and published_from > published_to:
-        raise InvalidQuery("published_from is after published_to", field="published_from",
-                           detail="empty date range")
     return Filters(doc_ids=tuple(dict.fromkeys(doc_ids)), source=source or None,
                    author=author or None, published_from=published_from,
                    published_to=published_to)

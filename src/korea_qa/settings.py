@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     max_k: int = Field(default=50, ge=1)
     max_query_chars: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=16 * 1024, ge=64)
+    # A longer URL is refused (414) before any parsing. The HTTP server itself refuses request
+    # lines past about 64 KiB with its own plain 400, before korea-qa sees them.
+    max_url_bytes: int = Field(default=16 * 1024, ge=1024)
     # Uploads (POST/PUT /api/documents) have their own, larger limit.
     max_upload_bytes: int = Field(default=20 * 2**20, ge=1024)
 

@@ -56,5 +56,6 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Content-Type", "Authorization", "X-API-Key"])
     app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes,
-                       max_upload_bytes=settings.max_upload_bytes, metrics=app.state.metrics)
+                       max_upload_bytes=settings.max_upload_bytes,
+                       max_url_bytes=settings.max_url_bytes, metrics=app.state.metrics)
     return app

@@ -31,6 +31,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
@@ -87,9 +88,11 @@ def _document_error_shape(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 if "422" in responses:
                     responses["422"] = {"description": "Invalid parameter or body.", **error}
-                if method == "post":
+                if method in ("post", "put"):
                     responses.setdefault("413", {"description": "Request body too large.",
                                                  **error})
+                responses.setdefault("414", {"description": "Request URL too long "
+                                             "(max_url_bytes).", **error})
         components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)

@@ -56,8 +56,9 @@ def _error_bytes(status: int, code: str, message: str) -> bytes:
 
 class ServiceMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int,
-                 metrics: Metrics) -> None:
+                 max_url_bytes: int, metrics: Metrics) -> None:
         self.app = app
+        self.max_url = max_url_bytes
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
         self.metrics = metrics
@@ -86,7 +87,11 @@ class ServiceMiddleware:
 
         limit = self._limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
+        url_bytes = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        if url_bytes > self.max_url:
+            await self._reject(send_wrapper, 414, "uri_too_long",
+                               f"request URL is longer than {self.max_url} bytes")
+        elif declared is not None and declared > limit:
             await self._reject(send_wrapper, message=_too_large(limit))
         else:
             received = 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model
 
 from korea_qa.records import SearchResult
 from korea_qa.settings import MODES, Settings
@@ -16,8 +16,24 @@ DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,79}$"
 DATE_PATTERN = r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 DATE_SCHEMA: dict[str, Any] = {"pattern": DATE_PATTERN, "format": "date"}
 # What `korea_qa.search.check_question` accepts, told to the schema: no control character but
-# tab, newline and carriage return (nor a lone surrogate), and something besides whitespace.
-QUESTION_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]*$"
+# tab, newline and carriage return, and something besides whitespace. (Lone surrogates are
+# refused too, but a surrogate range in the pattern makes schema tools ignore the pattern
+# altogether; valid UTF-8 cannot carry one, only a JSON escape can.)
+QUESTION_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+
+
+def _json_int(value: Any) -> Any:
+    """JSON's integers: 5 and 5.0 (JSON Schema counts both as integers), never "5" or true."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
 
 
 def question_schema(max_chars: int) -> dict[str, Any]:
@@ -33,7 +49,7 @@ def search_request_model(settings: Settings) -> type[BaseModel]:
         q=(StrictStr, Field(description=f"The question, 1-{settings.max_query_chars} "
                             "characters.", json_schema_extra=question_schema(
                                 settings.max_query_chars))),
-        k=(StrictInt, Field(default=settings.default_k, description="Passages to return.",
+        k=(JsonInt, Field(default=settings.default_k, description="Passages to return.",
                             json_schema_extra={"minimum": 1, "maximum": settings.max_k})),
         mode=(StrictStr, Field(default=settings.default_mode, description="Ranking.",
                                json_schema_extra={"enum": list(MODES)})),
