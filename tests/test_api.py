@@ -94,8 +94,10 @@ def test_openapi_is_served(client: TestClient) -> None:
 def _async(call: object) -> bool:
     """As FastAPI judges it: a coroutine function, or an object whose __call__ is one (the
     security schemes are such objects)."""
-    return inspect.iscoroutinefunction(call) or (
-        not inspect.isroutine(call) and inspect.iscoroutinefunction(getattr(call, "__call__", None)))
+    if inspect.iscoroutinefunction(call):
+        return True
+    method = type(call).__dict__.get("__call__") or getattr(type(call), "__call__", None)
+    return not inspect.isroutine(call) and inspect.iscoroutinefunction(method)
 
 
 def test_no_handler_or_dependency_runs_in_the_thread_pool(client: TestClient) -> None:
