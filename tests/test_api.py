@@ -96,7 +96,8 @@ def _async(call: object) -> bool:
     security schemes are such objects)."""
     if inspect.iscoroutinefunction(call):
         return True
-    method = type(call).__dict__.get("__call__") or getattr(type(call), "__call__", None)
+    method = next((vars(k)["__call__"] for k in type(call).__mro__ if "__call__" in vars(k)),
+                  None)
     return not inspect.isroutine(call) and inspect.iscoroutinefunction(method)
 
 
