@@ -21,7 +21,8 @@ def test_search_get_matches_the_contract(client: TestClient) -> None:
     first = body["results"][0]
     assert set(first) == {"rank", "score", "text", "answer", "citation"}
     assert set(first["answer"]) == {"text", "start", "end"}
-    assert set(first["citation"]) == {"doc_id", "title", "author", "published", "source", "url",
+    assert set(first["citation"]) == {"doc_id", "title", "title_is_descriptive", "author",
+                                      "published", "source", "url",
                                       "page",
                                       "paragraph", "start", "end"}
     assert "Khusnullin" in first["text"]

@@ -15,6 +15,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +75,27 @@ def base_url() -> Iterator[str]:
         settings = Settings(corpus_dir=corpus, index_dir=Path(tmp) / "index", model="hash:64",
                             abstain_threshold=THRESHOLD, batch_wait_ms=0.0)
         build_index(settings, HashEmbedder(64))
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            _wait_for(lambda: server.started, "the server to start")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+        with serving(settings) as url:
+            yield url
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The app over `settings`, served by uvicorn in a thread, for as long as the block."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: server.started, "the server to start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 def _wait_for(condition: Any, what: str, timeout: float = WAIT) -> None:
@@ -312,7 +320,8 @@ def test_unknown_article_says_not_found(browser: WebDriver, base_url: str) -> No
 
 def test_article_list_is_reachable_from_the_page(page: WebDriver) -> None:
     page.find_element(By.CSS_SELECTOR, 'header a[href="#articles"]').click()
-    links = _until(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#article-list a"))
+    links = _until(page, lambda d: d.find_elements(By.CSS_SELECTOR,
+                                                   "#article-list li > a:first-child"))
     titles = [link.text for link in links]
     assert "Is Russia the Last Lifeline of North Korea?" in titles
     assert len(titles) == 3  # the two articles and the markup test article

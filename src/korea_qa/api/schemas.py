@@ -76,6 +76,8 @@ class Answer(BaseModel):
 class Citation(BaseModel):
     doc_id: str
     title: str
+    title_is_descriptive: bool = Field(description="The title was written for the article, "
+                                       "which states none.")
     author: str | None
     published: str | None
     source: str | None
@@ -120,7 +122,8 @@ class SearchResponse(BaseModel):
                     answer=Answer(text=hit.answer.text, start=hit.answer.start,
                                   end=hit.answer.end),
                     citation=Citation(
-                        doc_id=p.doc_id, title=article.title, author=article.author,
+                        doc_id=p.doc_id, title=article.title,
+                        title_is_descriptive=article.title_is_descriptive, author=article.author,
                         published=article.published, source=article.source, url=article.url,
                         paragraph=p.paragraph, page=p.page, start=p.start, end=p.end,
                     ),

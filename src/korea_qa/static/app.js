@@ -1,7 +1,10 @@
-// The search page: the question lives in the URL (?q=), results are cards with citations.
+// The search page: the question and its scope live in the URL (?q=&doc_id=&source=), results
+// are cards with citations; below, the articles, a page at a time.
 import {
   RequestError, descriptiveBadge, getJson, h, metaParts, slashFocuses,
 } from "/static/common.js";
+
+const PAGE = 25;
 
 const NO_ANSWER = "Nothing in these articles seems to answer this \u2014 closest passages:";
 
@@ -12,14 +15,51 @@ const notice = document.getElementById("notice");
 const errorBox = document.getElementById("error");
 const results = document.getElementById("results");
 const intro = document.getElementById("intro");
+const scopeLine = document.getElementById("scope");
 
 // Responses can arrive out of order; only the latest request may draw.
 let current = null;
-// Citations do not say whether a title is descriptive; the article list does.
-const descriptive = new Set();
 
 function questionInUrl() {
   return (new URLSearchParams(window.location.search).get("q") || "").trim();
+}
+
+/** The search's scope from the URL: one article (doc_id) or one source, or everything. */
+function scopeInUrl() {
+  const params = new URLSearchParams(window.location.search);
+  const scope = {};
+  for (const name of ["doc_id", "source"]) {
+    const value = (params.get(name) || "").trim();
+    if (value) scope[name] = value;
+  }
+  return scope;
+}
+
+/** A page URL for a question within a scope (either may be empty). */
+function pageUrl(question, scope) {
+  const params = new URLSearchParams(scope);
+  if (question) params.set("q", question);
+  const query = params.toString();
+  return query ? `/?${query}` : "/";
+}
+
+async function showScope(scope) {
+  if (!scope.doc_id && !scope.source) {
+    scopeLine.replaceChildren();
+    scopeLine.hidden = true;
+    return;
+  }
+  let label = scope.source ? `articles from ${scope.source}` : scope.doc_id;
+  if (scope.doc_id) {
+    try {
+      label = (await getJson(`/api/documents/${encodeURIComponent(scope.doc_id)}`)).title;
+    } catch {
+      label = scope.doc_id;
+    }
+  }
+  scopeLine.replaceChildren("Searching only in ", h("strong", { text: label }), " \u00b7 ",
+    h("a", { href: pageUrl(questionInUrl(), {}), text: "search all articles" }));
+  scopeLine.hidden = false;
 }
 
 function setState({ statusText = "", noticeText = "", errorText = "", busy = false }) {
@@ -58,8 +98,9 @@ function citationNode(result, question) {
   const c = result.citation;
   const link = h("a", { class: "cite-link", href: articleHref(result, question), text: c.title });
   const parts = [...metaParts(c), `paragraph ${c.paragraph}`];
+  if (c.page) parts.splice(parts.length - 1, 0, `page ${c.page}`);
   const line = h("p", { class: "citation" }, link);
-  if (descriptive.has(c.doc_id)) line.append(" ", descriptiveBadge());
+  if (c.title_is_descriptive) line.append(" ", descriptiveBadge());
   line.append(h("span", { class: "cite-meta", text: ` \u00b7 ${parts.join(" \u00b7 ")}` }));
   return line;
 }
@@ -85,8 +126,9 @@ function render(data, question) {
   results.classList.toggle("unanswered", !data.answerable);
 }
 
-async function search(question) {
+async function search(question, scope) {
   input.value = question;
+  showScope(scope);
   if (current) current.abort();
   if (!question) {
     current = null;
@@ -103,9 +145,8 @@ async function search(question) {
   results.replaceChildren();
   setState({ statusText: "Searching\u2026", busy: true });
   try {
-    const data = await getJson(`/api/search?${new URLSearchParams({ q: question })}`,
+    const data = await getJson(`/api/search?${new URLSearchParams({ ...scope, q: question })}`,
       { signal: controller.signal });
-    await articlesLoaded;
     if (current === controller) render(data, question);
   } catch (err) {
     if (current !== controller || err.name === "AbortError") return;
@@ -122,37 +163,57 @@ form.addEventListener("submit", (event) => {
     input.focus();
     return;
   }
-  if (question !== questionInUrl()) {
-    history.pushState({ q: question }, "", `/?${new URLSearchParams({ q: question })}`);
-  }
-  search(question);
+  const scope = scopeInUrl();
+  if (question !== questionInUrl()) history.pushState({ q: question }, "", pageUrl(question, scope));
+  search(question, scope);
 });
 
-window.addEventListener("popstate", () => search(questionInUrl()));
+window.addEventListener("popstate", () => search(questionInUrl(), scopeInUrl()));
 slashFocuses(input);
 
-// The articles of the corpus, so a reader knows what is being searched.
+// The articles of the corpus, a page at a time, so a reader knows what is being searched;
+// each can narrow the search to itself or to its source.
+const list = document.getElementById("article-list");
+const listStatus = document.getElementById("articles-status");
+const listCount = document.getElementById("articles-count");
+const more = document.getElementById("articles-more");
+let nextPage = null;
+
+function articleItem(doc) {
+  const meta = [...metaParts(doc), `${doc.passages} ${doc.passages === 1 ? "passage" : "passages"}`];
+  const question = questionInUrl();
+  return h("li", {},
+    h("a", { href: `/documents/${encodeURIComponent(doc.doc_id)}`, text: doc.title }),
+    doc.title_is_descriptive ? " " : null,
+    doc.title_is_descriptive ? descriptiveBadge() : null,
+    h("span", { class: "cite-meta", text: ` \u00b7 ${meta.join(" \u00b7 ")}` }),
+    h("a", { class: "narrow", href: pageUrl(question, { doc_id: doc.doc_id }),
+      text: "search this article" }),
+    doc.source ? h("a", { class: "narrow", href: pageUrl(question, { source: doc.source }),
+      text: "search this source" }) : null);
+}
+
 async function listArticles() {
-  const list = document.getElementById("article-list");
-  const listStatus = document.getElementById("articles-status");
+  const params = new URLSearchParams({ limit: String(PAGE) });
+  if (nextPage) params.set("after", nextPage);
+  more.disabled = true;
   try {
-    const data = await getJson("/api/documents");
-    for (const doc of data.documents) if (doc.title_is_descriptive) descriptive.add(doc.doc_id);
-    list.replaceChildren(...data.documents.map((doc) => {
-      const meta = [...metaParts(doc), `${doc.passages} ${doc.passages === 1 ? "passage" : "passages"}`];
-      return h("li", {},
-        h("a", { href: `/documents/${encodeURIComponent(doc.doc_id)}`, text: doc.title }),
-        doc.title_is_descriptive ? " " : null,
-        doc.title_is_descriptive ? descriptiveBadge() : null,
-        h("span", { class: "cite-meta", text: ` \u00b7 ${meta.join(" \u00b7 ")}` }));
-    }));
+    const data = await getJson(`/api/documents?${params}`);
+    list.append(...data.documents.map(articleItem));
+    nextPage = data.next;
+    more.hidden = !nextPage;
+    const noun = data.total === 1 ? "article" : "articles";
+    listCount.textContent = `${data.total} ${noun}; showing ${list.children.length}.`;
     listStatus.textContent = "";
     listStatus.hidden = true;
   } catch (err) {
     listStatus.textContent = `The list of articles could not be loaded: ${err.message}`;
     listStatus.hidden = false;
+  } finally {
+    more.disabled = false;
   }
 }
 
-const articlesLoaded = listArticles();
-search(questionInUrl());
+more.addEventListener("click", listArticles);
+listArticles();
+search(questionInUrl(), scopeInUrl());
