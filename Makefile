@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction load clean
+.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction bench-add load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -63,6 +63,12 @@ bench: install
 # See eval/README.md, "Extraction quality".
 bench-extraction: install
 	$(PY) bench/extraction.py
+
+# Cost of adding, replacing and removing one 1,500-word page (real model) in indexes of 1k,
+# 10k and 100k passages (filled from real text with a stand-in embedder), split into
+# extraction, embedding, commit and merge. Minutes. See bench/README.md, "Adding an article".
+bench-add: install
+	$(PY) bench/add_cost.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

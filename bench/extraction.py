@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import platform
 import re
 import statistics
 import sys
@@ -36,6 +35,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import cpu_model
 
 from korea_qa.errors import ExtractionError
 from korea_qa.ingest import ExtractLimits, extract
@@ -238,13 +241,6 @@ def start_time() -> float:
     elapsed = 1000 * (time.perf_counter() - start)
     sandbox.close()
     return elapsed
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.machine()
 
 
 def load_pages(folder: Path) -> list[tuple[str, bytes, str]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,23 @@ class WriteResult:
     status: Status
     article: Article
     passages: int
+    # Seconds spent per stage (extract, embed, commit, merge), for logs and benchmarks.
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Stopwatch:
+    """Seconds per named stage: `with watch("embed"): ...`."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.laps[stage] = self.laps.get(stage, 0.0) + time.perf_counter() - started
 
 
 @dataclass
@@ -143,30 +161,32 @@ class Library:
         return Put(article, passages, vectors, sentence_vectors, file)
 
     def put(self, article: Article, original: bytes | None = None, suffix: str = "", *,
-            create_only: bool = False) -> WriteResult:
+            create_only: bool = False, watch: Stopwatch | None = None) -> WriteResult:
         """Store an article (new, or replacing the one with its doc_id) with its original."""
+        watch = watch or Stopwatch()
         known = self._existing(article.doc_id)
         verdict = _compare(known, article, create_only)
         if verdict == "unchanged":
-            return WriteResult("unchanged", article, known[2] if known else 0)
-        prepared = None if verdict == "retag" else self.prepare(article)
-        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+            return WriteResult("unchanged", article, known[2] if known else 0, watch.laps)
+        with watch("embed"):
+            prepared = None if verdict == "retag" else self.prepare(article)
+        with watch("commit"), self.folder.write_lock(self.settings.write_lock_timeout_s):
             store = self._writable_store()
             known = self._existing(article.doc_id)  # again, now that no one else writes
             verdict = _compare(known, article, create_only)
             if verdict == "unchanged":
-                return WriteResult("unchanged", article, known[2] if known else 0)
+                return WriteResult("unchanged", article, known[2] if known else 0, watch.laps)
             if prepared is None and verdict != "retag":
                 prepared = self.prepare(article)
             file = corpus_files.write_article(self.settings.corpus_dir, article, original, suffix)
-            change: Change = Retag(article, file) if verdict == "retag" else \
-                Put(article, prepared.passages, prepared.vectors,  # type: ignore[union-attr]
-                    prepared.sentence_vectors, file)  # type: ignore[union-attr]
-            store.write([change])
+            store.write([Retag(article, file) if prepared is None else
+                         Put(article, prepared.passages, prepared.vectors,
+                             prepared.sentence_vectors, file)])
+        with watch("merge"), self.folder.write_lock(self.settings.write_lock_timeout_s):
             self._maintain(store)
-        passages = known[2] if verdict == "retag" and known else \
-            len(prepared.passages) if prepared else 0
-        return WriteResult("created" if known is None else "updated", article, passages)
+        passages = len(prepared.passages) if prepared else known[2] if known else 0
+        return WriteResult("created" if known is None else "updated", article, passages,
+                           watch.laps)
 
     def add_file(self, data: bytes, *, filename: str | None = None,
                  overrides: Overrides | None = None, create_only: bool = False) -> WriteResult:
@@ -174,11 +194,14 @@ class Library:
         person's metadata over the source's, and store it with the file as its original."""
         from korea_qa.ingest import ExtractLimits, extract
 
-        extracted = extract(data, filename=filename,
-                            limits=ExtractLimits.from_settings(self.settings))
+        watch = Stopwatch()
+        with watch("extract"):
+            extracted = extract(data, filename=filename,
+                                limits=ExtractLimits.from_settings(self.settings))
         article = build_article(extracted, overrides or Overrides(), filename=filename)
         suffix = ORIGINAL_SUFFIX.get(extracted.format, ".bin")
-        return self.put(with_original(article, suffix), data, suffix, create_only=create_only)
+        return self.put(with_original(article, suffix), data, suffix, create_only=create_only,
+                        watch=watch)
 
     def remove(self, doc_id: str) -> None:
         with self.folder.write_lock(self.settings.write_lock_timeout_s):
