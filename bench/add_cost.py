@@ -24,14 +24,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import synth  # noqa: E402
-from machine import describe  # noqa: E402
+import synth
+from machine import describe
 
-from korea_qa.corpus import load_corpus  # noqa: E402
-from korea_qa.embed import Embedder, load_embedder  # noqa: E402
-from korea_qa.library import Library, Stopwatch  # noqa: E402
-from korea_qa.metadata import Overrides  # noqa: E402
-from korea_qa.settings import Settings  # noqa: E402
+from korea_qa.corpus import load_corpus
+from korea_qa.embed import Embedder, load_embedder
+from korea_qa.library import Library, Stopwatch
+from korea_qa.metadata import Overrides
+from korea_qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("extract", "embed", "commit", "merge")
