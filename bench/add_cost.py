@@ -69,8 +69,7 @@ def fill(library: Library, passages: int, sentences: list[str]) -> float:
         store.write(puts)
         have += sum(len(p.passages) for p in puts)
         batch_no += 1
-    while store.merge():
-        pass
+    store.maintain()
     return time.perf_counter() - started
 
 
@@ -93,7 +92,8 @@ def measure(size: int, embedder: Embedder, sentences: list[str], repeats: int,
         fill_s = fill(library, size, sentences)
         view = library.view()
         row: dict[str, Any] = {"passages": view.count_passages(),
-                               "segments": len(view.segments), "fill_s": round(fill_s, 1)}
+                               "segments": view.info()["counts"]["segments"],
+                               "fill_s": round(fill_s, 1)}
         view.close()
         runs: dict[str, list[dict[str, float]]] = {"add": [], "replace": [], "remove": []}
         for r in range(repeats):

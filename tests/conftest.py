@@ -35,10 +35,11 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
 
 
 def build_index(settings: Settings, embedder: Embedder) -> Path:
-    """A full build of `settings.corpus_dir`, as `korea-qa build --full` makes it."""
+    """A full build of `settings.corpus_dir`, as `korea-qa build --full` makes it; returns
+    the new version's folder."""
     library = Library(settings, embedder)
     try:
-        return library.rebuild()
+        return settings.index_dir / "versions" / library.rebuild()
     finally:
         library.close()
 

@@ -35,11 +35,18 @@ from korea_qa.lexical import TOKENIZER_VERSION
 from korea_qa.metadata import Overrides, build_article, with_original
 from korea_qa.records import Article
 from korea_qa.settings import Settings
-from korea_qa.store.base import Change, FileState, Put, Remove, Retag
-from korea_qa.store.folder import IndexFolder
-from korea_qa.store.local import LocalStore, StoreOptions
-from korea_qa.store.view import LocalView
-from korea_qa.vector import AnnParams
+from korea_qa.store.base import (
+    ArticleState,
+    Change,
+    FileState,
+    Put,
+    Remove,
+    Retag,
+    Store,
+    StoreView,
+    Touch,
+)
+from korea_qa.store.engine import open_engine
 
 log = logging.getLogger("korea_qa.library")
 
@@ -91,45 +98,33 @@ class SyncPlan:
         return None
 
 
-def store_options(settings: Settings) -> StoreOptions:
-    return StoreOptions(
-        ann=AnnParams(min_rows=settings.ann_min_rows, nprobe=settings.ann_nprobe),
-        bm25=settings.bm25_params(), merge_factor=settings.merge_factor)
-
-
 class Library:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         """Without an embedder, a library can read and remove, not add."""
         self.settings = settings
         self._embedder = embedder
-        self.folder = IndexFolder(settings.index_dir)
-        self._store: LocalStore | None = None
+        self.engine = open_engine(settings)
 
     # -- the store
 
     def fingerprint(self) -> dict[str, Any]:
         return {**self.settings.index_fingerprint(), "tokenizer": TOKENIZER_VERSION}
 
-    def store(self) -> LocalStore:
-        """The current version's store, checked against this model and these settings."""
-        current = self.folder.current()
-        if current is None:
-            raise IndexNotReady(f"no index in {self.settings.index_dir}")
-        if self._store is None or self._store.folder != current:
-            if self._store is not None:
-                self._store.close()
-            self._store = LocalStore(current, store_options(self.settings))
-        meta = self._store.meta()
-        where = str(current / "catalog.sqlite")
+    def store(self) -> Store:
+        """The current version's store, checked against this model (when there is one)."""
+        store = self.engine.current()
+        if store is None:
+            raise IndexNotReady(f"no index in {self.engine.location}")
+        meta = store.meta()
         if self._embedder is None:
-            return self._store
+            return store
         if meta.get("model") != self.embedder.model_id:
             raise IndexNotReady(f"built with model {meta.get('model')!r}, but the service uses "
-                                f"{self.embedder.model_id!r}", file=where)
+                                f"{self.embedder.model_id!r}", file=store.where)
         if meta.get("dim") != self.embedder.dim:
             raise IndexNotReady(f"vectors have dimension {meta.get('dim')}, the model gives "
-                                f"{self.embedder.dim}", file=where)
-        return self._store
+                                f"{self.embedder.dim}", file=store.where)
+        return store
 
     @property
     def embedder(self) -> Embedder:
@@ -137,13 +132,11 @@ class Library:
             raise KoreaQAError("this library was opened without a model; it cannot embed")
         return self._embedder
 
-    def view(self) -> LocalView:
+    def view(self) -> StoreView:
         return self.store().view()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self.engine.close()
 
     # -- one article
 
@@ -170,7 +163,7 @@ class Library:
             return WriteResult("unchanged", article, known[2] if known else 0, watch.laps)
         with watch("embed"):
             prepared = None if verdict == "retag" else self.prepare(article)
-        with watch("commit"), self.folder.write_lock(self.settings.write_lock_timeout_s):
+        with watch("commit"), self.engine.write_lock(self.settings.write_lock_timeout_s):
             store = self._writable_store()
             known = self._existing(article.doc_id)  # again, now that no one else writes
             verdict = _compare(known, article, create_only)
@@ -182,8 +175,8 @@ class Library:
             store.write([Retag(article, file) if prepared is None else
                          Put(article, prepared.passages, prepared.vectors,
                              prepared.sentence_vectors, file)])
-        with watch("merge"), self.folder.write_lock(self.settings.write_lock_timeout_s):
-            self._maintain(store)
+        with watch("merge"), self.engine.write_lock(self.settings.write_lock_timeout_s):
+            store.maintain()
         passages = len(prepared.passages) if prepared else known[2] if known else 0
         return WriteResult("created" if known is None else "updated", article, passages,
                            watch.laps)
@@ -204,36 +197,29 @@ class Library:
                         watch=watch)
 
     def remove(self, doc_id: str) -> None:
-        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+        with self.engine.write_lock(self.settings.write_lock_timeout_s):
             store = self.store()
-            row = store.catalog.article(doc_id)
-            if row is None:
+            state = store.article_state(doc_id)
+            if state is None:
                 raise DocumentNotFound(doc_id)
-            states = store.catalog.file_states()
-            corpus_files.delete_article(self.settings.corpus_dir, doc_id, states[doc_id][0])
+            corpus_files.delete_article(self.settings.corpus_dir, doc_id,
+                                        state.file.name if state.file else None)
             store.write([Remove(doc_id)])
-            self._maintain(store)
+            store.maintain()
 
     def _existing(self, doc_id: str) -> tuple[str, str, int] | None:
         """(content hash, meta hash, passages) of the stored article, or None."""
         try:
-            row = self.store().catalog.article(doc_id)
+            state = self.store().article_state(doc_id)
         except IndexNotReady:
             return None
-        return None if row is None else (row["content_hash"], row["meta_hash"], row["passages"])
+        return None if state is None else (state.content_hash, state.meta_hash, state.passages)
 
-    def _writable_store(self) -> LocalStore:
+    def _writable_store(self) -> Store:
         """The current store, or a new empty one when there is no index yet."""
-        if self.folder.current() is None:
-            building = self.folder.new_version()
-            LocalStore.create(building, self._meta(), store_options(self.settings)).close()
-            self.folder.publish(building)
+        if self.engine.current() is None:
+            self.engine.publish(self.engine.create(self._meta()))
         return self.store()
-
-    def _maintain(self, store: LocalStore) -> None:
-        while store.merge():
-            pass
-        store.sweep()
 
     def _meta(self) -> dict[str, Any]:
         return {"model": self.embedder.model_id, "dim": self.embedder.dim,
@@ -245,8 +231,8 @@ class Library:
     def plan(self) -> SyncPlan:
         """Compare the corpus folder with the index; reads only files whose size or mtime
         changed since they were indexed (and hashes what it read)."""
-        if self.folder.current() is None:
-            return SyncPlan(full=f"no index in {self.settings.index_dir}")
+        if self.engine.current() is None:
+            return SyncPlan(full=f"no index in {self.engine.location}")
         try:
             meta = self.store().meta()
             self.view().close()  # every segment file checked: a damaged index is rebuilt
@@ -254,13 +240,13 @@ class Library:
             return SyncPlan(full=str(exc))
         if meta.get("fingerprint") != self.fingerprint():
             return SyncPlan(full="index settings or model changed since the index was built")
-        return _diff(self.settings.corpus_dir, self.store().catalog.file_states())
+        return _diff(self.settings.corpus_dir, self.store().article_states())
 
     def sync(self, plan: SyncPlan | None = None, *, progress: bool = False,
              on_batch: Callable[[], None] | None = None) -> SyncPlan:
         """Apply the corpus's changes to the index, a batch of articles per commit (or
         rebuild in full when the plan says so)."""
-        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+        with self.engine.write_lock(self.settings.write_lock_timeout_s):
             plan = plan or self.plan()
             if plan.full:
                 self._rebuild(progress=progress)
@@ -268,21 +254,20 @@ class Library:
             store = self.store()
             changes: list[Change] = [Remove(d) for d in plan.removes]
             changes += [Retag(a, f) for a, f in plan.retags]
+            changes += [Touch(d, f) for d, f in plan.touches]
             store.write(changes)
             for batch in _batches(plan.puts, self.settings.build_batch_passages):
                 store.write([self.prepare(a, f) for a, f in batch])
                 if on_batch:
                     on_batch()
-            for doc_id, file in plan.touches:
-                store.catalog.update_file_state(doc_id, file.as_tuple())
-            self._maintain(store)
+            store.maintain()
         return plan
 
-    def rebuild(self, *, progress: bool = False) -> Path:
-        with self.folder.write_lock(self.settings.write_lock_timeout_s):
+    def rebuild(self, *, progress: bool = False) -> str:
+        with self.engine.write_lock(self.settings.write_lock_timeout_s):
             return self._rebuild(progress=progress)
 
-    def _rebuild(self, *, progress: bool) -> Path:
+    def _rebuild(self, *, progress: bool) -> str:
         """A new version from the corpus alone, swapped in when complete. Vectors of articles
         whose text the current index already embedded the same way are reused."""
         started = time.perf_counter()
@@ -291,26 +276,28 @@ class Library:
             self.settings.corpus_dir)]
         corpus_files.check_unique(a for a, _ in articles)
         old = self._reusable_view()
-        building = self.folder.new_version()
-        store = LocalStore.create(building, self._meta(), store_options(self.settings))
-        done = 0
-        for batch in _batches(articles, self.settings.build_batch_passages):
-            store.write([self._reuse(old, a, f) or self.prepare(a, f) for a, f in batch])
-            done += len(batch)
-            if progress:
-                log.info("indexed %d of %d articles", done, len(articles))
-        while store.merge():
-            pass
-        store.catalog.set_meta(build_seconds=round(time.perf_counter() - started, 3))
-        store.close()
-        if old is not None:
-            old.close()
-        final = self.folder.publish(building)
-        self.folder.prune()
-        self.close()
-        return final
+        store = self.engine.create(self._meta())
+        try:
+            done = 0
+            for batch in _batches(articles, self.settings.build_batch_passages):
+                store.write([self._reuse(old, a, f) or self.prepare(a, f) for a, f in batch])
+                done += len(batch)
+                if progress:
+                    log.info("indexed %d of %d articles", done, len(articles))
+            store.maintain()
+            store.set_meta(build_seconds=round(time.perf_counter() - started, 3))
+        except BaseException:
+            self.engine.discard(store)
+            raise
+        finally:
+            if old is not None:
+                old.close()
+        name = store.name
+        self.engine.publish(store)
+        self.engine.prune()
+        return name
 
-    def _reusable_view(self) -> LocalView | None:
+    def _reusable_view(self) -> StoreView | None:
         try:
             store = self.store()
             return store.view() if store.meta().get("fingerprint") == self.fingerprint() \
@@ -318,7 +305,7 @@ class Library:
         except IndexNotReady:
             return None
 
-    def _reuse(self, old: LocalView | None, article: Article, file: FileState) -> Put | None:
+    def _reuse(self, old: StoreView | None, article: Article, file: FileState) -> Put | None:
         if old is None:
             return None
         stored = old.article(article.doc_id)
@@ -347,14 +334,14 @@ def _compare(known: tuple[str, str, int] | None, article: Article,
     return "retag" if same_text else "replace"
 
 
-def _diff(corpus_dir: Path, states: dict[str, tuple[Any, ...]]) -> SyncPlan:
+def _diff(corpus_dir: Path, states: dict[str, ArticleState]) -> SyncPlan:
     plan = SyncPlan()
-    by_file = {s[0]: doc for doc, s in states.items() if s[0]}
+    by_file = {s.file.name: doc for doc, s in states.items() if s.file}
     seen: dict[str, str] = {}
     for path in corpus_files.corpus_files(corpus_dir):
         file = corpus_files.file_state(path, corpus_dir)
         doc = by_file.get(file.name)
-        if doc is not None and states[doc][1:3] == (file.size, file.mtime_ns):
+        if doc is not None and states[doc].file == file:
             seen[doc] = file.name
             continue
         article = corpus_files.parse_file(path)
@@ -363,9 +350,9 @@ def _diff(corpus_dir: Path, states: dict[str, tuple[Any, ...]]) -> SyncPlan:
                               f"{seen[article.doc_id]}")
         seen[article.doc_id] = file.name
         known = states.get(article.doc_id)
-        if known is None or known[3] != article.content_hash():
+        if known is None or known.content_hash != article.content_hash():
             plan.puts.append((article, file))
-        elif known[4] != article.meta_hash():
+        elif known.meta_hash != article.meta_hash():
             plan.retags.append((article, file))
         else:
             plan.touches.append((article.doc_id, file))

@@ -86,11 +86,11 @@ class ServiceState:
     def changed(self) -> bool:
         """Whether the index on disk moved past the view being served."""
         assert self.library is not None
-        current = self.library.folder.current()
+        current = self.library.engine.current_name()
         if self.searcher is None:
             return current is not None
         view = self.searcher.view
-        if current is None or current.name != view.name:
+        if current is None or current != view.name:
             return True
         return self.library.store().generation() != view.generation
 

@@ -14,6 +14,7 @@ view that gave them. Their lasting identity is their key, `doc_id#position`
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -59,7 +60,25 @@ class Remove:
     doc_id: str
 
 
-Change = Put | Retag | Remove
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """The article's file changed on disk but not its content: remember the new state."""
+
+    doc_id: str
+    file: FileState
+
+
+Change = Put | Retag | Remove | Touch
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleState:
+    """What a writer compares before writing: is it new, changed, or the same?"""
+
+    content_hash: str
+    meta_hash: str
+    passages: int
+    file: FileState | None
 
 
 class Scored(NamedTuple):
@@ -123,7 +142,14 @@ class StoreView(Protocol):
 
 
 class Store(Protocol):
-    """A place passages are written to and read from."""
+    """One version of the index: passages written to and read from it."""
+
+    name: str  # the version, as /readyz reports it
+    where: str  # for messages: the file or collection that holds it
+
+    def meta(self) -> dict[str, Any]:
+        """model, dim, fingerprint, generation, ... (IndexNotReady if unreadable)"""
+        ...
 
     def view(self) -> StoreView: ...
 
@@ -132,5 +158,47 @@ class Store(Protocol):
         ...
 
     def generation(self) -> int: ...
+
+    def set_meta(self, **values: Any) -> None: ...
+
+    def article_state(self, doc_id: str) -> ArticleState | None: ...
+
+    def article_states(self) -> dict[str, ArticleState]: ...
+
+    def maintain(self) -> None:
+        """Housekeeping after writes (merging, sweeping); the caller holds the write lock."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Engine(Protocol):
+    """Where the index's versions live, which one is current, and who may write.
+
+    Adds, replacements and removals go into the current version in place; a full rebuild
+    makes a new version (`create`), fills it and makes it current (`publish`), so readers
+    see the old index or the new one, never neither."""
+
+    location: str  # for messages: a folder, a URI
+
+    def current(self) -> Store | None:
+        """The current version, or None when there is no index yet."""
+        ...
+
+    def current_name(self) -> str | None: ...
+
+    def create(self, meta: dict[str, Any]) -> Store: ...
+
+    def publish(self, store: Store) -> None: ...
+
+    def discard(self, store: Store) -> None: ...
+
+    def prune(self) -> None:
+        """Drop old versions (keeping one for rollback) and abandoned builds."""
+        ...
+
+    def write_lock(self, timeout: float) -> AbstractContextManager[None]:
+        """One writer at a time; WriteBusy past `timeout` seconds."""
+        ...
 
     def close(self) -> None: ...

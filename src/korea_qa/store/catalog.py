@@ -196,11 +196,13 @@ class Catalog:
         rows = self._all("SELECT text FROM articles WHERE doc_id = ?", (doc_id,))
         return str(rows[0][0]) if rows else None
 
-    def file_states(self) -> dict[str, tuple[str | None, int | None, int | None, str, str]]:
-        """doc_id -> (file, size, mtime_ns, content hash, meta hash): what a sync compares."""
-        return {r[0]: tuple(r[1:]) for r in self._all(
-            "SELECT doc_id, file, file_size, file_mtime_ns, content_hash, meta_hash "
-            "FROM articles")}
+    def file_states(self, doc_id: str | None = None) -> dict[str, tuple[Any, ...]]:
+        """doc_id -> (file, size, mtime_ns, content hash, meta hash, passages): what a writer
+        compares (of one article, or of all)."""
+        sql = ("SELECT doc_id, file, file_size, file_mtime_ns, content_hash, meta_hash, passages "
+               "FROM articles")
+        rows = self._all(sql + " WHERE doc_id = ?", (doc_id,)) if doc_id else self._all(sql)
+        return {r[0]: tuple(r[1:]) for r in rows}
 
     def insert_article(self, article: Article, *, segment: str, first_row: int, passages: int,
                        file: tuple[str, int, int] | None = None) -> int:

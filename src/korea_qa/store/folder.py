@@ -1,4 +1,5 @@
-"""The index folder: versions of the local store, the `current` link, the writer's lock.
+"""The index folder: versions of the local store, the `current` link, the writer's lock
+(`IndexFolder`), and the engine over it (`LocalEngine`, the `Engine` of the local store).
 
     index/current -> versions/<name>   symlink to the version being served, replaced atomically
     index/versions/<name>/             one store: catalog.sqlite and segments/
@@ -17,10 +18,14 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from korea_qa.errors import WriteBusy
+from korea_qa.store.base import Store
+from korea_qa.store.local import LocalStore, StoreOptions
 from korea_qa.store.segment import fsync_file
 
 
@@ -84,3 +89,51 @@ class IndexFolder:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class LocalEngine:
+    """The local store's versions in an index folder (`korea_qa.store.base.Engine`)."""
+
+    def __init__(self, root: Path, options: StoreOptions) -> None:
+        self.folder = IndexFolder(root)
+        self.options = options
+        self.location = str(root)
+        self._current: LocalStore | None = None
+
+    def current(self) -> LocalStore | None:
+        path = self.folder.current()
+        if path is None:
+            return None
+        if self._current is None or self._current.folder != path:
+            if self._current is not None:
+                self._current.close()
+            self._current = LocalStore(path, self.options)
+        return self._current
+
+    def current_name(self) -> str | None:
+        path = self.folder.current()
+        return path.name if path else None
+
+    def create(self, meta: dict[str, Any]) -> LocalStore:
+        return LocalStore.create(self.folder.new_version(), meta, self.options)
+
+    def publish(self, store: Store) -> None:
+        assert isinstance(store, LocalStore)
+        store.close()
+        self.folder.publish(store.folder)
+
+    def discard(self, store: Store) -> None:
+        assert isinstance(store, LocalStore)
+        store.close()
+        shutil.rmtree(store.folder, ignore_errors=True)
+
+    def prune(self) -> None:
+        self.folder.prune()
+
+    def write_lock(self, timeout: float) -> AbstractContextManager[None]:
+        return self.folder.write_lock(timeout)
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None

@@ -28,7 +28,15 @@ import numpy as np
 from korea_qa.errors import IndexNotReady
 from korea_qa.lexical import Bm25Params, Forward
 from korea_qa.records import Passage
-from korea_qa.store.base import Change, Put, Remove, Retag
+from korea_qa.store.base import (
+    ArticleState,
+    Change,
+    FileState,
+    Put,
+    Remove,
+    Retag,
+    Touch,
+)
 from korea_qa.store.catalog import Catalog
 from korea_qa.store.segment import Segment, SegmentData, remove_folder, write_segment
 from korea_qa.store.view import LocalView
@@ -56,6 +64,8 @@ class StoreOptions:
 class LocalStore:
     def __init__(self, folder: Path, options: StoreOptions | None = None) -> None:
         self.folder = folder
+        self.name = folder.name.removeprefix(".tmp-")
+        self.where = str(folder / CATALOG)
         self.options = options or StoreOptions()
         self.segments_dir = folder / "segments"
         self._catalog: Catalog | None = None
@@ -112,6 +122,10 @@ class LocalStore:
     def generation(self) -> int:
         return self.catalog.generation()
 
+    def set_meta(self, **values: Any) -> None:
+        with self.catalog.transaction():
+            self.catalog.set_meta(**values)
+
     def close(self) -> None:
         if self._catalog is not None:
             self._catalog.close()
@@ -146,7 +160,9 @@ class LocalStore:
             meta = catalog.meta()
             passages, length = int(meta["passages"]), int(meta["total_length"])
             for change in changes:
-                if isinstance(change, Retag):
+                if isinstance(change, Touch):
+                    catalog.update_file_state(change.doc_id, change.file.as_tuple())
+                elif isinstance(change, Retag):
                     catalog.update_metadata(change.article, _stat(change.file))
                 elif isinstance(change, Remove) or (isinstance(change, Put)
                                                     and catalog.article(change.article.doc_id)):
@@ -206,6 +222,23 @@ class LocalStore:
     def _segment_name(self) -> str:
         # Time first, so names sort by age; a random tail, so two writers never collide.
         return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+    def article_state(self, doc_id: str) -> ArticleState | None:
+        return self._states(doc_id).get(doc_id)
+
+    def article_states(self) -> dict[str, ArticleState]:
+        return self._states(None)
+
+    def _states(self, doc_id: str | None) -> dict[str, ArticleState]:
+        states = self.catalog.file_states(doc_id)
+        return {d: ArticleState(content_hash=c, meta_hash=m, passages=n,
+                                file=FileState(f, size, mtime) if f else None)
+                for d, (f, size, mtime, c, m, n) in states.items()}
+
+    def maintain(self) -> None:
+        while self.merge():
+            pass
+        self.sweep()
 
     # -- merging
 
