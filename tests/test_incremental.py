@@ -142,3 +142,40 @@ def test_create_only_refuses_other_content_under_a_taken_id(tmp_path: Path) -> N
     assert library.put(POOL[1][0], create_only=True).status == "unchanged"
     with pytest.raises(ArticleConflict, match="doc-1"):
         library.put(POOL[1][1], create_only=True)
+
+
+@pytest.mark.real_model
+def test_the_gold_set_answers_the_same_after_a_history_of_writes(tmp_path: Path) -> None:
+    """The real model over the seed articles: added, replaced, removed and added back in an
+    order no build would take, then every gold question in every mode against a fresh build."""
+    from conftest import real_embedder
+    from korea_qa.evaluate.gold import load_gold
+
+    seeds = {a.doc_id: a for a in load_corpus(CORPUS)}
+    thaw, lifeline = seeds["russia-dprk-thaw"], seeds["russia-last-lifeline"]
+    grown = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "grown")
+    embedder = real_embedder(grown)
+    library = Library(grown, embedder)
+    edited = Article(**{**{f: getattr(thaw, f) for f in ("doc_id", "title", "author")},
+                        "text": thaw.text.replace("Pyongyang", "the North Korean capital")})
+    library.put(lifeline)
+    library.put(edited)
+    library.remove(lifeline.doc_id)
+    library.put(thaw)  # back to the original text
+    library.put(lifeline)
+    fresh_settings = grown.model_copy(update={"index_dir": tmp_path / "fresh"})
+    fresh = Library(fresh_settings, embedder)
+    fresh.rebuild()
+    questions = [item.question for item in load_gold(CORPUS.parent / "eval" / "gold.jsonl")]
+
+    def answers(lib: Library, s: Settings) -> list[tuple[object, ...]]:
+        searcher = Searcher(lib.view(), lambda q: embedder.encode([q])[0], s)
+        out = []
+        for q in questions:
+            for mode in ("hybrid", "dense", "lexical"):
+                result = searcher.search(q, k=10, mode=mode)
+                out.append((q, mode, result.answerable, tuple(
+                    (h.passage.key, round(h.score, 5), h.answer.start) for h in result.hits)))
+        return out
+
+    assert answers(library, grown) == answers(fresh, fresh_settings)
