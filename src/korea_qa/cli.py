@@ -19,6 +19,7 @@ EPILOG = """examples:
   korea-qa serve --port 8000
   korea-qa ask "Which countries voted against the UN resolution?" -k 3
   korea-qa ask "Why did Russia write off North Korea's debt?" --json
+  korea-qa info
   korea-qa eval
   korea-qa eval beir ../shared/benchmarks/scifact --split test
 """
@@ -66,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=MODES)
     ask.add_argument("--json", action="store_true", help="print the API's response shape")
     ask.set_defaults(func=cmd_ask)
+
+    info = sub.add_parser("info", help="this machine's CPU, threads and inference backend "
+                          "(measures the backends first when backend=auto has no record)")
+    info.add_argument("--json", action="store_true", help="machine-readable")
+    info.set_defaults(func=cmd_info)
 
     from korea_qa.evaluate.cli import add_eval_parser
 
@@ -131,6 +137,39 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
     else:
         print(render_text(response))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.backends import read_record, record_path, resolve_backend
+    from korea_qa.cpu import cpu_info
+
+    cpu = cpu_info()
+    explicit = settings.backend != "auto" or settings.model.startswith("hash:")
+    choice = (read_record(record_path(settings)) if explicit and not
+              settings.model.startswith("hash:") else None if explicit else
+              resolve_backend(settings))
+    info = {"cpu": cpu.summary(), "threads": {"setting": settings.threads,
+                                              "used": settings.inference_threads()},
+            "backend": {"setting": settings.backend, "in_use": settings.resolved_backend()},
+            "auto_choice": json.loads(choice.to_json()) if choice else None}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"CPU: {cpu.model} ({cpu.vendor}), {cpu.isa}; flags: "
+          f"{' '.join(cpu.summary()['flags'])}")  # type: ignore[arg-type]
+    print(f"threads: {info['threads']['used']} (setting {settings.threads}; "
+          f"{cpu.cores} cores usable by this process)")
+    print(f"backend: {info['backend']['in_use']} "
+          f"({'set explicitly' if explicit else 'auto'})")
+    if choice:
+        print(f"auto choice: {choice.backend}, measured {choice.measured_at}: {choice.reason}")
+        print(f"  {'backend':<15}{'question ms':>12}{'passages/s':>11}{'workload s':>11}"
+              f"{'cos mean':>9}{'cos min':>9}{'batch diff':>11}  verdict")
+        for t in choice.trials:
+            print(f"  {t.backend:<15}{t.question_ms:>12.2f}{t.passages_per_s:>11.1f}"
+                  f"{t.workload_s:>11.3f}{t.cosine_mean:>9.4f}{t.cosine_min:>9.4f}"
+                  f"{t.batch_max_diff:>11.2g}  {t.problem or 'ok'}")
     return 0
 
 
