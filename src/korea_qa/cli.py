@@ -142,26 +142,26 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.backends import read_record, record_path, resolve_backend
-    from korea_qa.cpu import cpu_info
+    from korea_qa.cpu import ISA_FLAGS, cpu_info
 
     cpu = cpu_info()
     explicit = settings.backend != "auto" or settings.model.startswith("hash:")
     choice = (read_record(record_path(settings)) if explicit and not
               settings.model.startswith("hash:") else None if explicit else
               resolve_backend(settings))
-    info = {"cpu": cpu.summary(), "threads": {"setting": settings.threads,
-                                              "used": settings.inference_threads()},
-            "backend": {"setting": settings.backend, "in_use": settings.resolved_backend()},
-            "auto_choice": json.loads(choice.to_json()) if choice else None}
+    threads, in_use = settings.inference_threads(), settings.resolved_backend()
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps({"cpu": cpu.summary(),
+                          "threads": {"setting": settings.threads, "used": threads},
+                          "backend": {"setting": settings.backend, "in_use": in_use},
+                          "auto_choice": json.loads(choice.to_json()) if choice else None},
+                         indent=2))
         return 0
-    print(f"CPU: {cpu.model} ({cpu.vendor}), {cpu.isa}; flags: "
-          f"{' '.join(cpu.summary()['flags'])}")  # type: ignore[arg-type]
-    print(f"threads: {info['threads']['used']} (setting {settings.threads}; "
+    flags = sorted(cpu.flags & set(ISA_FLAGS))
+    print(f"CPU: {cpu.model} ({cpu.vendor}), {cpu.isa}; flags: {' '.join(flags)}")
+    print(f"threads: {threads} (setting {settings.threads}; "
           f"{cpu.cores} cores usable by this process)")
-    print(f"backend: {info['backend']['in_use']} "
-          f"({'set explicitly' if explicit else 'auto'})")
+    print(f"backend: {in_use} ({'set explicitly' if explicit else 'auto'})")
     if choice:
         print(f"auto choice: {choice.backend}, measured {choice.measured_at}: {choice.reason}")
         print(f"  {'backend':<15}{'question ms':>12}{'passages/s':>11}{'workload s':>11}"

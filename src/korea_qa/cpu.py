@@ -146,6 +146,7 @@ def peak_flops(info: CpuInfo, precision: str = "fp32") -> tuple[float, str]:
     if precision == "bf16" and "avx512_bf16" not in info.flags and info.isa != "amx":
         per_cycle = _PER_CYCLE[info.isa]["fp32"]
     peak = info.cores * info.mhz * 1e6 * per_cycle
+    pipes = ", AMD 256-bit pipes" if info.vendor == "AuthenticAMD" else ""
     how = (f"{info.cores} cores x {info.mhz / 1000:.2f} GHz x {per_cycle} {precision} "
-           f"FLOP/cycle ({info.isa}{', AMD 256-bit pipes' if info.vendor == 'AuthenticAMD' else ''})")
+           f"FLOP/cycle ({info.isa}{pipes})")
     return peak, how
