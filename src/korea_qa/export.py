@@ -16,6 +16,7 @@ ONNX Runtime or OpenVINO (see `korea_qa.embed.ExportedEmbedder`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -104,6 +105,14 @@ def model_key(model_path: str) -> str:
     weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
     if not weights:
         raise KoreaQAError(f"no model weights (*.safetensors or *.bin) in {model_path}")
+    stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in weights)
+    return _hashed_key(path, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _hashed_key(path: Path, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    # Hashing the weights takes a third of a second; a start asks several times.
+    weights = [Path(name) for name, _, _ in stamp]
     digest = hashlib.sha256(RECIPE.encode())
     for file in weights:
         with file.open("rb") as handle:
