@@ -81,8 +81,10 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(default=0.0, ge=0.0)
     query_cache_size: int = Field(default=1024, ge=0)
     # Search requests in flight (waiting for the model or being ranked); past it a search is
-    # answered 503 with Retry-After at once instead of queueing without bound.
-    max_searches_in_flight: int = Field(default=64, ge=1)
+    # answered 503 with Retry-After at once instead of queueing without bound. A question
+    # costs the model about 5 ms on two cores (bench/README.md), so 16 queued is about 80 ms
+    # of work: what keeps the p99 of answered requests near 20x a lone question's time.
+    max_searches_in_flight: int = Field(default=16, ge=1)
     retry_after_s: int = Field(default=1, ge=1)
 
     def model_path(self) -> str:
