@@ -73,3 +73,13 @@ def test_the_build_goal_is_3x_with_vnni_or_amx_and_2x_without() -> None:
     assert not _verdicts(_report(isa="amx", build=2.5))["build"]
     assert _verdicts(_report(isa="avx2", build=2.5))["build"]
     assert "build >= 2x PyTorch (avx2)" in format_report(_report(isa="avx2", build=2.5))
+
+
+def test_quality_not_measured_is_said_so() -> None:
+    report = _report()
+    for row in report["scifact"]["backends"].values():
+        for key in ("ndcg@10_dense", "ndcg@10_hybrid", "delta_dense", "delta_hybrid"):
+            row.pop(key)
+    assert _verdicts(report)["SciFact"] is None
+    text = format_report(report)
+    assert "[not measured] SciFact" in text and "nan" not in text
