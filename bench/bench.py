@@ -80,8 +80,9 @@ def main() -> int:
              f"{report['in_process'][backend]}, encode {report['encode'][backend]}")
     report["http"] = http_section(base, serve_backend, work, questions, args)
     report["overload"] = overload_section(base, serve_backend, work, args)
-    report["scifact"] = scifact_section(base, backends, args.scifact, args.docs,
-                                        not args.no_quality, _say)
+    quality = [] if args.no_quality else [
+        b for b in (args.quality_backends or args.backends).split(",") if b in backends]
+    report["scifact"] = scifact_section(base, backends, args.scifact, args.docs, quality, _say)
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = args.out or ROOT / "bench" / "results" / f"bench-{report['date'][:10]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-quality", action="store_true",
                         help="skip SciFact nDCG@10 (the first run encodes all 5,183 "
                         "abstracts per backend; later runs read them from the cache)")
+    parser.add_argument("--quality-backends",
+                        help="backends whose nDCG@10 is measured (default: all of --backends)")
     parser.add_argument("--out", type=Path)
     return parser
 

@@ -119,9 +119,9 @@ def _build(r: dict[str, Any]) -> list[str]:
                 f"{row.get('speedup_vs_torch', NAN):>8.2f}{row['gflop_per_s']:>9.1f}"
                 f"{row['of_peak']:>8.1%}")
         if quality:
-            line += (f"{row.get('ndcg@10_dense', NAN):>8.4f}{row.get('delta_dense', NAN):>+8.4f}"
-                     f"{row.get('ndcg@10_hybrid', NAN):>8.4f}"
-                     f"{row.get('delta_hybrid', NAN):>+8.4f}")
+            line += (f"{row['ndcg@10_dense']:>8.4f}{row.get('delta_dense', NAN):>+8.4f}"
+                     f"{row['ndcg@10_hybrid']:>8.4f}{row.get('delta_hybrid', NAN):>+8.4f}"
+                     if "ndcg@10_dense" in row else f"{'not measured':>32}")
         seed = r["seed"].get(backend, {}).get("build_s")
         line += f"{seed:>8.2f}" if seed is not None else f"{'-':>8}"
         lines.append(line)

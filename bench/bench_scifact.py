@@ -59,7 +59,8 @@ def openvino_precision() -> str:
 
 
 def scifact_section(base: Settings, backends: list[str], folder: Path, docs: int,
-                    quality: bool, say: Any) -> dict[str, Any]:
+                    quality: list[str], say: Any) -> dict[str, Any]:
+    """`quality`: the backends whose nDCG@10 is measured (torch among them for deltas)."""
     data = load_beir(folder, "test")
     texts = [doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)][:docs]
     flops = model_flops(base, texts)
@@ -83,7 +84,7 @@ def scifact_section(base: Settings, backends: list[str], folder: Path, docs: int
                                "precision": precisions[backend],
                                "peak_gflop_per_s": round(peak / 1e9, 1), "peak_how": how}
         row["of_peak"] = round(row["gflop_per_s"] / row["peak_gflop_per_s"], 4)
-        if lexical is not None:
+        if lexical is not None and backend in quality:
             row.update(_quality(base, data, CachedEmbedder(embedder, base.cache_dir), lexical))
         out["backends"][backend] = row
         say(f"SciFact {backend}: {row}")
