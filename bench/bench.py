@@ -292,11 +292,12 @@ def readyz(server: Server) -> dict[str, Any]:
 
 def overload_section(base: Settings, backend: str, work: Path,
                      args: argparse.Namespace) -> dict[str, Any]:
-    """1, 200 and 1,000 clients asking distinct questions (the default server: query cache
-    on, load shedding at its default bound)."""
+    """1, 200 and 1,000 clients asking distinct questions, load shedding at its default bound.
+    The query cache is off: clients cycling through a shared list would otherwise mostly ask
+    what a neighbour asked a moment before, and the cache, not the model, would answer."""
     questions = distinct_questions(args.gold)
     env = {"KOREA_QA_BACKEND": backend, "KOREA_QA_INDEX_DIR": str(work / f"index-{backend}"),
-           "KOREA_QA_CACHE_DIR": str(base.cache_dir.resolve())}
+           "KOREA_QA_CACHE_DIR": str(base.cache_dir.resolve()), "KOREA_QA_QUERY_CACHE_SIZE": "0"}
     levels = [int(c) for c in args.overload_clients.split(",")]
     with serve(env, work / "server-overload.log") as server:
         run_load(server, search_paths(questions[:50]), clients=1, requests=50)  # warm-up

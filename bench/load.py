@@ -8,7 +8,8 @@ bench/results/load-<time>.json.
 
 Without --url it starts `korea-qa serve` (current settings and index) on a free port. With
 --distinct the questions are the gold questions and every SciFact claim (about 1,200, all
-different, so the query cache cannot answer them); with several client counts each level
+different; with the query cache off every request reaches the model, as in `make overload`
+and the bench); with several client counts each level
 runs in turn and the overload target is judged: requests answered under the largest level
 keep p99 within 20x the one-client p50, the rest are refused at once with 503.
 """
@@ -40,7 +41,8 @@ def main() -> int:
     parser.add_argument("--clients", default="16", help="a count, or counts run in turn: 1,200")
     parser.add_argument("--seconds", type=float, default=60.0, help="per level")
     parser.add_argument("--distinct", action="store_true",
-                        help="gold questions and SciFact claims, all different")
+                        help="gold questions and SciFact claims, all different (run the server "
+                        "with KOREA_QA_QUERY_CACHE_SIZE=0 so every request reaches the model)")
     parser.add_argument("--url", help="a running server (default: start one)")
     parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
     parser.add_argument("--out", type=Path, help="JSON result (default bench/results/load-*)")
@@ -56,7 +58,8 @@ def main() -> int:
         parts = urlsplit(args.url)
         running = nullcontext(Server(0, parts.hostname or "127.0.0.1", parts.port or 80))
     else:
-        running = serve({}, results / f"load-{stamp}.log")
+        env = {"KOREA_QA_QUERY_CACHE_SIZE": "0"} if args.distinct else {}
+        running = serve(env, results / f"load-{stamp}.log")
     levels = [int(c) for c in args.clients.split(",")]
     with running as server:
         rows = load_levels(server, questions, levels, args.seconds)
