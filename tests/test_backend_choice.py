@@ -167,3 +167,25 @@ def test_info_prints_the_choice_and_its_figures(cached: Settings, monkeypatch:
     out = capsys.readouterr().out
     assert f"backend: {choice.backend} (auto)" in out
     assert "openvino-int8" in out and "question ms" in out and "cores usable" in out
+
+
+def test_a_read_only_cache_still_chooses(cached: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    @contextlib.contextmanager
+    def refused(folder: Path):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "read-only file system")
+        yield
+
+    monkeypatch.setattr(backends, "locked", refused)
+    original = Path.write_text
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> int:
+        if "backend" in self.parts:
+            raise PermissionError(13, "read-only file system")
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    choice = resolve_backend(cached, loader=fake_loader(FakeClock(), SPECS, []))
+    assert choice.backend in SPECS
+    assert read_record(cached.cache_dir / "backend" / "fake-model-1234.json") is None

@@ -24,6 +24,7 @@ count and the package versions are the same, and measure again when any of them 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -137,19 +138,34 @@ def resolve_backend(settings: Settings, *, loader: Loader = load_backend,
     path = record_path(settings)
     choice = read_record(path, key)
     if choice is None:
-        with locked(path.parent):
-            choice = read_record(path, key)  # another process may have measured meanwhile
-            if choice is None:
-                log.info("backend auto: measuring %s on this CPU (once; recorded in %s)",
-                         ", ".join(candidates), path)
-                choice = measure(settings, candidates, loader=loader, key=key, context=context)
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_text(choice.to_json())
-                tmp.replace(path)
+        choice = _measure_and_record(settings, candidates, loader, key, context, path)
     log.info("backend auto: %s (%s; measured %s, %s)", choice.backend, choice.reason,
              choice.measured_at, path)
     _MEMO[memo] = choice
     return choice
+
+
+def _measure_and_record(settings: Settings, candidates: Sequence[str], loader: Loader,
+                        key: str, context: dict[str, Any], path: Path) -> Choice:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(path.parent))
+        except OSError as exc:  # a read-only cache: choose anyway, for this process only
+            log.warning("backend auto: cannot lock %s (%s); the choice is not recorded",
+                        path.parent, exc)
+        choice = read_record(path, key)  # another process may have measured meanwhile
+        if choice is not None:
+            return choice
+        log.info("backend auto: measuring %s on this CPU (once; recorded in %s)",
+                 ", ".join(candidates), path)
+        choice = measure(settings, candidates, loader=loader, key=key, context=context)
+        try:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(choice.to_json())
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("backend auto: cannot record the choice in %s (%s)", path, exc)
+        return choice
 
 
 def record_path(settings: Settings) -> Path:
