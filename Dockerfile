@@ -35,6 +35,8 @@ RUN useradd --system --uid 10001 --home-dir /app korea \
 USER 10001
 
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s --start-period=60s \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=300s \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"]
-CMD ["korea-qa", "serve"]
+# backend=auto is measured per CPU: on a CPU unlike the builder's the first start measures
+# the backends (a minute or two) and, if it picks another one, rebuilds the index for it.
+CMD ["sh", "-c", "korea-qa build --if-stale --quiet && exec korea-qa serve"]

@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction bench-add load clean
+.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction bench-add load overload info clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -49,10 +49,17 @@ LOAD_SECONDS ?= 60
 load: index
 	$(PY) bench/load.py --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS)
 
-# Speed: in-process and HTTP latency, throughput (1/4/16 clients, query cache off and on),
-# server RSS, SciFact encoding speed and nDCG@10 for every backend, seed build; one run,
-# table on stdout, JSON in bench/results/bench-<date>.json. Full SciFact takes minutes;
-# BENCH_ARGS="--docs 500" skips quality for a quick look. See bench/README.md.
+# Overload: 1, 200 and 1,000 clients with distinct questions; refusals (503 + Retry-After)
+# counted, p99 of the answered held against 20x the one-client p50. See bench/README.md.
+OVERLOAD_SECONDS ?= 20
+overload: index
+	$(PY) bench/load.py --clients 1,200,1000 --distinct --seconds $(OVERLOAD_SECONDS)
+
+# Speed, every target of issue 16 on this machine in one run: the backend `auto` picks here,
+# in-process and HTTP latency, throughput (1/4/16 clients, query cache off and on), overload,
+# SciFact encoding speed, FLOP/s against the CPU's peak and nDCG@10 for every backend.
+# Table on stdout, JSON in bench/results/bench-<date>.json. The first run encodes SciFact
+# once per backend (minutes; cached after); BENCH_ARGS="--no-quality" skips it.
 BENCH_ARGS ?=
 bench: install
 	$(PY) bench/bench.py $(BENCH_ARGS)
@@ -69,6 +76,10 @@ bench-extraction: install
 # extraction, embedding, commit and merge. Minutes. See bench/README.md, "Adding an article".
 bench-add: install
 	$(PY) bench/add_cost.py
+
+# This machine's CPU, threads and inference backend (measured once when backend=auto).
+info: install
+	$(KQA) info
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -1,16 +1,16 @@
-"""`make bench`: latency, throughput, build speed, memory and the quality cost of each
-inference backend, measured in one run on this machine. Prints a table, writes
-bench/results/bench-<date>.json.
+"""`make bench`: every target of issue 16 on this machine, in one run. Prints the table
+(targets met or missed, with figures), writes bench/results/bench-<date>.json.
 
-    .venv/bin/python bench/bench.py                  # everything (SciFact in full: minutes)
-    .venv/bin/python bench/bench.py --docs 500       # SciFact build speed on 500 abstracts only,
-                                                     # no quality figures (a quick look)
+    .venv/bin/python bench/bench.py                 # everything
+    .venv/bin/python bench/bench.py --no-quality    # no SciFact nDCG (a quick look)
 
-Sections: (1) in-process cost of one question (`Searcher.search`: encode, FAISS, BM25,
-fusion, answer sentence) over the gold questions; (2) the same over HTTP, one client;
-(3) 1, 4 and 16 concurrent clients, with the query cache off and then on; (4) SciFact
-encoding speed and test nDCG@10 for each backend, and the seed index build from scratch;
-(5) server RSS after start-up and after the load.
+Sections: (0) the machine and the backend `auto` chose (measured once and recorded in the
+cache, as at a first start); (1) per backend: the seed index build, the in-process cost of
+one question (`Searcher.search`) and of its encoding alone; whether the chosen backend's
+vectors depend on batch mates; (2) HTTP, one client, beside the in-process cost of the
+same questions; (3) 1, 4 and 16 clients, query cache off and on; (4) overload: 1, 200 and
+1,000 clients with distinct questions; (5) SciFact encoding speed, FLOP/s against the CPU's
+peak, and test nDCG@10 of every backend beside PyTorch float32; server RSS.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from bench_report import format_report  # noqa: E402
-from httpload import rss_mib, run_load, search_paths, serve  # noqa: E402
+from bench_scifact import scifact_section  # noqa: E402
+from httpload import Server, rss_mib, run_load, search_paths, serve  # noqa: E402
+from load import distinct_questions, judge_overload, load_levels  # noqa: E402
 
+from korea_qa.backends import resolve_backend  # noqa: E402
+from korea_qa.cpu import cpu_info  # noqa: E402
 from korea_qa.embed import BACKENDS, load_embedder  # noqa: E402
 from korea_qa.evaluate.gold import load_gold  # noqa: E402
 from korea_qa.library import Library  # noqa: E402
@@ -48,28 +53,37 @@ def main() -> int:
     args = _parser().parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     base = Settings()
-    serve_backend = args.serve_backend or base.backend
     questions = [item.question for item in load_gold(args.gold)]
     work = Path(tempfile.mkdtemp(prefix="korea-qa-bench-"))
+    cpu = cpu_info()
+    choice = resolve_backend(base)  # as a first start does: measured once, then recorded
+    serve_backend = args.serve_backend or base.resolved_backend()
     report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
-        "default_backend": base.backend, "served_backend": serve_backend,
-        "questions": len(questions), "work_dir": str(work),
-    }
-    # (4b) and (1): seed index per backend, in-process latency on it.
-    report["seed"], report["in_process"] = {}, {}
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
+        "cpu": cpu.model, "cpu_info": cpu.summary(), "all_flags": sorted(cpu.flags),
+        "python": platform.python_version(), "threads": base.inference_threads(),
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "auto_choice": json.loads(choice.to_json()), "served_backend": serve_backend,
+        "questions": len(questions), "work_dir": str(work)}
+    report["seed"], report["in_process"], report["encode"] = {}, {}, {}
     for backend in backends:
         settings = base.model_copy(update={"backend": backend,
                                            "index_dir": work / f"index-{backend}"})
         report["seed"][backend] = seed_build(settings)
-        report["in_process"][backend] = in_process(settings, questions, args.rounds)
+        searcher, embedder = make_searcher(settings, warm_up=questions[:10])
+        report["in_process"][backend] = percentiles(
+            timed_searches(searcher, questions, args.rounds), (50, 95))
+        report["encode"][backend] = percentiles(timed_encodes(embedder, questions), (50, 95))
+        if backend == serve_backend:
+            report["batch_independence"] = batch_independence(embedder, questions)
         _say(f"{backend}: seed {report['seed'][backend]}, in-process "
-             f"{report['in_process'][backend]}")
-    # (2), (3), (5): the served backend, over HTTP.
+             f"{report['in_process'][backend]}, encode {report['encode'][backend]}")
     report["http"] = http_section(base, serve_backend, work, questions, args)
-    # (4a): SciFact, every backend, the quality cost against PyTorch in the same run.
-    report["scifact"] = scifact_section(base, backends, args)
+    report["overload"] = overload_section(base, serve_backend, work, args)
+    quality = [] if args.no_quality else [
+        b for b in (args.quality_backends or args.backends).split(",") if b in backends]
+    report["scifact"] = scifact_section(base, backends, args.scifact, args.docs, quality, _say)
+    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = args.out or ROOT / "bench" / "results" / f"bench-{report['date'][:10]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
@@ -85,33 +99,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help=f"backends to compare (default {','.join(BACKENDS)})")
     parser.add_argument("--serve-backend", help="backend of the HTTP server (default: the "
-                        "setting, KOREA_QA_BACKEND)")
+                        "setting, KOREA_QA_BACKEND, auto unless set)")
     parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
     parser.add_argument("--rounds", type=int, default=5,
                         help="passes over the gold questions for latency (default 5)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="seconds per throughput level (default 10)")
     parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--overload-clients", default="1,200,1000")
+    parser.add_argument("--overload-seconds", type=float, default=15.0)
     parser.add_argument("--pause-ms", type=float, default=2.0,
                         help="idle time before each question in the paused in-process run "
                         "(default 2, about what one HTTP client leaves between model calls)")
     parser.add_argument("--scifact", type=Path,
                         default=ROOT.parent / "shared" / "benchmarks" / "scifact")
-    parser.add_argument("--docs", type=int, default=0,
-                        help="encode only the first N SciFact abstracts; skips quality")
+    parser.add_argument("--docs", type=int, default=600,
+                        help="SciFact abstracts encoded for speed (default 600)")
+    parser.add_argument("--no-quality", action="store_true",
+                        help="skip SciFact nDCG@10 (the first run encodes all 5,183 "
+                        "abstracts per backend; later runs read them from the cache)")
+    parser.add_argument("--quality-backends",
+                        help="backends whose nDCG@10 is measured (default: all of --backends)")
     parser.add_argument("--out", type=Path)
     return parser
 
 
 def _say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def percentiles(seconds: list[float], qs: tuple[int, ...] = (50, 95, 99)) -> dict[str, float]:
@@ -132,20 +146,36 @@ def seed_build(settings: Settings) -> dict[str, float]:
     return {"model_load_s": round(t1 - t0, 2), "build_s": round(t2 - t1, 2)}
 
 
-def in_process(settings: Settings, questions: list[str], rounds: int) -> dict[str, float]:
-    """`Searcher.search` wall time per question, no cache, back to back: encode + FAISS +
-    BM25 + fusion + answer sentence."""
-    searcher = make_searcher(settings, warm_up=questions[:10])
-    return percentiles(timed_searches(searcher, questions, rounds), (50, 95))
-
-
-def make_searcher(settings: Settings, warm_up: list[str]) -> Searcher:
+def make_searcher(settings: Settings, warm_up: list[str]) -> tuple[Searcher, Any]:
+    """A searcher that encodes each question alone (no cache): encode + FAISS + BM25 +
+    fusion + answer sentence; and its embedder."""
     embedder = load_embedder(settings)
     view = Library(settings, embedder).view()
     searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings)
     for q in warm_up:
         searcher.search(q)
-    return searcher
+    return searcher, embedder
+
+
+def timed_encodes(embedder: Any, questions: list[str], rounds: int = 3) -> list[float]:
+    """Seconds per lone question's encoding, back to back: the model cost alone."""
+    times = []
+    for _ in range(rounds):
+        for q in questions:
+            t0 = time.perf_counter()
+            embedder.encode([q])
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def batch_independence(embedder: Any, questions: list[str]) -> dict[str, float]:
+    """Largest difference between a question's vector alone and in batches of 7 and 32."""
+    alone = np.stack([embedder.encode([q])[0] for q in questions])
+    worst = 0.0
+    for size in (7, 32):
+        batched = embedder.encode(questions[::-1], batch_size=size)[::-1]
+        worst = max(worst, float(np.abs(batched - alone).max()))
+    return {"max_abs_diff": worst, "texts": len(questions)}
 
 
 def timed_searches(searcher: Searcher, questions: list[str], rounds: int,
@@ -219,9 +249,10 @@ def http_section(base: Settings, backend: str, work: Path, questions: list[str],
     settings = base.model_copy(update={"backend": backend, "index_dir": work / f"index-{backend}"})
     if not settings.index_dir.exists():  # a served backend not among --backends
         Library(settings, load_embedder(settings)).rebuild()
-    searcher = make_searcher(settings, warm_up=questions[:10])
+    searcher, _ = make_searcher(settings, warm_up=questions[:10])
     log = work / "server.log"
     with serve({**env, "KOREA_QA_QUERY_CACHE_SIZE": "0"}, log) as server:
+        out["readyz"] = readyz(server)
         out["rss_start_mib"] = round(rss_mib(server.pid), 1)
         run_load(server, paths, clients=1, requests=len(paths))  # warm-up
         out.update(paired_latency(searcher, server, questions, args.rounds))
@@ -247,66 +278,32 @@ def throughput(server: Any, paths: list[str], levels: list[int],
         result = run_load(server, paths, clients=clients, seconds=seconds)
         out[str(clients)] = {"requests_per_s": round(len(result.latencies) / result.seconds, 1),
                              **percentiles(result.latencies, (50, 99)),
-                             "requests": len(result.latencies), "errors": result.errors}
+                             "requests": len(result.latencies), "errors": result.errors,
+                             "refused": result.refused}
         _say(f"{clients} clients: {out[str(clients)]}")
     return out
 
 
-# ---------------------------------------------------------------- SciFact
+def readyz(server: Server) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{server.host}:{server.port}/readyz", timeout=5) as r:
+        body: dict[str, Any] = json.loads(r.read())
+        return body
 
 
-def scifact_section(base: Settings, backends: list[str],
-                    args: argparse.Namespace) -> dict[str, Any]:
-    from korea_qa.evaluate.beir import (
-        MemoLexical,
-        Retrievers,
-        doc_text,
-        document_vectors,
-        load_beir,
-        ranked_lists,
-        score_lists,
-    )
-    from korea_qa.lexical import Bm25Params
-
-    data = load_beir(args.scifact, "test")
-    quality = args.docs == 0
-    if not quality:
-        data = data._replace(doc_ids=data.doc_ids[:args.docs], titles=data.titles[:args.docs],
-                             texts=data.texts[:args.docs])
-    lexical = MemoLexical([doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)],
-                          Bm25Params()) if quality else None
-    out: dict[str, Any] = {"documents": len(data.doc_ids), "queries": len(data.queries),
-                           "batch_size": base.embed_batch_size, "backends": {}}
-    for backend in backends:
-        settings = base.model_copy(update={"backend": backend})
-        embedder = load_embedder(settings)
-        embedder.encode(data.texts[:64], batch_size=base.embed_batch_size)  # warm-up
-        t0 = time.perf_counter()
-        vectors = document_vectors(data, embedder, window_words=0,
-                                   batch_size=base.embed_batch_size, progress=False)
-        seconds = time.perf_counter() - t0
-        row: dict[str, Any] = {"encode_s": round(seconds, 1),
-                               "passages_per_s": round(len(data.doc_ids) / seconds, 1)}
-        if lexical is not None:
-            qids = list(data.queries)
-            qvecs = embedder.encode([data.queries[q] for q in qids],
-                                    batch_size=base.embed_batch_size)
-            retrievers = Retrievers(vectors, lexical, qids, qvecs)
-            for mode in ("dense", "hybrid"):
-                scores = score_lists(data, qids, ranked_lists(data, retrievers, mode, settings))
-                row[f"ndcg@10_{mode}"] = round(scores["ndcg@10"], 4)
-        out["backends"][backend] = row
-        _say(f"SciFact {backend}: {row}")
-        del embedder
-    torch_row = out["backends"].get("torch")
-    for row in out["backends"].values():
-        if torch_row:
-            row["speedup_vs_torch"] = round(row["passages_per_s"] / torch_row["passages_per_s"], 2)
-            for mode in ("dense", "hybrid"):
-                key = f"ndcg@10_{mode}"
-                if key in row:
-                    row[f"delta_{mode}"] = round(row[key] - torch_row[key], 4)
-    return out
+def overload_section(base: Settings, backend: str, work: Path,
+                     args: argparse.Namespace) -> dict[str, Any]:
+    """1, 200 and 1,000 clients asking distinct questions, load shedding at its default bound.
+    The query cache is off: clients cycling through a shared list would otherwise mostly ask
+    what a neighbour asked a moment before, and the cache, not the model, would answer."""
+    questions = distinct_questions(args.gold)
+    env = {"KOREA_QA_BACKEND": backend, "KOREA_QA_INDEX_DIR": str(work / f"index-{backend}"),
+           "KOREA_QA_CACHE_DIR": str(base.cache_dir.resolve()), "KOREA_QA_QUERY_CACHE_SIZE": "0"}
+    levels = [int(c) for c in args.overload_clients.split(",")]
+    with serve(env, work / "server-overload.log") as server:
+        run_load(server, search_paths(questions[:50]), clients=1, requests=50)  # warm-up
+        rows = load_levels(server, questions, levels, args.overload_seconds)
+    return {"questions": len(questions), "max_in_flight": base.max_searches_in_flight,
+            "levels": rows, **judge_overload(rows)}
 
 
 if __name__ == "__main__":

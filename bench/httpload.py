@@ -25,9 +25,10 @@ class Server(NamedTuple):
 
 
 class LoadResult(NamedTuple):
-    latencies: list[float]  # seconds, one per completed request
-    errors: int
+    latencies: list[float]  # seconds, one per answered request (200)
+    errors: int  # failed connections and statuses other than 200 and 503
     seconds: float
+    refused: int = 0  # 503 with Retry-After: the server shedding load
 
 
 def free_port() -> int:
@@ -84,7 +85,8 @@ def search_paths(questions: list[str], k: int = 5) -> list[str]:
 def run_load(server: Server, paths: list[str], *, clients: int, seconds: float | None = None,
              requests: int | None = None) -> LoadResult:
     """`clients` concurrent keep-alive connections, each sending its next request as soon as
-    the last is answered, for `seconds` (or until `requests` in all are done)."""
+    the last is answered, for `seconds` (or until `requests` in all are done). A client
+    refused with 503 waits the Retry-After the server asked for, as a polite client does."""
     return asyncio.run(_load(server, paths, clients, seconds, requests))
 
 
@@ -92,6 +94,7 @@ async def _load(server: Server, paths: list[str], clients: int, seconds: float |
                 requests: int | None) -> LoadResult:
     latencies: list[float] = []
     errors = [0]
+    refused = [0]
     started = time.perf_counter()
     deadline = started + seconds if seconds is not None else float("inf")
     budget = [requests if requests is not None else -1]
@@ -115,29 +118,35 @@ async def _load(server: Server, paths: list[str], clients: int, seconds: float |
             try:
                 if conn is None:
                     conn = await asyncio.open_connection(server.host, server.port)
-                status = await _get(conn, path)
+                status, retry_after = await _get(conn, path)
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 errors[0] += 1
                 conn = None
                 continue
-            latencies.append(time.perf_counter() - t0)
-            if status != 200:
+            if status == 200:
+                latencies.append(time.perf_counter() - t0)
+            elif status == 503 and retry_after is not None:
+                refused[0] += 1
+                await asyncio.sleep(min(retry_after, max(0.0, deadline - time.perf_counter())))
+            else:
                 errors[0] += 1
         if conn is not None:
             conn[1].close()
 
     step = max(1, len(paths) // clients)
     await asyncio.gather(*(client(n * step) for n in range(clients)))
-    return LoadResult(latencies, errors[0], time.perf_counter() - started)
+    return LoadResult(latencies, errors[0], time.perf_counter() - started, refused[0])
 
 
-async def _get(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str) -> int:
+async def _get(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+               path: str) -> tuple[int, float | None]:
+    """(status, Retry-After seconds or None)."""
     reader, writer = conn
     writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    length = next(int(line.split(":", 1)[1]) for line in lines[1:]
-                  if line.lower().startswith("content-length:"))
-    await reader.readexactly(length)
-    return status
+    headers = dict(line.lower().split(":", 1) for line in lines[1:] if ":" in line)
+    await reader.readexactly(int(headers["content-length"]))
+    retry = headers.get("retry-after")
+    return status, float(retry) if retry is not None else None

@@ -45,10 +45,12 @@ def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
 
 
 def test_healthz_and_readyz_when_ready(client: TestClient, built: Settings) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "detail": None, "index": None}
+    assert client.get("/healthz").json() == {"status": "ok", "detail": None, "index": None,
+                                             "backend": None}
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+    assert ready.json()["backend"] == "hash"  # the embedder in use
     assert ready.json()["index"] == current_version(built).name
 
 

@@ -93,7 +93,14 @@ def test_every_route_is_covered() -> None:
 @pytest.mark.parametrize(("method", "path", "mode"), _operations(),
                          ids=lambda v: v.value if isinstance(v, GenerationMode) else str(v))
 def test_api_conforms(app: FastAPI, method: str, path: str, mode: GenerationMode) -> None:
-    run(app, method, path, mode)
+    checks = CHECKS
+    if mode == GenerationMode.NEGATIVE and method == "GET":
+        # A query string carries only text: a value mutated into another type (doc_id=false,
+        # q=5) reaches the server as the text "false" or "5", which is valid, and
+        # schemathesis cannot tell the two apart. Bad query values are refused by name in
+        # tests/test_api_errors.py; every other check runs here.
+        checks = [c for c in CHECKS if c.__name__ != "negative_data_rejection"]
+    run(app, method, path, mode, checks=checks)
 
 
 @pytest.mark.parametrize(("method", "path", "mode"),

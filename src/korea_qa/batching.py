@@ -61,6 +61,10 @@ class QueryEncoder:
         self._queue.put((text, future))
         return future
 
+    def queue_depth(self) -> int:
+        """Questions waiting for the worker (not counting the batch it is encoding)."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         self._queue.put(None)
         self._worker.join(timeout=5)

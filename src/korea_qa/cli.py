@@ -24,6 +24,7 @@ EPILOG = """examples:
   korea-qa serve --port 8000
   korea-qa ask "Which countries voted against the UN resolution?" -k 3
   korea-qa ask "Why did Russia write off North Korea's debt?" --json
+  korea-qa info
   korea-qa eval
   korea-qa eval beir ../shared/benchmarks/scifact --split test
 """
@@ -86,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--published-from", help="only articles published on or after (ISO date)")
     ask.add_argument("--published-to", help="only articles published on or before (ISO date)")
     ask.set_defaults(func=cmd_ask)
+
+    info = sub.add_parser("info", help="this machine's CPU, threads and inference backend "
+                          "(measures the backends first when backend=auto has no record)")
+    info.add_argument("--json", action="store_true", help="machine-readable")
+    info.set_defaults(func=cmd_info)
 
     from korea_qa.documents_cli import add_document_parsers
     from korea_qa.evaluate.cli import add_eval_parser
@@ -156,6 +162,39 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
     else:
         print(render_text(response))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.backends import read_record, record_path, resolve_backend
+    from korea_qa.cpu import ISA_FLAGS, cpu_info
+
+    cpu = cpu_info()
+    explicit = settings.backend != "auto" or settings.model.startswith("hash:")
+    choice = (read_record(record_path(settings)) if explicit and not
+              settings.model.startswith("hash:") else None if explicit else
+              resolve_backend(settings))
+    threads, in_use = settings.inference_threads(), settings.resolved_backend()
+    if args.json:
+        print(json.dumps({"cpu": cpu.summary(),
+                          "threads": {"setting": settings.threads, "used": threads},
+                          "backend": {"setting": settings.backend, "in_use": in_use},
+                          "auto_choice": json.loads(choice.to_json()) if choice else None},
+                         indent=2))
+        return 0
+    flags = sorted(cpu.flags & set(ISA_FLAGS))
+    print(f"CPU: {cpu.model} ({cpu.vendor}), {cpu.isa}; flags: {' '.join(flags)}")
+    print(f"threads: {threads} (setting {settings.threads}; "
+          f"{cpu.cores} cores usable by this process)")
+    print(f"backend: {in_use} ({'set explicitly' if explicit else 'auto'})")
+    if choice:
+        print(f"auto choice: {choice.backend}, measured {choice.measured_at}: {choice.reason}")
+        print(f"  {'backend':<15}{'question ms':>12}{'passages/s':>11}{'workload s':>11}"
+              f"{'cos mean':>9}{'cos min':>9}{'batch diff':>11}  verdict")
+        for t in choice.trials:
+            print(f"  {t.backend:<15}{t.question_ms:>12.2f}{t.passages_per_s:>11.1f}"
+                  f"{t.workload_s:>11.3f}{t.cosine_mean:>9.4f}{t.cosine_min:>9.4f}"
+                  f"{t.batch_max_diff:>11.2g}  {t.problem or 'ok'}")
     return 0
 
 

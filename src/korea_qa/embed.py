@@ -2,7 +2,9 @@
 
 `SentenceTransformerEmbedder` runs the real model from a local folder with PyTorch (no
 downloads); `ExportedEmbedder` runs the same model exported to ONNX (see `korea_qa.export`)
-with ONNX Runtime (float32 or int8) or OpenVINO; `HashEmbedder` ("hash:DIM") is a
+with ONNX Runtime (float32 or dynamic int8) or OpenVINO (float, or static int8 calibrated
+with NNCF); which one runs by default is chosen per machine (`korea_qa.backends`);
+`HashEmbedder` ("hash:DIM") is a
 deterministic bag-of-stems embedder for tests, so most tests never load a model.
 """
 
@@ -36,6 +38,8 @@ class Embedder(Protocol):
 class HashEmbedder:
     """Feature-hashed stems: texts sharing words get similar vectors. Instant, no model."""
 
+    backend = "hash"
+
     def __init__(self, dim: int = 64) -> None:
         self.dim = dim
         self.model_id = f"hash:{dim}"
@@ -66,6 +70,7 @@ class SentenceTransformerEmbedder:
             raise KoreaQAError(f"embedding model folder not found: {model_path}")
         self.model = SentenceTransformer(model_path, device="cpu", backend="torch")
         self.model_id = model_id
+        self.backend = backend
         # Renamed in sentence-transformers 6; the old name still works on older releases.
         get_dim = getattr(self.model, "get_embedding_dimension", None) or \
             self.model.get_sentence_embedding_dimension
@@ -98,25 +103,33 @@ class ExportedEmbedder:
                  threads: int = 2) -> None:
         from tokenizers import Tokenizer
 
-        from korea_qa.export import onnx_model
+        from korea_qa.export import onnx_model, openvino_int8_model
 
         folder = Path(model_path)
         if not folder.is_dir():
             raise KoreaQAError(f"embedding model folder not found: {model_path}")
         self.model_id = model_id
+        self.backend = backend
         self.dim, max_tokens = _check_pipeline(folder)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # As sentence-transformers calls it: pad to the longest in the batch, cut at its
         # max_seq_length (tokenizer.json itself says fixed 128).
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.no_padding()
-        onnx_file = onnx_model(model_path, cache_dir, int8=backend == "onnx-int8")
-        if backend == "openvino":
-            self._run = _openvino_runner(onnx_file, threads, cache_dir)
+        if backend == "openvino-int8":
+            model_file = openvino_int8_model(model_path, cache_dir, self.feeds)
+        else:
+            model_file = onnx_model(model_path, cache_dir, int8=backend == "onnx-int8")
+        if backend in ("openvino", "openvino-int8"):
+            self._run = _openvino_runner(model_file, threads, cache_dir)
         elif backend in ("onnx", "onnx-int8"):
-            self._run = _onnxruntime_runner(onnx_file, threads)
+            self._run = _onnxruntime_runner(model_file, threads)
         else:
             raise KoreaQAError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+    def feeds(self, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        """One model input per text, as `encode` makes them (the int8 calibration's samples)."""
+        return [_feed([e]) for e in self.tokenizer.encode_batch([str(t).strip() for t in texts])]
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
@@ -156,7 +169,7 @@ def _feed(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
     return feed
 
 
-BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8", "openvino")
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 # Token embeddings for each feed, in order (lazily, so a progress bar can follow).
 Runner = Callable[[list[dict[str, np.ndarray]]], Iterator[np.ndarray]]
 
@@ -245,16 +258,19 @@ def load_embedder(settings: Settings) -> Embedder:
             return HashEmbedder(int(settings.model.split(":", 1)[1]))
         except ValueError:
             raise KoreaQAError(f"bad model {settings.model!r}: expected hash:DIM") from None
-    if settings.backend != "torch":
-        return ExportedEmbedder(settings.model_path(), model_id=settings.model_id(),
-                                backend=settings.backend, cache_dir=settings.cache_dir,
-                                threads=settings.torch_threads)
-    return SentenceTransformerEmbedder(
-        settings.model_path(),
-        model_id=settings.model_id(),
-        backend=settings.backend,
-        threads=settings.torch_threads,
-    )
+    backend = settings.resolved_backend()
+    return load_backend(settings, backend)
+
+
+def load_backend(settings: Settings, backend: str) -> Embedder:
+    """The real model on a named backend (the setting aside: what backend selection needs)."""
+    named = settings.model_copy(update={"backend": backend})
+    threads = settings.inference_threads()
+    if backend != "torch":
+        return ExportedEmbedder(settings.model_path(), model_id=named.model_id(),
+                                backend=backend, cache_dir=settings.cache_dir, threads=threads)
+    return SentenceTransformerEmbedder(settings.model_path(), model_id=named.model_id(),
+                                       backend=backend, threads=threads)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

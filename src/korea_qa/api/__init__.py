@@ -19,6 +19,7 @@ from korea_qa.api import errors
 from korea_qa.api.metrics import Metrics
 from korea_qa.api.middleware import ServiceMiddleware
 from korea_qa.api.routes import documents, ops, search
+from korea_qa.api.shedding import LoadShedder
 from korea_qa.api.state import ServiceState
 from korea_qa.embed import Embedder
 from korea_qa.settings import Settings
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Content-Type", "Authorization", "X-API-Key"])
+    app.add_middleware(LoadShedder, max_in_flight=settings.max_searches_in_flight,
+                       retry_after_s=settings.retry_after_s, metrics=app.state.metrics)
     app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes,
                        max_url_bytes=settings.max_url_bytes, metrics=app.state.metrics)

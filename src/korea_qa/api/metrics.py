@@ -38,6 +38,15 @@ class Metrics:
                                    registry=self.registry)
         self.cache_hits = Gauge("korea_qa_query_cache_hits", "Query embeddings from the cache.",
                                 registry=self.registry)
+        self.encoder_queue = Gauge(
+            "korea_qa_encoder_queue_depth", "Questions waiting for the encoder thread.",
+            registry=self.registry)
+        self.search_in_flight = Gauge(
+            "korea_qa_search_in_flight", "Search requests being answered now.",
+            registry=self.registry)
+        self.search_refused = Counter(
+            "korea_qa_search_refused", "Search requests refused with 503: too many in flight.",
+            registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

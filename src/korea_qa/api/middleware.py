@@ -146,7 +146,8 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def _route_template(scope: Scope) -> str:
-    # The matched route's template keeps metric labels bounded (no raw paths or ids).
+    # The matched route's template keeps metric labels bounded (no raw paths or ids); a
+    # request refused before routing (load shedding) names its fixed route itself.
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    return path if isinstance(path, str) else scope.get("korea_qa.route", "unmatched")

@@ -228,3 +228,4 @@ class Health(BaseModel):
     status: str
     detail: str | None = None
     index: str | None = None
+    backend: str | None = None  # the inference backend in use (on /readyz)

@@ -27,7 +27,8 @@ async def readyz(state: StateDep) -> Health | JSONResponse:
     if state.searcher is None:
         body = Health(status="not ready", detail=state.problem)
         return JSONResponse(body.model_dump(), status_code=503)
-    return Health(status="ready", index=state.searcher.view.name)
+    return Health(status="ready", index=state.searcher.view.name,
+                  backend=getattr(state.embedder, "backend", None))
 
 
 @router.get("/metrics", response_class=Response, responses={200: {
@@ -45,6 +46,7 @@ def refresh_gauges(m: Metrics, state: ServiceState) -> None:
     if state.encoder is not None:
         m.encoder_calls.set(state.encoder.calls)
         m.cache_hits.set(state.encoder.cache_hits)
+        m.encoder_queue.set(state.encoder.queue_depth())
     if state.searcher is not None:
         info = state.searcher.view.info()
         m.index_passages.set(info["counts"]["passages"])
