@@ -82,8 +82,8 @@ def test_the_gold_set_loads_and_matches_the_corpus(built: Settings) -> None:
     searcher = gold.open_searcher(built, build_if_stale=False)
     gold.check_against_corpus(items, searcher.index.articles, GOLD)
     # Every answerable question has at least one passage that counts as its hit.
-    backend = gold.InProcess(searcher)
-    assert all(backend.qrels(i) for i in items if i.answerable)
+    target = gold.InProcess(searcher)
+    assert all(target.qrels(i) for i in items if i.answerable)
 
 
 def _write(tmp_path: Path, *rows: object) -> Path:
