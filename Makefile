@@ -5,7 +5,8 @@
 # PyTorch's CPU build (torch==2.13.0+cpu, a local wheel) is installed first and alone, so that
 # no later requirement can pull a CUDA build of several GB. `make serve` installs only what
 # serving needs (requirements/runtime.txt); `make install` (and so `make test`) adds the
-# evaluation and development tools (requirements/dev.txt). docs/DEVELOPMENT.md has the rest.
+# evaluation and development tools (requirements/dev.txt). docs/DEVELOPMENT.md has the rest,
+# including how to refresh the lock files (`make lock`).
 #
 # To add a target: depend on `install` (development tools) or `install-runtime` (serving
 # only), and add it to .PHONY.
@@ -30,7 +31,7 @@ export TRANSFORMERS_OFFLINE := 1
 # uv reads the operating system's certificates, as pip does (this machine's TLS needs them).
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: install install-runtime lock index serve test test-fast lint browser eval \
+.PHONY: install install-runtime lock index serve test test-fast lint docs browser eval \
 	bench-quality bench load clean
 
 $(VENV)/.uv:
@@ -98,9 +99,13 @@ bench: install
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
+
+# The settings table of docs/CONFIGURATION.md, from the descriptions in settings.py.
+docs: install-runtime
+	$(PY) docs/settings_table.py --write
 
 # Debian's headless Chromium and its driver, for tests/test_browser.py (sudo when not root).
 SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
