@@ -56,11 +56,11 @@ install: $(VENV)/.dev
 # Re-pin every dependency to its newest release allowed by pyproject.toml (then run
 # `make test`). Torch is held at the CPU build named in requirements/torch.txt.
 LOCK_UPGRADE ?= --upgrade
+LOCK = $(UV) pip compile --quiet $(LOCK_UPGRADE) --custom-compile-command "make lock" \
+	--find-links $(TORCH_WHEELS) $(LOCK_TARGET)
 lock: $(VENV)/.uv
-	$(UV) pip compile --quiet $(LOCK_UPGRADE) pyproject.toml -c requirements/torch.txt \
-	  --find-links $(TORCH_WHEELS) $(LOCK_TARGET) -o $(RUNTIME_LOCK)
-	$(UV) pip compile --quiet $(LOCK_UPGRADE) pyproject.toml --extra dev -c $(RUNTIME_LOCK) \
-	  --find-links $(TORCH_WHEELS) $(LOCK_TARGET) -o $(DEV_LOCK)
+	$(LOCK) pyproject.toml -c requirements/torch.txt -o $(RUNTIME_LOCK)
+	$(LOCK) pyproject.toml --extra dev -c $(RUNTIME_LOCK) -o $(DEV_LOCK)
 	! grep -i '^nvidia-' $(RUNTIME_LOCK) $(DEV_LOCK)
 
 index: install-runtime
