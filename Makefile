@@ -118,12 +118,11 @@ browser:
 test: install lint browser
 	$(PY) -m pytest
 
-# The inner loop: no real model, no browser, no lint, one pytest worker per core (pytest-xdist).
-# PYTEST_ARGS adds arguments, e.g. PYTEST_ARGS="tests/test_search.py"; WORKERS=0 runs serially.
+# The inner loop: no real model, no browser, no process-spawning (`slow`) tests, no lint.
+# PYTEST_ARGS adds arguments, e.g. PYTEST_ARGS="-x tests/test_search.py".
 PYTEST_ARGS ?=
-WORKERS ?= auto
 test-fast: install
-	$(PY) -m pytest -q -n $(WORKERS) -m "not real_model and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not real_model and not browser and not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) index/current index/versions .pytest_cache .mypy_cache .ruff_cache

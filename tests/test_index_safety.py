@@ -107,6 +107,7 @@ def kill_build_at(settings: Settings, moment: str) -> bool:
     return alive
 
 
+@pytest.mark.slow
 def test_build_killed_at_any_moment_leaves_current_untouched(big: Settings) -> None:
     first = run_cli(big, "build", "--quiet")
     assert first.returncode == 0, first.stderr
@@ -238,6 +239,7 @@ def test_app_is_up_but_not_ready_on_a_damaged_index(
     assert not any(r.exc_info for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_cli_names_the_file_and_the_way_out(built: Settings) -> None:
     folder = current_path(built.index_dir)
     assert folder is not None
@@ -263,6 +265,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.slow
 def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path) -> None:
     folder = current_path(built.index_dir)
     assert folder is not None
@@ -296,6 +299,7 @@ def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_a_repaired_index_is_served(built: Settings) -> None:
     # A build beside the damaged one, then a reload, makes the service ready again.
     folder = current_path(built.index_dir)
