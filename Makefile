@@ -25,6 +25,8 @@ DEV_LOCK := requirements/dev.txt
 # The lock files are for CPython 3.11 on x86-64 Linux (glibc >= 2.28), as here and in Docker.
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 UV_INSTALL = $(UV) pip install --quiet --python $(PY) --find-links $(TORCH_WHEELS)
+# Fails the install if any CUDA package is in the venv.
+NO_CUDA = ! $(UV) pip freeze --python $(PY) | grep -i '^nvidia-'
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -43,10 +45,12 @@ $(VENV)/.runtime: $(VENV)/.uv requirements/torch.txt $(RUNTIME_LOCK) pyproject.t
 	$(UV_INSTALL) -r requirements/torch.txt -c $(RUNTIME_LOCK)
 	$(UV_INSTALL) -r $(RUNTIME_LOCK)
 	$(UV_INSTALL) --no-deps -e .
+	$(NO_CUDA)
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime $(DEV_LOCK)
 	$(UV_INSTALL) -r $(DEV_LOCK)
+	$(NO_CUDA)
 	touch $@
 
 install-runtime: $(VENV)/.runtime
