@@ -43,6 +43,8 @@ def _default(field: FieldInfo) -> str:
     value = field.get_default(call_default_factory=True)
     if value is None:
         return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
     if value == "":
         return "empty"
     if isinstance(value, list):
@@ -56,19 +58,22 @@ def _values(field: FieldInfo) -> str:
     kind: Any = kinds[0]
     if typing.get_origin(kind) is typing.Literal:
         return ", ".join(f"`{v}`" for v in typing.get_args(kind))
+    if kind is bool:
+        return "`true`, `false`"
     words = {int: "integer", float: "number", str: "text", Path: "path",
              SecretStr: "text (secret)"}.get(kind)
     if words is None and typing.get_origin(kind) is list:
         return "JSON list of text"
     if words is None:
         raise ValueError(f"no wording for the type {kind!r}; add one to {__file__}")
-    low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
-    high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    bounds = {type(m): m for m in field.metadata}
+    low, high = bounds.get(annotated_types.Ge), bounds.get(annotated_types.Le)
     if low is not None and high is not None:
-        return f"{words}, {low}–{high}"
-    if low is not None:
-        return f"{words} ≥ {low}"
-    return words
+        return f"{words}, {low.ge}–{high.le}"
+    parts = [f"{sign} {getattr(bounds[kind_], attr)}" for kind_, sign, attr in (
+        (annotated_types.Gt, ">", "gt"), (annotated_types.Ge, "≥", "ge"),
+        (annotated_types.Lt, "<", "lt"), (annotated_types.Le, "≤", "le")) if kind_ in bounds]
+    return " ".join([words, ", ".join(parts)]) if parts else words
 
 
 def _is_union(annotation: object) -> bool:
