@@ -1,28 +1,73 @@
 # The two commands a fresh machine needs: `make serve` and `make test`.
-# PyTorch's CPU build is installed first, from the local wheel, so that no later
-# requirement can pull a CUDA build of several GB.
+#
+# Installs come from the lock files in requirements/ (every version pinned), by uv, which pip
+# installs into the venv first (pinned below), so a machine needs only Python 3.11 and make.
+# PyTorch's CPU build (torch==2.13.0+cpu, a local wheel) is installed first and alone, so that
+# no later requirement can pull a CUDA build of several GB. `make serve` installs only what
+# serving needs (requirements/runtime.txt); `make install` (and so `make test`) adds the
+# evaluation and development tools (requirements/dev.txt). docs/DEVELOPMENT.md has the rest,
+# including how to refresh the lock files (`make lock`).
+#
+# To add a target: depend on `install` (development tools) or `install-runtime` (serving
+# only), and add it to .PHONY.
 
 SHELL := /bin/bash
+PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip
+UV := $(VENV)/bin/uv
 KQA := $(VENV)/bin/korea-qa
-STAMP := $(VENV)/.installed
-TORCH := torch==2.13.0
+UV_VERSION := 0.13.9
+# Where the CPU build of PyTorch is found: this machine's local wheel folder (pip's find-links).
+TORCH_WHEELS ?= /opt/wheels
+RUNTIME_LOCK := requirements/runtime.txt
+DEV_LOCK := requirements/dev.txt
+# The lock files are for CPython 3.11 on x86-64 Linux (glibc >= 2.28), as here and in Docker.
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
+UV_INSTALL = $(UV) pip install --quiet --python $(PY) --find-links $(TORCH_WHEELS)
+# Fails the install if any CUDA package is in the venv.
+NO_CUDA = ! $(UV) pip freeze --python $(PY) | grep -i '^nvidia-'
+
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# uv reads the operating system's certificates, as pip does (this machine's TLS needs them).
+export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction bench-add load overload info clean
+.PHONY: install install-runtime lock index serve test test-fast lint docs browser eval \
+	bench-quality bench bench-extraction bench-add load overload info clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(VENV)/.uv:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	touch $@
 
-install: $(STAMP)
+$(VENV)/.runtime: $(VENV)/.uv requirements/torch.txt $(RUNTIME_LOCK) pyproject.toml
+	$(UV_INSTALL) -r requirements/torch.txt -c $(RUNTIME_LOCK)
+	$(UV_INSTALL) -r $(RUNTIME_LOCK)
+	$(UV_INSTALL) --no-deps -e .
+	$(NO_CUDA)
+	touch $@
 
-index: install
+$(VENV)/.dev: $(VENV)/.runtime $(DEV_LOCK)
+	$(UV_INSTALL) -r $(DEV_LOCK)
+	$(NO_CUDA)
+	touch $@
+
+install-runtime: $(VENV)/.runtime
+
+install: $(VENV)/.dev
+
+# Re-pin every dependency to its newest release allowed by pyproject.toml (then run
+# `make test`). Torch is held at the CPU build named in requirements/torch.txt.
+LOCK_UPGRADE ?= --upgrade
+LOCK = $(UV) pip compile --quiet $(LOCK_UPGRADE) --custom-compile-command "make lock" \
+	--find-links $(TORCH_WHEELS) $(LOCK_TARGET)
+lock: $(VENV)/.uv
+	$(LOCK) pyproject.toml -c requirements/torch.txt -o $(RUNTIME_LOCK)
+	$(LOCK) pyproject.toml --extra dev -c $(RUNTIME_LOCK) -o $(DEV_LOCK)
+	! grep -i '^nvidia-' $(RUNTIME_LOCK) $(DEV_LOCK)
+
+index: install-runtime
 	$(KQA) build --if-stale
 
 serve: index
@@ -35,7 +80,7 @@ eval: install
 
 # BEIR SciFact (not in `make test`): train (where fusion was tuned), then test. The first
 # run embeds the abstracts (minutes on 2 cores) into .cache/; reruns take seconds.
-# Writes eval/results/beir-scifact-{train,test}.json; see README "Retrieval quality".
+# Writes eval/results/beir-scifact-{train,test}.json; see eval/README.md, "BEIR SciFact".
 SCIFACT ?= ../shared/benchmarks/scifact
 bench-quality: install
 	$(KQA) eval beir $(SCIFACT) --split train
@@ -43,16 +88,16 @@ bench-quality: install
 
 # Load test: a live server on 127.0.0.1 with the real model, LOAD_CLIENTS async clients for
 # LOAD_SECONDS against /api/search with the gold questions. Prints req/s, p50/p95/p99 and
-# errors; writes bench/results/load-*.json. See README.md, "Load test".
+# errors; writes bench/results/load-*.json. See bench/README.md, "Load test".
 LOAD_CLIENTS ?= 16
 LOAD_SECONDS ?= 60
-load: index
+load: index install
 	$(PY) bench/load.py --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS)
 
 # Overload: 1, 200 and 1,000 clients with distinct questions; refusals (503 + Retry-After)
 # counted, p99 of the answered held against 20x the one-client p50. See bench/README.md.
 OVERLOAD_SECONDS ?= 20
-overload: index
+overload: index install
 	$(PY) bench/load.py --clients 1,200,1000 --distinct --seconds $(OVERLOAD_SECONDS)
 
 # Speed, every target of issue 16 on this machine in one run: the backend `auto` picks here,
@@ -82,9 +127,13 @@ info: install
 	$(KQA) info
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
+
+# The settings table of docs/CONFIGURATION.md, from the descriptions in settings.py.
+docs: install-runtime
+	$(PY) docs/settings_table.py --write
 
 # Debian's headless Chromium and its driver, for tests/test_browser.py (sudo when not root).
 SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
@@ -93,8 +142,15 @@ browser:
 	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y chromium chromium-driver)
 
+# The whole suite, as CI runs it: lint, the real model, the browser.
 test: install lint browser
 	$(PY) -m pytest
+
+# The inner loop: no real model, no browser, no process-spawning (`slow`) tests, no lint.
+# PYTEST_ARGS adds arguments, e.g. PYTEST_ARGS="-x tests/test_search.py".
+PYTEST_ARGS ?=
+test-fast: install
+	$(PY) -m pytest -q -m "not real_model and not browser and not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) index/current index/versions .pytest_cache .mypy_cache .ruff_cache

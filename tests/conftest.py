@@ -1,8 +1,12 @@
 """Shared fixtures. Most tests use the deterministic hash embedder ("hash:64") on a copy of
-the real corpus in a temporary folder; only tests marked `real_model` load MiniLM."""
+the real corpus in a temporary folder; only tests marked `real_model` load MiniLM.
+
+Tests write only under pytest's temporary folders: indexes, the ONNX export and OpenVINO's
+compiled models (`model_cache`), and hypothesis' own files (it defaults to ./.hypothesis)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,11 +77,25 @@ def client(built: Settings) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> None:
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+
+
 @pytest.fixture(scope="session")
-def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cache_dir` of every real-model test: the model is exported once per session."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Settings:
     """The real model over the real corpus, built once per test session."""
     index_dir = tmp_path_factory.mktemp("real-index")
-    settings = Settings(corpus_dir=CORPUS, index_dir=index_dir)
+    settings = Settings(corpus_dir=CORPUS, index_dir=index_dir, cache_dir=model_cache)
     build_index(settings, real_embedder(settings))
     return settings
 

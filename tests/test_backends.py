@@ -41,8 +41,8 @@ def test_unknown_backend_is_refused() -> None:
 
 
 @pytest.mark.real_model
-def test_export_is_cached_in_the_cache_dir(tmp_path: Path) -> None:
-    settings = Settings()
+def test_export_is_cached_in_the_cache_dir(model_cache: Path) -> None:
+    settings = Settings(cache_dir=model_cache)
     cache = settings.cache_dir
     int8 = onnx_model(settings.model_path(), cache, int8=True)
     folder = cache / "onnx" / model_key(settings.model_path())
@@ -54,9 +54,9 @@ def test_export_is_cached_in_the_cache_dir(tmp_path: Path) -> None:
 
 @pytest.mark.real_model
 @pytest.mark.parametrize("backend", EXPORTED)
-def test_vectors_are_close_to_pytorch(backend: str) -> None:
-    torch_vectors = real_embedder(Settings(backend="torch")).encode(TEXTS)
-    embedder = load_embedder(Settings(backend=backend))
+def test_vectors_are_close_to_pytorch(backend: str, model_cache: Path) -> None:
+    torch_vectors = real_embedder(Settings(backend="torch", cache_dir=model_cache)).encode(TEXTS)
+    embedder = load_embedder(Settings(backend=backend, cache_dir=model_cache))
     assert isinstance(embedder, ExportedEmbedder)
     vectors = embedder.encode(TEXTS, batch_size=2)
     assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
@@ -113,7 +113,8 @@ def test_backend_builds_loads_and_answers(backend: str, real_settings: Settings,
                                           tmp_path: Path, gold: dict[str, object]) -> None:
     settings = real_settings
     if backend != real_settings.backend:
-        settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", backend=backend)
+        settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", backend=backend,
+                            cache_dir=real_settings.cache_dir)
         build_index(settings, real_embedder(settings))
     embedder = real_embedder(settings)
     view = Library(settings, embedder).view()

@@ -2,12 +2,14 @@
 
 The real app runs with uvicorn on a free local port, over a copy of the corpus plus one
 article whose text holds markup, with the hash embedder (no model needed). `make test`
-installs chromium and chromium-driver; without them these tests skip.
+installs chromium and chromium-driver; without them these tests skip. Screenshots go to
+a pytest temporary folder, or to the folder named by KOREA_QA_TEST_SCREENSHOTS.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -45,7 +47,6 @@ from korea_qa.embed import HashEmbedder  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = ROOT / "tests" / "output"
 QUESTION = "When will rail traffic between North Korea and Russia resume?"
 OTHER_QUESTION = "Which countries voted against the UN resolution on Ukraine?"
 # With the hash embedder, QUESTION's best dense cosine is about 0.70 and OFF_TOPIC's about
@@ -181,13 +182,21 @@ def _assert_nothing_ran(driver: WebDriver, flag: str) -> None:
     assert driver.find_elements(By.CSS_SELECTOR, "main img, main script") == []
 
 
-def _shot(driver: WebDriver, name: str) -> None:
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(OUTPUT / name))
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("KOREA_QA_TEST_SCREENSHOTS")
+    if not chosen:
+        return tmp_path_factory.mktemp("screenshots")
+    Path(chosen).mkdir(parents=True, exist_ok=True)
+    return Path(chosen)
+
+
+def _shot(driver: WebDriver, folder: Path, name: str) -> None:
+    driver.save_screenshot(str(folder / name))
 
 
 def test_question_gives_cards_with_citation_and_highlighted_answer(
-        page: WebDriver, base_url: str) -> None:
+        page: WebDriver, base_url: str, screenshots: Path) -> None:
     cards = _ask(page, QUESTION)
     expected = _api(base_url, QUESTION)
     assert expected["answerable"] is True
@@ -203,11 +212,11 @@ def test_question_gives_cards_with_citation_and_highlighted_answer(
     if api_first["citation"]["doc_id"] == "russia-dprk-thaw":
         assert "descriptive title" in citation.text
     assert not page.find_element(By.ID, "notice").is_displayed()
-    _shot(page, "results.png")
+    _shot(page, screenshots, "results.png")
 
 
 def test_card_leads_to_the_article_with_the_passage_highlighted(
-        page: WebDriver, base_url: str) -> None:
+        page: WebDriver, base_url: str, screenshots: Path) -> None:
     cards = _ask(page, QUESTION)
     passage = _api(base_url, QUESTION)["results"][0]
     cards[0].find_element(By.CSS_SELECTOR, "a.cite-link").click()
@@ -222,7 +231,7 @@ def test_card_leads_to_the_article_with_the_passage_highlighted(
         "return [r.top, r.bottom, window.innerHeight];")
     assert top >= 0 and bottom <= height, "the cited passage is scrolled into view"
     assert passage["citation"]["title"] in page.find_element(By.ID, "title").text
-    _shot(page, "article.png")
+    _shot(page, screenshots, "article.png")
     page.find_element(By.ID, "back").click()
     _results_for(page, QUESTION)
 
@@ -268,7 +277,8 @@ def test_markup_inside_a_passage_is_shown_as_text(page: WebDriver, base_url: str
     _assert_nothing_ran(page, "__xss2")
 
 
-def test_phone_width_shows_box_and_results(browser: WebDriver, base_url: str) -> None:
+def test_phone_width_shows_box_and_results(browser: WebDriver, base_url: str,
+                                           screenshots: Path) -> None:
     browser.set_window_size(375, 740)
     try:
         browser.get(f"{base_url}/?{urllib.parse.urlencode({'q': QUESTION})}")
@@ -281,7 +291,7 @@ def test_phone_width_shows_box_and_results(browser: WebDriver, base_url: str) ->
             assert element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width
         assert browser.execute_script(
             "return document.documentElement.scrollWidth") <= width, "no sideways scrolling"
-        _shot(browser, "phone.png")
+        _shot(browser, screenshots, "phone.png")
     finally:
         browser.set_window_size(1280, 900)
 

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from korea_qa.cli import main
 from korea_qa.settings import Settings
 
@@ -40,6 +42,7 @@ def test_ask_prints_citations_and_marks_the_answer(built: Settings, capsys) -> N
     assert all(r["score"] > 0 for r in body["results"])
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_without_traceback(settings: Settings, tmp_path: Path) -> None:
     env = {**_env(settings), "KOREA_QA_INDEX_DIR": str(tmp_path / "empty")}
     run = subprocess.run([sys.executable, "-m", "korea_qa.cli", "ask", "anything"],

@@ -45,8 +45,12 @@ def test_real_corpus_boilerplate_is_gone_and_article_words_kept() -> None:
     assert "continuous supplies of small arms and armoured vehicles.\n\n" in text
 
 
+SEED = ROOT.parent / "shared" / "seeds" / "000_9c8fa77861a75e7c.txt"
+
+
+@pytest.mark.skipif(not SEED.is_file(), reason=f"the original seed article is not here: {SEED}")
 def test_every_seed_sentence_survives_cleaning_word_for_word() -> None:
-    seed = (ROOT.parent / "shared" / "seeds" / "000_9c8fa77861a75e7c.txt").read_text()
+    seed = SEED.read_text()
     thaw = {a.doc_id: a for a in load_corpus(ROOT / "corpus")}["russia-dprk-thaw"]
     paragraphs = [line.strip() for line in seed.split("\n") if line.strip()]
     assert thaw.text.split("\n\n") == paragraphs

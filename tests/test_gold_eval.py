@@ -92,8 +92,8 @@ def test_the_gold_set_loads_and_matches_the_corpus(built: Settings) -> None:
     searcher = gold.open_searcher(built, build_if_stale=False)
     gold.check_against_corpus(items, gold.indexed_articles(searcher.view), GOLD)
     # Every answerable question has at least one passage that counts as its hit.
-    backend = gold.InProcess(searcher)
-    assert all(backend.qrels(i) for i in items if i.answerable)
+    target = gold.InProcess(searcher)
+    assert all(target.qrels(i) for i in items if i.answerable)
 
 
 def _write(tmp_path: Path, *rows: object) -> Path:
@@ -227,7 +227,7 @@ def _result(id_: str, kind: str | None, abstained: bool, mode: str = "hybrid") -
 
 
 def test_abstention_by_kind_on_a_hand_made_run() -> None:
-    run = GoldRun(backend="fake", k=10, modes=("hybrid",), questions=[
+    run = GoldRun(target="fake", k=10, modes=("hybrid",), questions=[
         _result("a1", None, False), _result("a2", None, False), _result("a3", None, False),
         _result("a4", None, True),                                     # 1 of 4 answerable
         _result("o1", "off-topic", True), _result("o2", "off-topic", True),

@@ -112,6 +112,7 @@ def _answers(settings: Settings) -> list[list[str]]:
             for q in (QUESTION, "workers in the Far East", "railway bridge")]
 
 
+@pytest.mark.slow
 def test_build_killed_at_any_moment_leaves_current_untouched(big: Settings) -> None:
     first = run_cli(big, "build", "--full", "--quiet")
     assert first.returncode == 0, first.stderr
@@ -245,6 +246,7 @@ def test_app_is_up_but_not_ready_on_a_damaged_index(
     assert not any(r.exc_info for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_cli_names_the_file_and_the_way_out(built: Settings) -> None:
     _flip_byte(current_version(built))
     asked = run_cli(built, "ask", QUESTION)
@@ -268,6 +270,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.slow
 def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path) -> None:
     _truncate(current_version(built))
     port = _free_port()
@@ -299,6 +302,7 @@ def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_a_repaired_index_is_served(built: Settings) -> None:
     # A build beside the damaged one makes the service ready again, reload or not.
     _truncate(current_version(built))

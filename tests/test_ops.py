@@ -191,6 +191,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", ["info", "warning"])
 def test_log_level_is_a_setting(built: Settings, tmp_path: Path, level: str) -> None:
     port = _free_port()

@@ -59,16 +59,15 @@ class HashEmbedder:
 class SentenceTransformerEmbedder:
     def __init__(self, model_path: str, *, model_id: str, backend: str = "torch",
                  threads: int = 2) -> None:
-        # Never reach for the hub: the model is a local folder.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
         if not os.path.isdir(model_path):
             raise KoreaQAError(f"embedding model folder not found: {model_path}")
-        self.model = SentenceTransformer(model_path, device="cpu", backend="torch")
+        # The model is a local folder: never reach for the hub, whatever the environment says.
+        self.model = SentenceTransformer(model_path, device="cpu", backend="torch",
+                                         local_files_only=True)
         self.model_id = model_id
         self.backend = backend
         # Renamed in sentence-transformers 6; the old name still works on older releases.

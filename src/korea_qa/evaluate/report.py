@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate.gold import GoldRun, misses, summarise
 
 SETTINGS_RECORDED = ("model", "backend", "chunk_min_words", "chunk_max_words",
@@ -218,7 +219,11 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ModuleNotFoundError:  # the `eval` extra; `make serve` installs the runtime only
+        raise KoreaQAError("the HTML report needs matplotlib: `make install` adds it, or pass "
+                           "--no-html") from None
 
     matplotlib.use("Agg")  # no display; must precede the pyplot import
     import matplotlib.pyplot as plt
