@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from korea_qa import aliases
 from korea_qa.lexical import Bm25Params
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -59,6 +60,17 @@ class Settings(BaseSettings):
     # best balanced accuracy on the gold set; it catches off-topic questions only (see
     # eval/README.md, "Abstention threshold").
     abstain_threshold: float = 0.335
+    # The fitted answerability decision (`korea_qa.answerability`): a JSON file of logistic
+    # coefficients and an operating point, fitted on the gold set's train part with
+    # `korea-qa eval fit`; empty: the one shipped with the package. It gives every search
+    # its `confidence` (the probability that the articles answer), for the embedding model it
+    # was fitted for only.
+    answerability_file: Path | None = None
+    # What decides `answerable`: "cosine", the best cosine against abstain_threshold, or
+    # "fitted", the decision's probability against its operating point. "cosine" by default:
+    # on the gold set's test part the fitted decision abstained on 9 of 41 answerable
+    # questions (eval/README.md, "An answerability decision").
+    answerable_rule: Literal["cosine", "fitted"] = "cosine"
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
     # changing these needs no rebuild.
@@ -120,6 +132,8 @@ class Settings(BaseSettings):
             "chunk_min_words": self.chunk_min_words,
             "chunk_max_words": self.chunk_max_words,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,
+            # The index stores tokens, and the alias list decides some of them.
+            "aliases": aliases.active().digest,
         }
 
     def bm25_params(self) -> Bm25Params:
