@@ -52,7 +52,7 @@ class AliasTable:
         i = 0
         while i < len(words):
             n = self.match_at(words, i)
-            if n and i + 1 < len(words):
+            if n > 1:  # a spelling overlapping this one from the next word, ending later
                 later = self.match_at(words, i + 1)
                 if later and i + 1 + later > i + n:
                     n = 0

@@ -34,6 +34,7 @@ from korea_qa.errors import KoreaQAError
 from korea_qa.explain import QuestionTerm, TopLists, passage_terms
 from korea_qa.records import Passage
 from korea_qa.store.base import StoreView
+from korea_qa.tokenize import token_spans
 
 DECISION_FILE = Path(__file__).with_name("answerability.json")
 DENSE_POOL = 3  # top passages by cosine whose sentences are read
@@ -93,7 +94,8 @@ _NOT_A_NAME = re.compile(r"(ian|ean|can|ese|ern|ic)s?$|^(north|south|east|west)"
 def _names(question: str, terms: Sequence[QuestionTerm]) -> list[QuestionTerm]:
     """The names the question gives: its terms typed with a capital past its first word, and
     its numbers (a year, a count)."""
-    first = terms[0].start if terms else 0
+    tokens = token_spans(question)
+    first = tokens[0].start if tokens else 0  # the first word, question words included
     return [t for t in terms if t.start > first and (
         (t.text[:1].isupper() and not _NOT_A_NAME.search(t.text)) or t.text[:1].isdigit())]
 

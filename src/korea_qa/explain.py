@@ -23,6 +23,13 @@ from korea_qa.records import Explain, Passage, Span
 from korea_qa.store.base import Retrieval, StoreView
 from korea_qa.tokenize import Token, token_spans
 
+# Words of asking, not of the subject: a question's "what" or "did" is never "not mentioned",
+# nor marked in a passage. (Lucene's stopwords, which the tokenizer drops, do not list them.)
+QUESTION_WORDS = frozenset({
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do",
+    "done", "was", "were", "has", "have", "had", "can", "could", "would", "should", "may",
+    "might", "must", "shall"})
+
 
 @dataclass(frozen=True, slots=True)
 class QuestionTerm:
@@ -34,7 +41,9 @@ class QuestionTerm:
 
 
 def question_terms(question: str, view: StoreView) -> tuple[QuestionTerm, ...]:
-    spans = token_spans(question)
+    """The question's content terms, with where each stands and how many passages hold it."""
+    spans = [t for t in token_spans(question)
+             if question[t.start:t.end].lower() not in QUESTION_WORDS]
     dfs = view.document_frequencies(list(dict.fromkeys(t.term for t in spans)))
     return tuple(QuestionTerm(t.term, question[t.start:t.end], t.start, t.end, dfs[t.term])
                  for t in spans)
@@ -58,10 +67,17 @@ class TopList:
 
     @classmethod
     def of(cls, refs: np.ndarray, scores: np.ndarray, retrieval: Retrieval) -> TopList:
-        keys = retrieval.keys(refs) if len(refs) else []
-        order = sorted(range(len(refs)), key=lambda i: (-float(scores[i]), keys[i]))
-        return cls(np.asarray(refs)[order].astype(np.int64),
-                   np.asarray(scores)[order].astype(np.float64))
+        refs = np.asarray(refs, dtype=np.int64)
+        scores = np.asarray(scores, dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")
+        values = scores[order]
+        tied = np.flatnonzero(np.r_[False, values[1:] == values[:-1]] |
+                              np.r_[values[:-1] == values[1:], False])
+        if len(tied):  # keys only where needed: they are read from the catalog
+            keys = dict(zip(tied.tolist(), retrieval.keys(refs[order[tied]]), strict=True))
+            positions = sorted(range(len(order)), key=lambda i: (-values[i], keys.get(i, "")))
+            order = order[positions]
+        return cls(refs[order], scores[order])
 
     def rank(self, ref: int) -> int | None:
         """1-based position of `ref`; a tie shares the best position; None if absent."""

@@ -137,12 +137,14 @@ def operating_point(probability: np.ndarray, examples: Sequence[Example],
     values = np.unique(probability)
     cuts = [(float(values[0]) / 2, float(values[0]))]
     cuts += [((a + b) / 2, b - a) for a, b in itertools.pairwise(values)]
+    def share(mask: np.ndarray, cut: float) -> float:
+        return float((probability[mask] < cut).mean()) if mask.any() else 0.0
+
     best = (-1.0, -1.0, -1.0, cuts[0][0])
     for cut, gap in cuts:
-        if (probability[answerable] < cut).mean() > max_false:
+        if share(answerable, cut) > max_false:
             continue
-        best = max(best, (float((probability[on_topic] < cut).mean()),
-                          float((probability[off_topic] < cut).mean()), gap, cut))
+        best = max(best, (share(on_topic, cut), share(off_topic, cut), gap, cut))
     return best[3]
 
 

@@ -176,7 +176,7 @@ def reliability(probability: Sequence[float], outcome: Sequence[bool],
     reliability diagram's points); empty bins have None."""
     p = np.asarray(probability, dtype=np.float64)
     o = np.asarray(outcome, dtype=np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
+    edges = np.arange(bins + 1) / bins  # exact tenths and fifths, unlike linspace
     which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
     out = []
     for b in range(bins):

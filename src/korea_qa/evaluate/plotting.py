@@ -1,0 +1,22 @@
+"""Matplotlib without a display, and figures as PNG bytes (the reports embed them)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+
+def pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must precede the pyplot import
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+    return buffer.getvalue()
