@@ -12,8 +12,6 @@ const notice = document.getElementById("notice");
 const errorBox = document.getElementById("error");
 const results = document.getElementById("results");
 const intro = document.getElementById("intro");
-const missingLine = document.getElementById("missing");
-const confidenceLine = document.getElementById("confidence");
 
 // Responses can arrive out of order; only the latest request may draw.
 let current = null;
@@ -111,6 +109,9 @@ function card(result, question) {
     whyNode(result),
     citationNode(result, question));
 }
+
+const missingLine = document.getElementById("missing");
+const confidenceLine = document.getElementById("confidence");
 
 /** "Not mentioned in any article: …" and the probability that the articles answer. */
 function showAnswerability(data) {
