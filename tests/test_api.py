@@ -13,13 +13,16 @@ def test_search_get_matches_the_contract(client: TestClient) -> None:
     response = client.get("/api/search", params={"q": QUESTION, "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"query", "answerable", "took_ms", "results"}
+    # confidence, missing_terms and explain were added (issue 17); nothing was taken away.
+    assert set(body) == {"query", "answerable", "confidence", "missing_terms", "took_ms",
+                         "results"}
     assert body["query"] == QUESTION
     assert isinstance(body["answerable"], bool)
     assert body["took_ms"] > 0
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     first = body["results"][0]
-    assert set(first) == {"rank", "score", "text", "answer", "citation"}
+    assert set(first) == {"rank", "score", "text", "answer", "citation", "explain"}
+    assert set(first["explain"]) == {"dense_rank", "cosine", "bm25_rank", "bm25", "matches"}
     assert set(first["answer"]) == {"text", "start", "end"}
     assert set(first["citation"]) == {"doc_id", "title", "title_is_descriptive", "author",
                                       "published", "source", "url",

@@ -42,6 +42,7 @@ from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from conftest import build_index  # noqa: E402
+from korea_qa.answerability import Decision, Logit  # noqa: E402
 from korea_qa.api import create_app  # noqa: E402
 from korea_qa.embed import HashEmbedder  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
@@ -64,6 +65,15 @@ is what it says. The zebra harbour notice also quotes <img src=x onerror=window.
 as an image tag. A reader of the zebra harbour notice sees those characters and nothing runs.
 """
 WAIT = 20
+HASH_DECISION = Decision(
+    model="hash:64",
+    topic=Logit(features=("cos_passage",), mean=(0.5,), scale=(0.1,), coef=(2.0,),
+                intercept=0.0),
+    answer=Logit(features=("type_missing",), mean=(0.0,), scale=(1.0,), coef=(-2.0,),
+                 intercept=1.0),
+    threshold=0.5)
+# A word of no article, in a question that otherwise finds the rail passage.
+MISSING_QUESTION = "When will rail traffic resume, and what of literacy?"
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +83,14 @@ def base_url() -> Iterator[str]:
         corpus = Path(tmp) / "corpus"
         shutil.copytree(ROOT / "corpus", corpus)
         (corpus / "markup-test.md").write_text(MARKUP_ARTICLE)
+        # A decision "fitted" for the hash embedder, so that the page has a confidence to
+        # show (the shipped one applies to the real model only); `answerable` stays the
+        # cosine rule (the default), so THRESHOLD still decides it.
+        decision = Path(tmp) / "answerability.json"
+        decision.write_text(HASH_DECISION.model_dump_json())
         settings = Settings(corpus_dir=corpus, index_dir=Path(tmp) / "index", model="hash:64",
-                            abstain_threshold=THRESHOLD, batch_wait_ms=0.0)
+                            abstain_threshold=THRESHOLD, batch_wait_ms=0.0,
+                            answerability_file=decision)
         build_index(settings, HashEmbedder(64))
         with serving(settings) as url:
             yield url
@@ -339,3 +355,53 @@ def test_article_list_is_reachable_from_the_page(page: WebDriver) -> None:
     _until(page, lambda d: d.find_element(By.ID, "title").text.startswith("Is Russia"))
     assert page.find_elements(By.CSS_SELECTOR, "#body p")
     assert page.find_elements(By.CSS_SELECTOR, "mark") == []
+
+
+def test_matched_words_are_marked_in_the_passage(page: WebDriver, base_url: str,
+                                                 screenshots: Path) -> None:
+    cards = _ask(page, QUESTION)
+    api = _api(base_url, QUESTION)["results"]
+    for card, result in zip(cards, api, strict=True):
+        marked = card.find_elements(By.CSS_SELECTOR, ".passage mark.term")
+        assert [_text(m) for m in marked] == [m["text"] for m in result["explain"]["matches"]]
+        # Marking changes no character of the passage or of the answer.
+        assert _text(card.find_element(By.CSS_SELECTOR, ".passage")) == result["text"]
+        assert _text(card.find_element(By.CSS_SELECTOR, "mark.answer")) == (
+            result["answer"]["text"])
+    assert api[0]["explain"]["matches"], "the rail passage holds words of the question"
+    why = cards[0].find_element(By.CSS_SELECTOR, ".why").text
+    rank = api[0]["explain"]["dense_rank"]
+    assert why.startswith("Why: ") and "by meaning (cosine" in why
+    assert f"{rank}{'st' if rank == 1 else ''}" in why
+    _shot(page, screenshots, "explain.png")
+
+
+def test_words_of_no_article_are_named(page: WebDriver, base_url: str) -> None:
+    api = _api(base_url, MISSING_QUESTION)
+    assert api["missing_terms"] == ["literacy"]
+    _ask(page, MISSING_QUESTION)
+    line = page.find_element(By.ID, "missing")
+    assert line.is_displayed()
+    assert line.text == "Not mentioned in any article: literacy"
+    assert _api(base_url, QUESTION)["missing_terms"] == []
+    _ask(page, QUESTION)
+    assert not page.find_element(By.ID, "missing").is_displayed()
+
+
+def test_confidence_is_shown_as_a_percentage(page: WebDriver, base_url: str) -> None:
+    confidence = _api(base_url, QUESTION)["confidence"]
+    assert isinstance(confidence, float) and 0.0 <= confidence <= 1.0
+    _ask(page, QUESTION)
+    line = page.find_element(By.ID, "confidence")
+    assert line.is_displayed()
+    assert line.text == f"Probability that the articles answer: {round(100 * confidence)}%"
+
+
+def test_marked_words_of_a_passage_with_markup_stay_text(page: WebDriver) -> None:
+    cards = _ask(page, "zebra harbour notice script")
+    card = next(c for c in cards if "zebra harbour" in _text(c))
+    marked = [_text(m) for m in card.find_elements(By.CSS_SELECTOR, ".passage mark.term")]
+    assert "zebra" in marked and "script" in marked
+    assert "<script>window.__xss2=1</script>" in _text(
+        card.find_element(By.CSS_SELECTOR, ".passage"))
+    _assert_nothing_ran(page, "__xss2")

@@ -36,7 +36,8 @@ def test_ask_prints_citations_and_marks_the_answer(built: Settings, capsys) -> N
     assert main([*args, "ask", "Khusnullin construction industry", "--json", "--mode",
                  "lexical"]) == 0
     body = json.loads(capsys.readouterr().out)
-    assert set(body) == {"query", "answerable", "took_ms", "results"}
+    assert set(body) == {"query", "answerable", "confidence", "missing_terms", "took_ms",
+                         "results"}
     # Lexical mode returns only passages that share a term with the question.
     assert 1 <= len(body["results"]) <= 5
     assert all(r["score"] > 0 for r in body["results"])

@@ -322,7 +322,9 @@ def test_reports_are_self_contained(built: Settings, tmp_path: Path) -> None:
         1 for q in latest["questions"]
         if q["mode"] == "lexical" and q["answerable"] and q["first_hit"] != 1)
     page = (tmp_path / "results" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2  # hit@k and confidence plots
+    # hit@k, the abstention trade-off and the confidence plots (no calibration plot: the
+    # hash embedder has no fitted decision).
+    assert page.count("data:image/png;base64,") == 3
     assert "http://" not in page and "https://" not in page
     assert "<script" not in page and "<link" not in page
 

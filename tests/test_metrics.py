@@ -6,6 +6,7 @@ import pytest
 
 from korea_qa.evaluate.metrics import (
     best_threshold,
+    brier,
     dcg,
     first_relevant_rank,
     hit_at_k,
@@ -14,6 +15,9 @@ from korea_qa.evaluate.metrics import (
     percentile,
     recall_at_k,
     reciprocal_rank,
+    reliability,
+    roc_auc,
+    tradeoff,
 )
 
 LOG2_3 = math.log2(3)  # 1.5849625
@@ -106,3 +110,24 @@ def test_best_threshold_prefers_the_widest_gap_among_ties() -> None:
     assert choice.threshold == pytest.approx(0.75)
     with pytest.raises(ValueError):
         best_threshold([0.5], [])
+
+
+def test_roc_auc_counts_pairs_and_half_ties() -> None:
+    # Pairs (pos, neg): (3,1) win, (3,2) win, (2,1) win, (2,2) tie -> 3.5 of 4.
+    assert roc_auc([3.0, 2.0], [1.0, 2.0]) == 0.875
+    assert roc_auc([1.0], [2.0]) == 0.0
+    assert roc_auc([], [1.0]) is None
+
+
+def test_tradeoff_goes_from_keeping_all_to_abstaining_on_all() -> None:
+    curve = tradeoff([0.9, 0.5], [0.2, 0.6])
+    assert curve == [(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+
+
+def test_reliability_bins_and_brier() -> None:
+    bins = reliability([0.1, 0.15, 0.9, 0.5], [False, True, True, True], bins=2)
+    assert [(b.questions, b.observed) for b in bins] == [(2, 0.5), (2, 1.0)]
+    assert bins[0].mean_probability == pytest.approx(0.125)
+    assert reliability([1.0], [True], bins=4)[3].questions == 1  # 1.0 is in the last bin
+    assert reliability([0.3], [True], bins=4)[0].mean_probability is None
+    assert brier([1.0, 0.0, 0.5], [True, False, True]) == pytest.approx(0.25 / 3)

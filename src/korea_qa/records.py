@@ -110,6 +110,18 @@ class Filters:
 
 
 @dataclass(frozen=True, slots=True)
+class Explain:
+    """Why a passage was returned (`korea_qa.explain`): where each retriever ranked it among
+    its top candidates (None: not among them), its scores, and the question's terms in it."""
+
+    dense_rank: int | None
+    cosine: float
+    lexical_rank: int | None
+    bm25: float
+    matches: tuple[Span, ...]  # the question's terms found, offsets relative to passage.text
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     passage: Passage
     rank: int  # 1-based
@@ -117,6 +129,7 @@ class Hit:
     dense_score: float | None
     lexical_score: float | None
     answer: Span  # offsets relative to passage.text
+    explain: Explain | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +137,13 @@ class SearchResult:
     query: str
     mode: str
     answerable: bool
-    confidence: float  # the value compared with the abstention threshold
+    confidence: float  # the best dense cosine (today's abstention signal, `abstain_threshold`)
     took_ms: float
     hits: tuple[Hit, ...]
+    # Calibrated probability that the articles answer (`korea_qa.answerability`); None when no
+    # decision is fitted for the embedding model in use (then `answerable` is the cosine rule).
+    probability: float | None = None
+    # The question's content words (as typed) that occur in no article.
+    missing_terms: tuple[str, ...] = ()
+    # The answerability features of this question, by name (for evaluation and fitting).
+    signals: dict[str, float] = field(default_factory=dict)

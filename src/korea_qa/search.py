@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from korea_qa import fusion
+from korea_qa import answerability, explain, fusion
 from korea_qa.answer import best_sentence
 from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidQuery
@@ -138,6 +138,8 @@ class Searcher:
         self.view = view
         self.encode = encode
         self.settings = settings
+        self.decision = answerability.decision_for(settings.model_id(),
+                                                   settings.answerability_file)
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None,
                filters: Filters | None = None) -> SearchResult:
@@ -166,21 +168,32 @@ class Searcher:
         refs, scores, dense, lexical = rank(retrieval, mode, settings=self.settings)
         confidence = float(dense.max()) if len(dense) else 0.0
         query_terms = frozenset(terms)
+        asked = explain.question_terms(query, self.view)
+        tops = explain.TopLists.gather(retrieval, self.settings.candidates)
         passages = self.view.passages(refs[:k])
         hits = []
         for rank_, (ref, passage) in enumerate(zip(refs[:k], passages, strict=True), start=1):
             answer = best_sentence(passage, self.view.sentence_vectors(int(ref)), query_vector,
                                    query, query_terms=query_terms)
+            why = explain.explain_hit(passage, int(ref), cosine=float(dense[rank_ - 1]),
+                                      bm25=float(lexical[rank_ - 1]), tops=tops, terms=asked)
             hits.append(Hit(passage=passage, rank=rank_, score=float(scores[rank_ - 1]),
                             dense_score=float(dense[rank_ - 1]),
-                            lexical_score=float(lexical[rank_ - 1]), answer=answer))
+                            lexical_score=float(lexical[rank_ - 1]), answer=answer,
+                            explain=why))
+        judged = answerability.judge(
+            query, asked, answerability.gather(tops, self.view, query_vector),
+            self.view.count_passages(), decision=self.decision, has_terms=bool(query_terms),
+            use_decision=self.settings.answerable_rule == "fitted",
+            cosine_rule=is_answerable(confidence, self.settings.abstain_threshold))
         return SearchResult(
             query=query,
             mode=mode,
-            # Only punctuation or stopwords: nothing to match, whatever the vectors say.
-            answerable=bool(query_terms)
-            and is_answerable(confidence, self.settings.abstain_threshold),
+            answerable=judged.answerable,
             confidence=confidence,
             took_ms=(time.perf_counter() - started) * 1000.0,
             hits=tuple(hits),
+            probability=judged.probability,
+            missing_terms=explain.missing_terms(asked),
+            signals=judged.signals,
         )

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from korea_qa import aliases
 from korea_qa.lexical import Bm25Params
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -106,6 +107,19 @@ class Settings(BaseSettings):
         default=0.335,
         description="A search is `answerable: false` when the best passage's cosine to the "
                     "question is below this. See eval/README.md, Abstention threshold.")
+    answerability_file: Path | None = Field(
+        default=None,
+        description="The fitted answerability decision (logistic coefficients and an operating "
+                    "point, fitted on the gold set's train part by `korea-qa eval fit`); "
+                    "unset: the one shipped with the package. It gives every search its "
+                    "`confidence`, for the embedding model it was fitted for only.")
+    # "cosine" by default: on the gold set's test part the fitted decision abstained on 9 of
+    # 41 answerable questions (eval/README.md, "An answerability decision").
+    answerable_rule: Literal["cosine", "fitted"] = Field(
+        default="cosine",
+        description="What decides `answerable`: `cosine` (the best cosine against "
+                    "abstain_threshold) or `fitted` (the decision's probability against its "
+                    "operating point).")
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
     # changing these needs no rebuild.
@@ -257,6 +271,8 @@ class Settings(BaseSettings):
             "chunk_min_words": self.chunk_min_words,
             "chunk_max_words": self.chunk_max_words,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,
+            # The index stores tokens, and the alias list decides some of them.
+            "aliases": aliases.active().digest,
         }
 
     def bm25_params(self) -> Bm25Params:

@@ -1,13 +1,18 @@
-"""English tokenizer for BM25: lowercase words, Lucene's English stopwords, Snowball stems."""
+"""English tokenizer for BM25: lowercase words, the field's aliases (`korea_qa.aliases`) as one
+term each, Lucene's English stopwords, Snowball stems."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from functools import lru_cache
+from typing import TYPE_CHECKING, NamedTuple
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+
+if TYPE_CHECKING:
+    from korea_qa.aliases import AliasTable
 
 _WORD_RE = re.compile(r"(?u)\b\w\w+\b")
 STOPWORDS: frozenset[str] = frozenset(STOPWORDS_EN)
@@ -18,11 +23,60 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
-def tokenize(text: str) -> list[str]:
-    """Stemmed content tokens of `text`, in order. Possessive ’s and one-letter words drop."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    words = [w for w in _WORD_RE.findall(text) if w not in STOPWORDS]
-    return list(_stemmer().stemWords(words))
+def _active() -> AliasTable:
+    from korea_qa import aliases
+
+    return aliases.active()
+
+
+def words(text: str) -> list[str]:
+    """The words the tokenizer sees, before aliases, stopwords and stemming."""
+    return _WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def tokenize(text: str, *, aliases: AliasTable | None = None) -> list[str]:
+    """Stemmed content tokens of `text`, in order. Possessive ’s and one-letter words drop;
+    a listed alias becomes its name's term (`aliases`: the list of `aliases.txt` by default)."""
+    return [term for term, _, _ in _terms(words(text), _active() if aliases is None else aliases)]
+
+
+class Token(NamedTuple):
+    term: str
+    start: int  # offsets into the text given to `token_spans`
+    end: int
+
+
+def token_spans(text: str, *, aliases: AliasTable | None = None) -> list[Token]:
+    """`tokenize`'s terms with where each stands in `text` (an alias: all its words). For
+    showing matches: Unicode normalisation is applied word by word here, so a text whose
+    normalisation joins or splits words may differ slightly from `tokenize`."""
+    found = [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group()).lower())
+             for m in _WORD_RE.finditer(text)]
+    terms = _terms([w for _, _, w in found], _active() if aliases is None else aliases)
+    return [Token(term, found[first][0], found[last][1]) for term, first, last in terms]
+
+
+def _terms(all_words: list[str], table: AliasTable) -> list[tuple[str, int, int]]:
+    """(term, first word, last word) for each content word or alias, in order."""
+    out: list[tuple[str, int, int]] = []
+    plain: list[int] = []  # indices in `out` of words still to be stemmed
+    aliased = {first: (n, term) for first, n, term in table.matches(all_words)} \
+        if table.phrases else {}
+    i = 0
+    while i < len(all_words):
+        if i in aliased:
+            n, term = aliased[i]
+            out.append((term, i, i + n - 1))
+            i += n
+            continue
+        if all_words[i] not in STOPWORDS:
+            plain.append(len(out))
+            out.append((all_words[i], i, i))
+        i += 1
+    stems = _stemmer().stemWords([out[j][0] for j in plain])
+    for j, stem in zip(plain, stems, strict=True):
+        out[j] = (stem, out[j][1], out[j][2])
+    return out
 
 
 def tokenize_many(texts: list[str]) -> list[list[str]]:

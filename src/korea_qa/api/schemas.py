@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model
 
-from korea_qa.records import SearchResult
+from korea_qa.records import Hit, SearchResult
 from korea_qa.settings import MODES, Settings
 from korea_qa.store.base import StoreView
 
@@ -89,17 +89,42 @@ class Citation(BaseModel):
     end: int
 
 
+class Match(BaseModel):
+    text: str = Field(description="The word(s) of the passage, as written there.")
+    start: int = Field(description="Offset in the passage text.")
+    end: int
+
+
+class Explain(BaseModel):
+    """Why this passage was returned."""
+
+    dense_rank: int | None = Field(description="Position by cosine similarity among the "
+                                   "closest candidates (1 = closest); null when not among them.")
+    cosine: float = Field(description="Cosine similarity of the passage and the question.")
+    bm25_rank: int | None = Field(description="Position by BM25 among the passages sharing a "
+                                  "term with the question; null when it shares none.")
+    bm25: float = Field(description="BM25 score (0 when no term of the question is in it).")
+    matches: list[Match] = Field(description="The question's terms found in the passage (same "
+                                 "stem, or another name of the same thing: aliases), in order.")
+
+
 class Result(BaseModel):
     rank: int
     score: float
     text: str
     answer: Answer
     citation: Citation
+    explain: Explain
 
 
 class SearchResponse(BaseModel):
     query: str
     answerable: bool
+    confidence: float | None = Field(
+        description="Probability (0-1) that the articles answer the question, from the fitted "
+        "answerability decision; null when none is fitted for the embedding model in use.")
+    missing_terms: list[str] = Field(
+        description="The question's content words that occur in no article, as typed.")
     took_ms: float
     results: list[Result]
 
@@ -127,10 +152,26 @@ class SearchResponse(BaseModel):
                         published=article.published, source=article.source, url=article.url,
                         paragraph=p.paragraph, page=p.page, start=p.start, end=p.end,
                     ),
+                    explain=explain_model(hit),
                 )
             )
         return cls(query=result.query, answerable=result.answerable,
+                   confidence=None if result.probability is None
+                   else round(result.probability, 4),
+                   missing_terms=list(result.missing_terms),
                    took_ms=round(result.took_ms, 3), results=rows)
+
+
+def explain_model(hit: Hit) -> Explain:
+    why = hit.explain
+    cosine = hit.dense_score or 0.0
+    bm25 = hit.lexical_score or 0.0
+    if why is None:
+        return Explain(dense_rank=None, cosine=round(cosine, 6), bm25_rank=None,
+                       bm25=round(bm25, 6), matches=[])
+    return Explain(dense_rank=why.dense_rank, cosine=round(why.cosine, 6),
+                   bm25_rank=why.lexical_rank, bm25=round(why.bm25, 6),
+                   matches=[Match(text=m.text, start=m.start, end=m.end) for m in why.matches])
 
 
 class DocumentSummary(BaseModel):

@@ -20,6 +20,7 @@ EPILOG = """examples:
   korea-qa eval --split all --mode hybrid -k 5
   korea-qa eval --url http://127.0.0.1:8000      # against a running server
   korea-qa eval beir ../shared/benchmarks/scifact --split test
+  korea-qa eval fit                              # refit the answerability decision on train
 """
 
 
@@ -47,7 +48,7 @@ def add_eval_parser(sub: Any) -> None:
                         help="fail on a stale index instead of building it first")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run_gold_command)
-    _add_beir_parser(parser.add_subparsers(dest="eval_command", metavar="{beir}"))
+    _add_beir_parser(parser.add_subparsers(dest="eval_command", metavar="{beir,fit}"))
 
 
 def _add_beir_parser(eval_sub: Any) -> None:
@@ -55,6 +56,29 @@ def _add_beir_parser(eval_sub: Any) -> None:
         "beir", help="evaluate on a BEIR dataset folder (corpus, queries, qrels)")
     add_beir_arguments(beir_parser)
     beir_parser.set_defaults(func=run_beir_command)
+    _add_fit_parser(eval_sub)
+
+
+def _add_fit_parser(eval_sub: Any) -> None:
+    from korea_qa.answerability import DECISION_FILE
+
+    fit_parser = eval_sub.add_parser(
+        "fit", help="fit the answerability decision on the gold set's train part",
+        description="Fit the logistic answerability decision on the train part of the gold "
+                    "set (never the test part) and write its coefficients and operating point.")
+    fit_parser.add_argument("--gold", type=Path, default=GOLD, help=f"gold set (default {GOLD})")
+    fit_parser.add_argument("--out", type=Path, default=DECISION_FILE,
+                            help="where to write the decision (default: the one the package "
+                                 "ships, korea_qa/answerability.json)")
+    fit_parser.add_argument("--no-build", action="store_true",
+                            help="fail on a stale index instead of building it first")
+    fit_parser.set_defaults(func=run_fit_command)
+
+
+def run_fit_command(args: argparse.Namespace, settings: Any) -> int:
+    from korea_qa.evaluate import fit
+
+    return fit.run_fit_command(args, settings)
 
 
 # ~230 word pieces with the title: inside MiniLM's 256 (scientific English is ~1.6 a word).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -100,8 +100,9 @@ class Returned:
 class Response:
     passages: tuple[Returned, ...]
     answerable: bool
-    confidence: float | None  # None when the target does not expose it (HTTP)
+    confidence: float | None  # best dense cosine; None when the target does not expose it (HTTP)
     latency_ms: float
+    probability: float | None = None  # the fitted answerability probability (API `confidence`)
 
 
 class SearchTarget(Protocol):
@@ -131,7 +132,8 @@ class InProcess:
         passages = tuple(
             Returned(h.passage.key, h.passage.doc_id, h.passage.paragraph,
                      h.passage.text, h.answer.text) for h in result.hits)
-        return Response(passages, result.answerable, result.confidence, latency)
+        return Response(passages, result.answerable, result.confidence, latency,
+                        result.probability)
 
     def qrels(self, item: GoldItem) -> dict[str, int]:
         return {p.key: 1 for p in self.searcher.view.iter_passages() if is_hit(p.text, item)}
@@ -157,7 +159,8 @@ class OverHttp:
             Returned(f"{r['citation']['doc_id']}:{r['citation']['start']}",
                      r["citation"]["doc_id"], r["citation"]["paragraph"], r["text"],
                      r["answer"]["text"]) for r in body["results"])
-        return Response(passages, bool(body["answerable"]), None, latency)
+        return Response(passages, bool(body["answerable"]), None, latency,
+                        body.get("confidence"))
 
     def qrels(self, item: GoldItem) -> None:
         return None
@@ -185,6 +188,7 @@ class QuestionResult:
     ndcg: float
     answer_ok: bool  # expected answer inside the answer span of the first hit passage
     top: dict[str, Any] | None  # rank 1: doc_id, paragraph, first 100 characters
+    probability: float | None = None  # the fitted answerability probability, when known
 
 
 @dataclass
@@ -229,6 +233,7 @@ def judge(item: GoldItem, response: Response, mode: str, k: int,
         answer_ok=bool(hits) and answer_in(hits[0].answer, item),
         top=None if first is None else {"doc_id": first.doc_id, "paragraph": first.paragraph,
                                         "text": first.text[:100]},
+        probability=response.probability,
     )
 
 
@@ -274,10 +279,14 @@ def summarise(run: GoldRun, mode: str) -> dict[str, Any]:
     return summary
 
 
-def abstention_by_kind(rows: Sequence[QuestionResult]) -> dict[str, dict[str, Any]]:
+def abstention_by_kind(rows: Sequence[QuestionResult],
+                       answerable: Callable[[QuestionResult], bool] | None = None,
+                       ) -> dict[str, dict[str, Any]]:
     """How often the service abstained, per group of questions: each kind of unanswerable
     question, the on-topic kinds together, and the answerable questions (false abstention).
-    A group without questions has rate None, not 0."""
+    A group without questions has rate None, not 0. `answerable` judges a question by another
+    rule than the service's answer (e.g. a threshold on its confidence)."""
+    said = answerable or (lambda q: q.predicted_answerable)
     groups: dict[str, list[QuestionResult]] = {
         kind: [q for q in rows if not q.answerable and q.kind == kind] for kind in KINDS}
     groups["on-topic"] = [q for q in rows if not q.answerable and q.kind in ON_TOPIC_KINDS]
@@ -285,7 +294,7 @@ def abstention_by_kind(rows: Sequence[QuestionResult]) -> dict[str, dict[str, An
     order = ("off-topic", "on-topic", *ON_TOPIC_KINDS, "answerable")
     out: dict[str, dict[str, Any]] = {}
     for name in order:
-        abstained = sum(1 for q in groups[name] if not q.predicted_answerable)
+        abstained = sum(1 for q in groups[name] if not said(q))
         total = len(groups[name])
         out[name] = {"questions": total, "abstained": abstained,
                      "rate": abstained / total if total else None}

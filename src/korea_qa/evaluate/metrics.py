@@ -134,3 +134,61 @@ def best_threshold(positives: Sequence[float], negatives: Sequence[float]) -> Th
             best = (key[0], key[1], choice)
     assert best is not None
     return best[2]
+
+
+def roc_auc(positives: Sequence[float] | np.ndarray, negatives: Sequence[float] | np.ndarray,
+            ) -> float | None:
+    """Area under the ROC curve of a score meant to be higher for positives: the chance that a
+    random positive outscores a random negative, ties counting half (Mann-Whitney U). None
+    when either side is empty."""
+    pos = np.asarray(positives, dtype=np.float64)
+    neg = np.asarray(negatives, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        return None
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(wins / (len(pos) * len(neg)))
+
+
+def tradeoff(positives: Sequence[float] | np.ndarray,
+             negatives: Sequence[float] | np.ndarray) -> list[tuple[float, float]]:
+    """For every cut `score < t` (abstain), the share of positives abstained on (false
+    abstention) and of negatives abstained on, from abstaining on none to abstaining on all."""
+    pos = np.asarray(positives, dtype=np.float64)
+    neg = np.asarray(negatives, dtype=np.float64)
+    values = np.unique(np.concatenate([pos, neg]))
+    cuts = [-np.inf, *((values[:-1] + values[1:]) / 2), np.inf]
+    return [(float((pos < t).mean()) if len(pos) else 0.0,
+             float((neg < t).mean()) if len(neg) else 0.0) for t in cuts]
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    low: float
+    high: float
+    questions: int
+    mean_probability: float | None
+    observed: float | None  # share of the bin's questions that are answerable
+
+
+def reliability(probability: Sequence[float], outcome: Sequence[bool],
+                bins: int = 5) -> list[ReliabilityBin]:
+    """Equal-width bins of predicted probability with the observed rate in each (a
+    reliability diagram's points); empty bins have None."""
+    p = np.asarray(probability, dtype=np.float64)
+    o = np.asarray(outcome, dtype=np.float64)
+    edges = np.arange(bins + 1) / bins  # exact tenths and fifths, unlike linspace
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    out = []
+    for b in range(bins):
+        mask = which == b
+        out.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), int(mask.sum()),
+                                  float(p[mask].mean()) if mask.any() else None,
+                                  float(o[mask].mean()) if mask.any() else None))
+    return out
+
+
+def brier(probability: Sequence[float], outcome: Sequence[bool]) -> float:
+    """Mean squared difference between predicted probability and outcome (0 is perfect)."""
+    p = np.asarray(probability, dtype=np.float64)
+    o = np.asarray(outcome, dtype=np.float64)
+    return float(((p - o) ** 2).mean()) if len(p) else math.nan

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import os
 import subprocess
@@ -17,20 +16,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from korea_qa.errors import KoreaQAError
+from korea_qa.evaluate import abstention, abstention_plots, plotting
 from korea_qa.evaluate.gold import GoldRun, misses, summarise
 
 SETTINGS_RECORDED = ("model", "backend", "chunk_min_words", "chunk_max_words",
                      "chunk_overlap_sentences", "fusion", "dense_weight", "rrf_k", "candidates",
-                     "abstain_threshold")
+                     "abstain_threshold", "answerable_rule")
 
 
 def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
                  split: str = "all",
                  index_manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything about one run, as plain JSON-ready data."""
+    from korea_qa.answerability import decision_for
+
     record_settings = {name: getattr(settings, name) for name in SETTINGS_RECORDED}
     record_settings["model"] = settings.model_id()
+    decision = decision_for(settings.model_id(), settings.answerability_file)
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
@@ -42,6 +44,10 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
         "settings": record_settings,
         "index": index_manifest,
         "summary": {mode: summarise(run, mode) for mode in run.modes},
+        # Today's cosine rule and the fitted decision on the same responses.
+        "answerability": abstention.compare(
+            run, cosine_threshold=settings.abstain_threshold,
+            decision_threshold=decision.threshold if decision else None),
         "misses": {mode: [_miss(q) for q in misses(run, mode)] for mode in run.modes},
         "questions": [asdict(q) for q in run.questions],
     }
@@ -139,6 +145,11 @@ def render_summary(record: dict[str, Any]) -> str:
              f"abstain_threshold={record['settings']['abstain_threshold']}, "
              f"target {record['target']}.", "",
              "Abstained on, by kind of question (%):", "", _markdown(kind_rows(record)), ""]
+    decision_rows = abstention.table_rows(record.get("answerability") or {})
+    if decision_rows:
+        lines += [f"Answerability rules on the same responses (the service uses "
+                  f"{record['settings'].get('answerable_rule', 'cosine')}; %, ROC AUC of the "
+                  "score):", "", _markdown(decision_rows), ""]
     for mode, s in record["summary"].items():
         best = s["best_threshold"]
         if best:
@@ -166,6 +177,15 @@ def render_html(record: dict[str, Any]) -> str:
         "together (eval/README.md).</p>",
         "<h2>hit@k</h2>", _img(plot_hits(record), "hit@k by mode"),
     ]
+    decision_rows = abstention.table_rows(record.get("answerability") or {})
+    if decision_rows:
+        parts += ["<h2>Answerability: today's cosine rule and the fitted decision</h2>",
+                  _html_table(decision_rows),
+                  "<p>Both rules applied to the same responses; abstained on, in % "
+                  "(abstained/questions), and the ROC AUC of each score for answerable "
+                  "against on-topic unanswerable and against all unanswerable questions "
+                  "(eval/README.md, \"An answerability decision\").</p>"]
+        parts += abstention_plots.sections(record, _img)
     if any(q["confidence"] is not None for q in record["questions"]):
         parts += ["<h2>Abstention confidence</h2>",
                   "<p>Best dense cosine per question. Solid line: the configured threshold; "
@@ -218,24 +238,8 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ModuleNotFoundError:  # the `eval` extra; `make serve` installs the runtime only
-        raise KoreaQAError("the HTML report needs matplotlib: `make install` adds it, or pass "
-                           "--no-html") from None
-
-    matplotlib.use("Agg")  # no display; must precede the pyplot import
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    return buffer.getvalue()
+_pyplot = plotting.pyplot
+_png = plotting.png
 
 
 def plot_hits(record: dict[str, Any]) -> bytes:

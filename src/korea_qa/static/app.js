@@ -63,6 +63,7 @@ async function showScope(scope) {
 }
 
 function setState({ statusText = "", noticeText = "", errorText = "", busy = false }) {
+  if (busy || errorText || !statusText) hideAnswerability();
   status.textContent = statusText;
   notice.textContent = noticeText;
   notice.hidden = !noticeText;
@@ -71,15 +72,53 @@ function setState({ statusText = "", noticeText = "", errorText = "", busy = fal
   results.setAttribute("aria-busy", busy ? "true" : "false");
 }
 
-/** The passage as text, with the answer span wrapped in <mark>. */
+/** text[from:to] as text nodes, the question's words in it (`matches`) wrapped in <mark>. */
+function withTerms(text, from, to, matches) {
+  const nodes = [];
+  let at = from;
+  for (const m of matches) {
+    const start = Math.max(at, Math.min(m.start, to));
+    const end = Math.max(start, Math.min(m.end, to));
+    if (end <= start) continue;
+    if (start > at) nodes.push(text.slice(at, start));
+    nodes.push(h("mark", { class: "term", text: text.slice(start, end) }));
+    at = end;
+  }
+  if (to > at) nodes.push(text.slice(at, to));
+  return nodes;
+}
+
+/** The passage as text: the answer span in <mark class=answer>, the question's words found
+ * in it (`explain.matches`) in <mark class=term>. */
 function passageNode(result) {
   const { text, answer } = result;
+  const matches = [...((result.explain && result.explain.matches) || [])]
+    .sort((a, b) => a.start - b.start);
   const start = Math.max(0, Math.min(answer.start, text.length));
   const end = Math.max(start, Math.min(answer.end, text.length));
   return h("p", { class: "passage" },
-    text.slice(0, start),
-    h("mark", { class: "answer", text: text.slice(start, end) }),
-    text.slice(end));
+    ...withTerms(text, 0, start, matches),
+    h("mark", { class: "answer" }, ...withTerms(text, start, end, matches)),
+    ...withTerms(text, end, text.length, matches));
+}
+
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th");
+  return `${n}${suffix}`;
+}
+
+/** Why this passage: where each retriever ranked it, and its scores. */
+function whyNode(result) {
+  const why = result.explain;
+  if (!why) return null;
+  const meaning = why.dense_rank === null
+    ? `not among the closest by meaning (cosine ${why.cosine.toFixed(2)})`
+    : `${ordinal(why.dense_rank)} by meaning (cosine ${why.cosine.toFixed(2)})`;
+  const words = why.bm25_rank === null
+    ? "shares no word with the question"
+    : `${ordinal(why.bm25_rank)} by words (BM25 ${why.bm25.toFixed(2)})`;
+  return h("p", { class: "why", text: `Why: ${meaning} \u00b7 ${words}` });
 }
 
 function articleHref(result, question) {
@@ -108,11 +147,33 @@ function citationNode(result, question) {
 function card(result, question) {
   return h("li", { class: "card" },
     passageNode(result),
+    whyNode(result),
     citationNode(result, question));
+}
+
+const missingLine = document.getElementById("missing");
+const confidenceLine = document.getElementById("confidence");
+
+/** "Not mentioned in any article: …" and the probability that the articles answer. */
+function showAnswerability(data) {
+  const missing = data.missing_terms || [];
+  missingLine.textContent = missing.length
+    ? `Not mentioned in any article: ${missing.join(", ")}` : "";
+  missingLine.hidden = !missing.length;
+  const known = typeof data.confidence === "number";
+  confidenceLine.textContent = known
+    ? `Probability that the articles answer: ${Math.round(100 * data.confidence)}%` : "";
+  confidenceLine.hidden = !known;
+}
+
+function hideAnswerability() {
+  missingLine.hidden = true;
+  confidenceLine.hidden = true;
 }
 
 function render(data, question) {
   results.replaceChildren(...data.results.map((r) => card(r, question)));
+  showAnswerability(data);
   const count = data.results.length;
   if (count === 0) {
     setState({ statusText: `No passages found for \u201c${question}\u201d.` });

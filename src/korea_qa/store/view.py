@@ -127,6 +127,10 @@ class LocalView:
     def count_passages(self) -> int:
         return self.stats.passages
 
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        known = self.catalog.term_ids(terms) if terms else {}
+        return {t: known[t][1] if t in known else 0 for t in terms}
+
     def iter_passages(self) -> Iterator[Passage]:
         for i, mask in enumerate(self.live):
             rows = np.flatnonzero(mask)

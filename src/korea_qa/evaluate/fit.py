@@ -1,0 +1,220 @@
+"""Fit the answerability decision on the gold set's train part: `korea-qa eval fit`.
+
+Two logistic regressions (Newton's method with a small L2 penalty, in numpy: a handful of
+features and a hundred questions need no library), on standardised features:
+- topic (TOPIC_FEATURES): on the articles' subject (answerable or on-topic) against off-topic,
+  over every train question;
+- answer (ANSWER_FEATURES): answerable against on-topic unanswerable, over the questions on
+  the subject.
+The probability that the articles answer is their product. The operating point is the
+probability cut that abstains on the most unanswerable questions (on-topic first) while the
+false abstention of answerable ones, judged leave-one-out on train, stays at or under
+MAX_FALSE_ABSTAIN. The result is written as data (`korea_qa/answerability.json`) and read by
+the service. The test part is never read here; `korea-qa eval` reports the decision on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from korea_qa.answerability import Decision, Logit
+from korea_qa.evaluate import metrics
+from korea_qa.evaluate.goldfile import OFF_TOPIC, ON_TOPIC_KINDS
+
+# Why these and not the others the service also computes: eval/README.md, "An answerability
+# decision". Each must move the probability the way its meaning says (FEATURE_SIGNS); a fit
+# that turns one the other way has learnt how the questions were written, not whether the
+# articles answer them, and is refused.
+TOPIC_FEATURES = ("cos_passage",)
+ANSWER_FEATURES = ("type_missing", "names_apart", "names_missing")
+FEATURE_SIGNS = {"cos_passage": 1, "cos_sentence": 1, "type_missing": -1, "names_apart": -1,
+                 "names_missing": -1, "missing_share": -1, "bm25_top": 1, "agree": 1}
+L2 = 1.0
+MAX_FALSE_ABSTAIN = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One gold question's features and what the gold set says of it."""
+
+    id: str
+    kind: str  # "answerable", "off-topic" or an on-topic kind
+    signals: Mapping[str, float]
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind == "answerable"
+
+
+class Logistic:
+    """Logistic regression on standardised features; the intercept is not penalised."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, l2: float = L2) -> None:
+        self.mean = x.mean(axis=0)
+        self.scale = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+        z = np.c_[np.ones(len(x)), (x - self.mean) / self.scale]
+        penalty = np.eye(z.shape[1]) * l2
+        penalty[0, 0] = 0.0
+        w = np.zeros(z.shape[1])
+        for _ in range(100):
+            p = 1.0 / (1.0 + np.exp(-z @ w))
+            gradient = z.T @ (p - y) + penalty @ w
+            hessian = z.T @ (z * (p * (1 - p))[:, None]) + penalty
+            step = np.linalg.solve(hessian, gradient)
+            w -= step
+            if np.abs(step).max() < 1e-10:
+                break
+        self.intercept = float(w[0])
+        self.coef = w[1:]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = self.intercept + ((x - self.mean) / self.scale) @ self.coef
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+    def logit(self, features: Sequence[str]) -> Logit:
+        for name, c in zip(features, self.coef, strict=True):
+            if name in FEATURE_SIGNS and np.sign(c) != FEATURE_SIGNS[name]:
+                raise ValueError(f"{name} came out with coefficient {c:+.3f}, against its "
+                                 "meaning")
+        return Logit(features=tuple(features), mean=tuple(float(v) for v in self.mean),
+                     scale=tuple(float(v) for v in self.scale),
+                     coef=tuple(float(v) for v in self.coef), intercept=self.intercept)
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What each of the two regressions reads, and its L2 penalty."""
+
+    topic: tuple[str, ...] = TOPIC_FEATURES
+    answer: tuple[str, ...] = ANSWER_FEATURES
+    l2: float = L2
+
+    def fit(self, examples: Sequence[Example]) -> tuple[Logistic, Logistic]:
+        on_subject = [e for e in examples if e.kind != OFF_TOPIC]
+        topic = Logistic(_x(examples, self.topic),
+                         np.array([e.kind != OFF_TOPIC for e in examples], dtype=float), self.l2)
+        answer = Logistic(_x(on_subject, self.answer),
+                          np.array([e.answerable for e in on_subject], dtype=float), self.l2)
+        return topic, answer
+
+    def predict(self, models: tuple[Logistic, Logistic],
+                examples: Sequence[Example]) -> np.ndarray:
+        return models[0].predict(_x(examples, self.topic)) * models[1].predict(
+            _x(examples, self.answer))
+
+
+def _x(examples: Sequence[Example], features: Sequence[str]) -> np.ndarray:
+    return np.array([[e.signals[f] for f in features] for e in examples], dtype=np.float64)
+
+
+def leave_one_out(examples: Sequence[Example], parts: Parts) -> np.ndarray:
+    """Each question's probability from a fit on all the others."""
+    out = np.zeros(len(examples))
+    for i, example in enumerate(examples):
+        models = parts.fit([e for j, e in enumerate(examples) if j != i])
+        out[i] = parts.predict(models, [example])[0]
+    return out
+
+
+def operating_point(probability: np.ndarray, examples: Sequence[Example],
+                    max_false: float = MAX_FALSE_ABSTAIN) -> float:
+    """The cut (answerable when p >= cut) that abstains on the most on-topic unanswerable
+    questions, then the most off-topic ones, with false abstention at most `max_false`; among
+    equal ones, the cut in the widest gap between observed probabilities (the least fitted to
+    these questions)."""
+    answerable = np.array([e.answerable for e in examples])
+    on_topic = np.array([e.kind in ON_TOPIC_KINDS for e in examples])
+    off_topic = np.array([e.kind == OFF_TOPIC for e in examples])
+    values = np.unique(probability)
+    cuts = [(float(values[0]) / 2, float(values[0]))]
+    cuts += [((a + b) / 2, b - a) for a, b in itertools.pairwise(values)]
+    def share(mask: np.ndarray, cut: float) -> float:
+        return float((probability[mask] < cut).mean()) if mask.any() else 0.0
+
+    best = (-1.0, -1.0, -1.0, cuts[0][0])
+    for cut, gap in cuts:
+        if share(answerable, cut) > max_false:
+            continue
+        best = max(best, (share(on_topic, cut), share(off_topic, cut), gap, cut))
+    return best[3]
+
+
+def fit(examples: Sequence[Example], model_id: str, *, parts: Parts | None = None,
+        max_false: float = MAX_FALSE_ABSTAIN) -> tuple[Decision, np.ndarray]:
+    """The decision fitted on `examples`, and their leave-one-out probabilities."""
+    parts = parts or Parts()
+    topic, answer = parts.fit(examples)
+    loo = leave_one_out(examples, parts)
+    threshold = operating_point(loo, examples, max_false)
+    about = {
+        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "questions": len(examples), "answerable": sum(e.answerable for e in examples),
+        "l2": parts.l2, "max_false_abstain": max_false,
+        "leave_one_out": summary(loo, examples, threshold),
+    }
+    decision = Decision(model=model_id.split("@")[0], topic=topic.logit(parts.topic),
+                        answer=answer.logit(parts.answer), threshold=round(threshold, 6),
+                        about=about)
+    return decision, loo
+
+
+def summary(probability: np.ndarray, examples: Sequence[Example],
+            threshold: float) -> dict[str, Any]:
+    """ROC AUC against on-topic and all unanswerable questions, and abstention by group."""
+    answerable = np.array([e.answerable for e in examples])
+    kinds = np.array([e.kind for e in examples])
+    on_topic = np.isin(kinds, ON_TOPIC_KINDS)
+    out: dict[str, Any] = {
+        "auc_on_topic": metrics.roc_auc(probability[answerable], probability[on_topic]),
+        "auc_unanswerable": metrics.roc_auc(probability[answerable], probability[~answerable]),
+        "threshold": threshold,
+    }
+    for name, mask in (("answerable", answerable), ("off-topic", kinds == "off-topic"),
+                       ("on-topic", on_topic)):
+        out[name] = {"abstained": int((probability[mask] < threshold).sum()),
+                     "questions": int(mask.sum())}
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def collect(items: Sequence[Any], searcher: Any) -> list[Example]:
+    """Every item's features, from the service's own search (the features do not depend on
+    the mode or on k)."""
+    return [Example(item.id, item.kind or "answerable",
+                    searcher.search(item.question, k=1).signals) for item in items]
+
+
+def run_fit_command(args: argparse.Namespace, settings: Any) -> int:
+    from korea_qa.evaluate import gold
+
+    items = gold.select_split(gold.load_gold(args.gold), "train")
+    searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
+    examples = collect(items, searcher)
+    decision, _ = fit(examples, settings.model_id())
+    args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),
+                      "threshold": decision.threshold,
+                      "leave_one_out": decision.about["leave_one_out"]}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+
