@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import real_embedder
+from conftest import build_index, real_embedder
 from korea_qa import answerability
 from korea_qa.evaluate import abstention, fit, gold, report
 from korea_qa.evaluate.gold import GoldRun, QuestionResult
@@ -71,15 +71,23 @@ def test_without_a_decision_only_the_cosine_rule_is_reported(tmp_path: Path) -> 
 
 
 @pytest.mark.real_model
-def test_the_shipped_decision_is_what_fitting_on_train_gives(real_settings: Settings) -> None:
+def test_the_shipped_decision_is_what_fitting_on_train_gives(real_settings: Settings,
+                                                             tmp_path: Path) -> None:
     """`korea-qa eval fit` run now on the train part reproduces the shipped coefficients and
-    operating point: a change of features, tokenizer or aliases without a refit fails here."""
-    searcher = gold.open_searcher(real_settings, build_if_stale=False,
-                                  embedder=real_embedder(real_settings))
+    operating point: a change of features, tokenizer or aliases without a refit fails here.
+    The refit runs on the backend the file was fitted with (`auto` picks per CPU, and
+    backends agree within the quality bound, not bit for bit)."""
     shipped = answerability.load()
     assert shipped is not None and shipped.applies_to(real_settings.model_id())
+    fitted_with = str(shipped.about.get("fitted_with", f"{shipped.model}@openvino"))
+    backend = fitted_with.split("@")[1] if "@" in fitted_with else "torch"
+    settings = real_settings.model_copy(update={"backend": backend,
+                                                "index_dir": tmp_path / "index"})
+    embedder = real_embedder(settings)
+    build_index(settings, embedder)
+    searcher = gold.open_searcher(settings, build_if_stale=False, embedder=embedder)
     train = gold.select_split(gold.load_gold(GOLD), "train")
-    refit, _ = fit.fit(fit.collect(train, searcher), real_settings.model_id())
+    refit, _ = fit.fit(fit.collect(train, searcher), settings.model_id())
     for part in ("topic", "answer"):
         ours, theirs = getattr(refit, part), getattr(shipped, part)
         assert ours.features == theirs.features

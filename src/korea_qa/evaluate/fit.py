@@ -157,6 +157,9 @@ def fit(examples: Sequence[Example], model_id: str, *, parts: Parts | None = Non
     threshold = operating_point(loo, examples, max_false)
     about = {
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The backend too: the decision applies to the model on any backend, but its
+        # coefficients are reproduced exactly only with the one it was fitted on.
+        "fitted_with": model_id,
         "git_commit": _git_commit(),
         "questions": len(examples), "answerable": sum(e.answerable for e in examples),
         "l2": parts.l2, "max_false_abstain": max_false,
