@@ -388,8 +388,7 @@ def test_gold_set_floor_with_the_real_model(real_settings: Settings) -> None:
     run = gold.run_gold(items, gold.InProcess(searcher), modes=("dense", "lexical", "hybrid"),
                         k=10)
     summary = {mode: gold.summarise(run, mode) for mode in run.modes}
-    test_run = GoldRun(run.backend, run.k, run.modes,
-                       [q for q in run.questions if q.split == "test"])
+    test_run = replace(run, questions=[q for q in run.questions if q.split == "test"])
     test = {mode: gold.summarise(test_run, mode) for mode in run.modes}
     for mode, s in summary.items():  # printed with -s, for the record
         print(mode, {k: s[k] for k in ("hit_at", "mrr@10", "ndcg@10", "abstention_accuracy",
