@@ -373,8 +373,10 @@ def test_a_stale_index_is_built_first_unless_told_not_to(settings: Settings) -> 
 # ---------------------------------------------------------------- CI floor (real model)
 
 # Measured on the final defaults (eval/README.md, "CI floor"); floors sit a few points below.
-FLOOR_HYBRID_HIT_AT_5 = 0.75
-FLOOR_HYBRID_MRR_AT_10 = 0.55
+# Retrieval floors are on the test part (41 answerable questions); abstention on all 195.
+FLOOR_TEST_HYBRID_HIT_AT_1 = 0.53  # 22 of 41; measured 25 of 41 (the seed ranking: 21)
+FLOOR_TEST_HYBRID_HIT_AT_5 = 0.80  # 33 of 41; measured 36 of 41
+FLOOR_TEST_HYBRID_MRR_AT_10 = 0.66  # measured 0.722 (the seed ranking: 0.648)
 FLOOR_ABSTENTION = 0.19  # share of unanswerable questions abstained on (22 of 113)
 FLOOR_OFF_TOPIC_ABSTENTION = 0.88  # share of off-topic questions abstained on (22 of 25)
 CEILING_FALSE_ABSTAIN = 0.07  # share of answerable questions wrongly abstained on (5 of 82)
@@ -388,12 +390,17 @@ def test_gold_set_floor_with_the_real_model(real_settings: Settings) -> None:
     run = gold.run_gold(items, gold.InProcess(searcher), modes=("dense", "lexical", "hybrid"),
                         k=10)
     summary = {mode: gold.summarise(run, mode) for mode in run.modes}
+    test_run = replace(run, questions=[q for q in run.questions if q.split == "test"])
+    test = {mode: gold.summarise(test_run, mode) for mode in run.modes}
     for mode, s in summary.items():  # printed with -s, for the record
         print(mode, {k: s[k] for k in ("hit_at", "mrr@10", "ndcg@10", "abstention_accuracy",
                                        "false_abstain_rate", "abstention_by_kind")})
+        print(mode, "test part", {k: test[mode][k] for k in ("hit_at", "mrr@10")})
+    assert test["hybrid"]["answerable"] == 41
+    assert test["hybrid"]["hit_at"]["1"] >= FLOOR_TEST_HYBRID_HIT_AT_1
+    assert test["hybrid"]["hit_at"]["5"] >= FLOOR_TEST_HYBRID_HIT_AT_5
+    assert test["hybrid"]["mrr@10"] >= FLOOR_TEST_HYBRID_MRR_AT_10
     hybrid = summary["hybrid"]
-    assert hybrid["hit_at"]["5"] >= FLOOR_HYBRID_HIT_AT_5
-    assert hybrid["mrr@10"] >= FLOOR_HYBRID_MRR_AT_10
     assert hybrid["abstention_accuracy"] >= FLOOR_ABSTENTION
     assert hybrid["abstention_by_kind"]["off-topic"]["rate"] >= FLOOR_OFF_TOPIC_ABSTENTION
     assert hybrid["false_abstain_rate"] <= CEILING_FALSE_ABSTAIN

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from korea_qa import answerability, explain, fusion
+from korea_qa import answerability, explain, fusion, rerank
 from korea_qa.answer import best_sentence
 from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidQuery
@@ -107,13 +107,13 @@ def rank(retrieval: Retrieval, mode: str, *, settings: Settings) -> Ranked:
         refs = retrieval.dense_top(n).refs
     dense = retrieval.dense_scores(refs)
     lexical = retrieval.lexical_scores(refs)
-    if mode == "dense":
-        scores = dense
-    elif mode == "lexical":
+    if mode == "lexical":
         scores = lexical
     else:
-        scores = fusion.fuse(dense, lexical, method=settings.fusion, rrf_k=settings.rrf_k,
-                             dense_weight=settings.dense_weight)
+        evidence = rerank.dense_evidence(retrieval, refs, dense, settings)
+        scores = evidence if mode == "dense" else fusion.fuse(
+            evidence, lexical, method=settings.fusion, rrf_k=settings.rrf_k,
+            dense_weight=settings.dense_weight)
     order = ordered(dense if fallback else scores, refs, retrieval)
     return Ranked(refs[order], scores[order], dense[order], lexical[order])
 

@@ -29,7 +29,7 @@ from korea_qa.settings import MODES, Settings
 from korea_qa.store.arrays import ArrayRetrieval
 from korea_qa.tokenize import tokenize
 
-OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates")
+OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates", "sentence_weight")
 
 
 class BeirData(NamedTuple):
@@ -157,6 +157,20 @@ class MaxSimVectors:
         return self._memo[key]
 
 
+def sentence_vectors(data: BeirData, embedder: Embedder, *, batch_size: int,
+                     progress: bool) -> MaxSimVectors:
+    """Each abstract's sentences, embedded bare (as the index embeds a passage's sentences):
+    a document's sentence score is its best sentence's cosine. The title is not a sentence."""
+    texts: list[str] = []
+    owners: list[int] = []
+    for row, text in enumerate(data.texts):
+        sentences = [text[a:b] for a, b in split_sentences(text)] or [text]
+        texts.extend(sentences)
+        owners.extend([row] * len(sentences))
+    vectors = embedder.encode(texts, batch_size=batch_size, progress=progress)
+    return MaxSimVectors(vectors, np.asarray(owners, dtype=np.int64), len(data.doc_ids))
+
+
 def document_vectors(data: BeirData, embedder: Embedder, *, window_words: int,
                      batch_size: int, progress: bool) -> MaxSimVectors:
     """Embed each document whole (as the model truncates it) and, when `window_words` > 0,
@@ -199,10 +213,13 @@ class Retrievers(NamedTuple):
     lexical: MemoLexical
     query_ids: list[str]
     query_vectors: np.ndarray
+    sentences: MaxSimVectors | None = None  # None: no sentence evidence (sentence_weight 0)
 
 
 def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
-                     window_words: int, k1: float, b: float, progress: bool) -> Retrievers:
+                     window_words: int, k1: float, b: float, progress: bool,
+                     sentences: bool | None = None) -> Retrievers:
+    """`sentences`: embed the abstracts' sentences too (default: when sentence evidence is on)."""
     vectors = document_vectors(data, embedder, window_words=window_words,
                                batch_size=settings.embed_batch_size, progress=progress)
     lexical = MemoLexical([doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)],
@@ -210,7 +227,11 @@ def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
     query_ids = list(data.queries)
     query_vectors = embedder.encode([data.queries[q] for q in query_ids],
                                     batch_size=settings.embed_batch_size, progress=progress)
-    return Retrievers(vectors, lexical, query_ids, query_vectors)
+    if sentences is None:
+        sentences = settings.sentence_weight > 0
+    sentence = sentence_vectors(data, embedder, batch_size=settings.embed_batch_size,
+                                progress=progress) if sentences else None
+    return Retrievers(vectors, lexical, query_ids, query_vectors, sentence)
 
 
 def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
@@ -218,9 +239,11 @@ def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
     """Each query's ranked document ids, through the service's own ranking path."""
     out = []
     for qid, vector in zip(retrievers.query_ids, retrievers.query_vectors, strict=True):
+        sentences = retrievers.sentences
         retrieval = ArrayRetrieval(retrievers.vectors.all_scores(vector),
                                    retrievers.lexical.scores(tokenize(data.queries[qid])),
-                                   data.doc_ids)
+                                   data.doc_ids,
+                                   None if sentences is None else sentences.all_scores(vector))
         ranked = rank(retrieval, mode, settings=settings)
         out.append([data.doc_ids[int(i)] for i in ranked.refs])
     return out
@@ -246,11 +269,14 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
     if unknown or not modes:
         raise KoreaQAError(f"unknown mode {unknown[0] if unknown else ''!r}; "
                            f"choose from {', '.join(MODES)}")
+    k1 = settings.bm25_k1 if args.bm25_k1 is None else args.bm25_k1
+    b = settings.bm25_b if args.bm25_b is None else args.bm25_b
     data = load_beir(args.path, args.split)
     started = time.perf_counter()
     embedder = CachedEmbedder(load_embedder(settings), settings.cache_dir)
     retrievers = build_retrievers(data, embedder, settings, window_words=args.window_words,
-                                  k1=args.bm25_k1, b=args.bm25_b, progress=not args.quiet)
+                                  k1=k1, b=b, progress=not args.quiet,
+                                  sentences=settings.sentence_weight > 0 or args.sweep)
     prepared = time.perf_counter() - started
     results = {}
     for mode in modes:
@@ -264,8 +290,9 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
         "model": embedder.model_id,
         "config": {"fusion": settings.fusion, "rrf_k": settings.rrf_k,
                    "dense_weight": settings.dense_weight, "candidates": settings.candidates,
-                   "window_words": args.window_words, "bm25_k1": args.bm25_k1,
-                   "bm25_b": args.bm25_b, "doc_text": "title. text"},
+                   "sentence_weight": settings.sentence_weight,
+                   "window_words": args.window_words, "bm25_k1": k1,
+                   "bm25_b": b, "doc_text": "title. text"},
         "modes": results,
         "seconds": {"prepare": round(prepared, 2),
                     "total": round(time.perf_counter() - started, 2)},

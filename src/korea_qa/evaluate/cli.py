@@ -97,12 +97,13 @@ def add_beir_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also embed abstracts in windows of this many words, scoring a "
                              "document by its best window; 0 embeds each document once "
                              f"(default {WINDOW_WORDS})")
-    parser.add_argument("--bm25-k1", type=float, default=1.2, help="BM25 k1 (default 1.2)")
-    parser.add_argument("--bm25-b", type=float, default=0.75, help="BM25 b (default 0.75)")
+    parser.add_argument("--bm25-k1", type=float, help="BM25 k1 (default: the setting)")
+    parser.add_argument("--bm25-b", type=float, help="BM25 b (default: the setting)")
     parser.add_argument("--fusion", choices=fusion.METHODS, help="override the setting")
     parser.add_argument("--rrf-k", type=int, help="override the setting")
     parser.add_argument("--dense-weight", type=float, help="override the setting")
     parser.add_argument("--candidates", type=int, help="override the setting")
+    parser.add_argument("--sentence-weight", type=float, help="override the setting")
     parser.add_argument("--sweep", action="store_true",
                         help="also score hybrid over the fusion grid (tune on train only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

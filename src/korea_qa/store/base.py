@@ -105,6 +105,11 @@ class Retrieval(Protocol):
 
     def lexical_scores(self, refs: np.ndarray) -> np.ndarray: ...
 
+    def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine with the question (a passage without
+        sentence vectors counts as one sentence: its own cosine)."""
+        ...
+
     def keys(self, refs: np.ndarray) -> list[str]: ...
 
 

@@ -205,6 +205,30 @@ class LocalRetrieval:
         return np.array([scores[int(s)][int(r)] for s, r in zip(segs, rows, strict=True)],
                         dtype=np.float32)
 
+    def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
+        segs, rows = self.view.locate(refs)
+        out = np.zeros(len(refs), dtype=np.float64)
+        query = self.query.astype(np.float64)
+        for s in np.unique(segs):
+            here = np.flatnonzero(segs == s)
+            data = self.view.segments[int(s)].data
+            ptr = np.asarray(data.sentence_ptr)
+            lo, counts = ptr[rows[here]], ptr[rows[here] + 1] - ptr[rows[here]]
+            has = counts > 0
+            # Every sentence of the passages, passage after passage: starts repeated, plus
+            # each sentence's offset within its passage.
+            sentences = np.repeat(lo[has], counts[has]) + (
+                np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts[has]) - counts[has],
+                                                         counts[has]))
+            if len(sentences):
+                # float64, as dense_scores: a cosine must not depend on the batch it is in.
+                cosines = np.asarray(data.sentence_vectors[sentences], dtype=np.float64) @ query
+                firsts = np.cumsum(counts[has]) - counts[has]
+                out[here[has]] = np.maximum.reduceat(cosines, firsts)
+            if not has.all():
+                out[here[~has]] = self.dense_scores(refs[here[~has]])
+        return out
+
     def keys(self, refs: np.ndarray) -> list[str]:
         return self.view.keys(refs)
 
