@@ -16,6 +16,7 @@ Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 Backend = Literal["torch", "onnx", "onnx-int8", "openvino"]
 Fusion = Literal["rrf", "convex"]
+StoreKind = Literal["local", "milvus"]
 
 
 def bundled_model_path() -> str:
@@ -79,6 +80,19 @@ class Settings(BaseSettings):
     # it serves the index as it was meanwhile).
     sync_on_start: bool = True
 
+    # Which store holds the passages: "local" (the index folder) or "milvus" (pymilvus, the
+    # `scale` extra). For Milvus, `milvus_uri` is a milvus-lite folder (a path ending in
+    # .db, embedded: development and tests) or a server, http://host:19530; empty means
+    # <index_dir>/milvus.db. Versions are collections named <milvus_collection>_v..., the
+    # current one behind the alias <milvus_collection>. See korea_qa.store.milvus.
+    store: StoreKind = "local"
+    milvus_uri: str = ""
+    milvus_token: SecretStr | None = None
+    milvus_collection: str = Field(default="korea_qa", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    # Dense index of the passages: AUTOINDEX lets the server choose (HNSW on Milvus; flat in
+    # milvus-lite); FLAT is exact everywhere.
+    milvus_index: str = "AUTOINDEX"
+
     # Request limits.
     default_k: int = Field(default=5, ge=1)
     max_k: int = Field(default=50, ge=1)
@@ -112,6 +126,9 @@ class Settings(BaseSettings):
     # batch by themselves, so a lone question never waits for company it will not get.
     batch_wait_ms: float = Field(default=0.0, ge=0.0)
     query_cache_size: int = Field(default=1024, ge=0)
+
+    def milvus_address(self) -> str:
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     def model_path(self) -> str:
         return self.model or bundled_model_path()

@@ -108,6 +108,18 @@ class Retrieval(Protocol):
     def keys(self, refs: np.ndarray) -> list[str]: ...
 
 
+def open_retrieval(view: StoreView, query_vector: np.ndarray, text: str,
+                   terms: Sequence[str], filters: Filters) -> Retrieval:
+    """The view's retrieval for a question. A view that scores words itself (Milvus's BM25
+    analyses the question as typed) offers `text_retrieval(query_vector, text, terms,
+    filters)`; the others get korea-qa's terms (`retrieval`)."""
+    opener = getattr(view, "text_retrieval", None)
+    if opener is not None:
+        retrieval: Retrieval = opener(query_vector, text, terms, filters)
+        return retrieval
+    return view.retrieval(query_vector, terms, filters)
+
+
 class StoreView(Protocol):
     """A snapshot of the store: what one search (or one page of documents) reads."""
 

@@ -1,0 +1,318 @@
+"""A reader's view of the Milvus store, and one question's retrieval over it.
+
+Milvus offers no snapshot to hold, so a view is the index at one generation as far as the
+article heads go: it caches the heads it reads, and keeps only passage rows whose stamp is
+their head's (`store.milvus`). A write by another process shows when the service opens a
+new view (its watcher sees the generation move). Rows never change once written, so rows
+are cached by their int64 key, which is also the ref `korea_qa.search` handles.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from korea_qa.records import Filters, Passage
+from korea_qa.store import milvus_rows as rows
+from korea_qa.store.base import Scored, StoredArticle
+from korea_qa.topk import DENSE_TIE
+
+if TYPE_CHECKING:
+    from korea_qa.store.milvus import MilvusStore
+
+# Milvus returns at most this many hits per search.
+MAX_LIMIT = 16_384
+LIGHT = ["doc_id", "stamp", "position"]
+
+
+class Lru(OrderedDict[Any, Any]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.lock = threading.Lock()
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self[key] = value
+            self.move_to_end(key)
+            while len(self) > self.size:
+                self.popitem(last=False)
+
+    def take(self, key: Any) -> Any:
+        with self.lock:
+            return self.get(key)
+
+
+class MilvusView:
+    def __init__(self, store: MilvusStore, meta: dict[str, Any]) -> None:
+        self.store = store
+        self.name = store.name
+        self.meta = meta
+        self.generation = int(meta.get("generation", 0))
+        self.dim = int(meta["dim"])
+        self._heads = Lru(200_000)
+        self._light = Lru(200_000)  # pk -> (doc_id, stamp, position)
+        self._full = Lru(20_000)  # pk -> the whole row but the vector
+        self._texts = Lru(32)
+
+    def close(self) -> None:
+        return None
+
+    # -- heads and rows
+
+    def heads(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        out: dict[str, dict[str, Any] | None] = {}
+        missing = []
+        for doc_id in set(doc_ids):
+            head = self._heads.take(doc_id)
+            if head is None:
+                missing.append(doc_id)
+            else:
+                out[doc_id] = head or None
+        found = self.store.heads(missing)
+        for doc_id in missing:
+            out[doc_id] = found.get(doc_id)
+            self._heads.put(doc_id, found.get(doc_id) or {})
+        return out
+
+    def live(self, found: Sequence[dict[str, Any]]) -> list[bool]:
+        """Which rows belong to their article as this view sees it."""
+        heads = self.heads([r["doc_id"] for r in found])
+        return [(h := heads[r["doc_id"]]) is not None and h["stamp"] == r["stamp"]
+                for r in found]
+
+    def remember(self, found: Sequence[dict[str, Any]]) -> None:
+        for row in found:
+            self._light.put(int(row["pk"]), (row["doc_id"], row["stamp"], int(row["position"])))
+
+    def full_rows(self, refs: Sequence[int]) -> list[dict[str, Any]]:
+        missing = [int(r) for r in refs if self._full.take(int(r)) is None]
+        if missing:
+            for row in self._query(missing, ["pk", *rows.PASSAGE_FIELDS]):
+                self._full.put(int(row["pk"]), row)
+        return [self._full.take(int(r)) for r in refs]
+
+    def light(self, refs: Sequence[int]) -> list[tuple[str, str, int]]:
+        missing = [int(r) for r in refs if self._light.take(int(r)) is None]
+        if missing:
+            self.remember(self._query(missing, ["pk", *LIGHT]))
+        return [self._light.take(int(r)) for r in refs]
+
+    def _query(self, refs: Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(refs), 1000):
+            chunk = ", ".join(str(r) for r in refs[start:start + 1000])
+            out += self.store.client.query(self.store.passages, filter=f"pk in [{chunk}]",
+                                           output_fields=fields, consistency_level="Strong")
+        return out
+
+    # -- searching
+
+    def retrieval(self, query_vector: np.ndarray, terms: Sequence[str],
+                  filters: Filters) -> MilvusRetrieval:
+        return MilvusRetrieval(self, query_vector, " ".join(terms), terms, filters)
+
+    def text_retrieval(self, query_vector: np.ndarray, text: str, terms: Sequence[str],
+                       filters: Filters) -> MilvusRetrieval:
+        """As `retrieval`, with the question as typed: Milvus analyses it itself."""
+        return MilvusRetrieval(self, query_vector, text, terms, filters)
+
+    # -- reading passages and articles
+
+    def passages(self, refs: np.ndarray) -> list[Passage]:
+        return [rows.row_passage(r) for r in self.full_rows([int(x) for x in refs])]
+
+    def sentence_vectors(self, ref: int) -> np.ndarray:
+        return rows.decode_vectors(self.full_rows([int(ref)])[0]["sentence_vectors"], self.dim)
+
+    def keys(self, refs: np.ndarray) -> list[str]:
+        return [f"{doc_id}#{position}" for doc_id, _, position in self.light(
+            [int(r) for r in refs])]
+
+    def article(self, doc_id: str) -> StoredArticle | None:
+        head = self.heads([doc_id])[doc_id]
+        if head is None:
+            return None
+        info = head["info"]
+        key = (doc_id, head["stamp"])
+        text = self._texts.take(key)
+        if text is None:
+            text = self.store.text(doc_id, head["stamp"], int(info["pieces"]))
+            self._texts.put(key, text)
+        return StoredArticle(rows.head_article(head, text), int(info["passages"]),
+                             info["content_hash"], info["meta_hash"])
+
+    def _article_rows(self, doc_id: str, fields: list[str]) -> list[dict[str, Any]]:
+        head = self.heads([doc_id])[doc_id]
+        if head is None:
+            return []
+        found = self.store.client.query(
+            self.store.passages, filter=f"doc_id == {rows.literal(doc_id)} and stamp == "
+            f"{rows.literal(head['stamp'])}", output_fields=fields, consistency_level="Strong")
+        return sorted(found, key=lambda r: int(r["position"]))
+
+    def article_vectors(self, doc_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        found = self._article_rows(doc_id, ["position", "vector", "sentence_vectors"])
+        if not found:
+            return None
+        vectors = np.array([r["vector"] for r in found], dtype=np.float32)
+        sentences = np.concatenate([rows.decode_vectors(r["sentence_vectors"], self.dim)
+                                    for r in found]).reshape(-1, self.dim)
+        return vectors, sentences
+
+    def article_passages(self, doc_id: str) -> list[Passage]:
+        return [rows.row_passage(r) for r in self._article_rows(doc_id, list(
+            rows.PASSAGE_FIELDS))]
+
+    def articles(self, *, limit: int, after: str | None = None,
+                 filters: Filters | None = None) -> list[dict[str, Any]]:
+        """Keyset paging by doc_id. Milvus queries have no order, so the page's ids are
+        chosen from all matching ids (ids only), then their heads are read."""
+        expr = rows.both('kind == "article"', rows.filter_expr(filters),
+                         f"doc_id > {rows.literal(after)}" if after is not None else "")
+        ids = sorted(r["doc_id"] for r in self.store.iterate(self.store.articles, expr,
+                                                              ["doc_id"]))[:limit]
+        heads = self.store.heads(ids)
+        return [rows.head_summary(heads[d]) for d in ids if d in heads]
+
+    def count_articles(self, filters: Filters | None = None) -> int:
+        if not filters:
+            return int(self.meta.get("articles", 0))
+        expr = rows.both('kind == "article"', rows.filter_expr(filters))
+        found = self.store.client.query(self.store.articles, filter=expr,
+                                        output_fields=["count(*)"], consistency_level="Strong")
+        return int(found[0]["count(*)"])
+
+    def count_passages(self) -> int:
+        return int(self.meta.get("passages", 0))
+
+    def iter_passages(self) -> Iterator[Passage]:
+        batch: list[dict[str, Any]] = []
+        for row in self.store.iterate(self.store.passages, "", list(rows.PASSAGE_FIELDS)):
+            batch.append(row)
+            if len(batch) == 500:
+                yield from self._live_passages(batch)
+                batch = []
+        yield from self._live_passages(batch)
+
+    def _live_passages(self, batch: list[dict[str, Any]]) -> Iterator[Passage]:
+        for row, ok in zip(batch, self.live(batch), strict=True):
+            if ok:
+                yield rows.row_passage(row)
+
+    def info(self) -> dict[str, Any]:
+        meta = self.meta
+        return {"name": self.name, "generation": self.generation, "model": meta.get("model"),
+                "fingerprint": meta.get("fingerprint"), "created_at": meta.get("created_at"),
+                "build_seconds": meta.get("build_seconds"), "bytes": 0,
+                "store": "milvus", "where": self.store.where,
+                "counts": {"articles": self.count_articles(),
+                           "passages": self.count_passages(), "segments": 0}}
+
+
+class MilvusRetrieval:
+    """One question over a `MilvusView`: Milvus finds the top lists (dense, BM25) under the
+    filters; the cosines of the candidates are computed here in float64 from their vectors,
+    so they do not depend on which search found them."""
+
+    def __init__(self, view: MilvusView, query_vector: np.ndarray, text: str,
+                 terms: Sequence[str], filters: Filters) -> None:
+        self.view = view
+        self.query = np.asarray(query_vector, dtype=np.float64)
+        self.text = text
+        self.has_terms = bool(terms) and bool(text.strip())
+        self.expr = rows.filter_expr(filters)
+        self._cosine: dict[int, float] = {}
+        self._bm25: dict[int, float] = {}
+
+    def dense_top(self, n: int) -> Scored:
+        def search(limit: int) -> list[dict[str, Any]]:
+            return self._search([self.query.astype(np.float32).tolist()], "vector", "IP",
+                                limit, self.expr, [*LIGHT, "vector"])
+
+        found = self._top(search, n, tie=DENSE_TIE)
+        for row in found:
+            self._cosine[int(row["pk"])] = self._cos(row["vector"])
+        return self._cut(found, self._cosine, n, DENSE_TIE)
+
+    def lexical_top(self, n: int) -> Scored:
+        if not self.has_terms:
+            return Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        found = self._top(lambda limit: self._search([self.text], "sparse", "BM25", limit,
+                                                     self.expr, LIGHT), n, tie=0.0)
+        found = [r for r in found if r["score"] > 0]
+        for row in found:
+            self._bm25[int(row["pk"])] = row["score"]
+        return self._cut(found, self._bm25, n, 0.0)
+
+    def dense_scores(self, refs: np.ndarray) -> np.ndarray:
+        missing = [int(r) for r in refs if int(r) not in self._cosine]
+        if missing:
+            for row in self.view._query(missing, ["pk", "vector"]):
+                self._cosine[int(row["pk"])] = self._cos(row["vector"])
+        return np.array([self._cosine.get(int(r), 0.0) for r in refs], dtype=np.float32)
+
+    def lexical_scores(self, refs: np.ndarray) -> np.ndarray:
+        missing = [int(r) for r in refs if int(r) not in self._bm25]
+        if missing and self.has_terms:
+            for start in range(0, len(missing), 1000):
+                chunk = missing[start:start + 1000]
+                expr = f"pk in [{', '.join(str(r) for r in chunk)}]"
+                for row in self._search([self.text], "sparse", "BM25", len(chunk), expr, LIGHT):
+                    self._bm25[int(row["pk"])] = row["score"]
+        for ref in missing:
+            self._bm25.setdefault(ref, 0.0)
+        return np.array([self._bm25[int(r)] for r in refs], dtype=np.float32)
+
+    def keys(self, refs: np.ndarray) -> list[str]:
+        return self.view.keys(refs)
+
+    # -- helpers
+
+    def _cos(self, vector: Sequence[float]) -> float:
+        return float(np.asarray(vector, dtype=np.float64) @ self.query)
+
+    def _search(self, data: list[Any], field: str, metric: str, limit: int, expr: str,
+                fields: list[str]) -> list[dict[str, Any]]:
+        found = self.view.store.client.search(
+            self.view.store.passages, data=data, anns_field=field, limit=limit, filter=expr,
+            output_fields=fields, search_params={"metric_type": metric},
+            consistency_level="Strong")
+        out = []
+        for hit in found[0] if found else []:
+            entity = dict(hit["entity"])
+            entity["pk"] = int(hit["pk"] if "pk" in hit else hit["id"])
+            # BM25 is a score (Milvus) or its negative as a distance (milvus-lite).
+            distance = float(hit["distance"])
+            entity["score"] = abs(distance) if metric == "BM25" else distance
+            out.append(entity)
+        return out
+
+    def _top(self, search: Any, n: int, tie: float) -> list[dict[str, Any]]:
+        """At least the top n live rows and every row tied with the n-th: ask for a margin
+        more, and for more again while the margin is all ties (or stale rows)."""
+        limit = min(MAX_LIMIT, n + max(8, n // 4))
+        while True:
+            found = search(limit)
+            live = [r for r, ok in zip(found, self.view.live(found), strict=True) if ok]
+            self.view.remember(live)
+            full = len(found) >= limit and limit < MAX_LIMIT
+            if not full or (len(live) > n and
+                            live[-1]["score"] < live[n - 1]["score"] - tie):
+                return live
+            limit = min(MAX_LIMIT, limit * 4)
+
+    @staticmethod
+    def _cut(found: list[dict[str, Any]], scores: dict[int, float], n: int,
+             tie: float) -> Scored:
+        refs = np.array([int(r["pk"]) for r in found], dtype=np.int64)
+        values = np.array([scores[int(r)] for r in refs], dtype=np.float64)
+        if len(refs) > n:
+            nth = np.sort(values)[::-1][n - 1]
+            keep = values >= nth - tie
+            refs, values = refs[keep], values[keep]
+        return Scored(refs, values.astype(np.float32))
