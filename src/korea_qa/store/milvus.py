@@ -47,6 +47,12 @@ INSERT_ROWS = 256  # rows per insert call: well under gRPC's message limit with 
 STRONG = "Strong"
 
 
+# milvus-lite serves each .db folder from a thread of this process, started by pymilvus at
+# the first connection to it; engines on one folder share it, and the last to close stops it.
+_LITE_USERS: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
+
+
 def connect(uri: str, token: str | None) -> Any:
     try:
         from pymilvus import MilvusClient
@@ -55,12 +61,35 @@ def connect(uri: str, token: str | None) -> Any:
                            "'korea-qa[scale]'") from None
     # pymilvus logs every failed call and iterator detail itself; korea-qa reports failures.
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    # The embedded milvus-lite server logs what it does not implement (pymilvus's query
+    # iterator asks it for a timestamp, then does without); nothing korea-qa needs.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     if "://" not in uri:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri=uri, token=token or "")
+        client = MilvusClient(uri=uri, token=token or "")
     except Exception as exc:
         raise IndexNotReady(f"cannot reach Milvus at {uri} ({_one_line(exc)})") from None
+    if "://" not in uri:
+        with _LITE_LOCK:
+            _LITE_USERS[os.path.abspath(uri)] = _LITE_USERS.get(os.path.abspath(uri), 0) + 1
+    return client
+
+
+def disconnect(client: Any, uri: str) -> None:
+    with contextlib.suppress(Exception):
+        client.close()
+    if "://" in uri:
+        return
+    path = os.path.abspath(uri)
+    with _LITE_LOCK:
+        _LITE_USERS[path] -= 1
+        if _LITE_USERS[path] > 0:
+            return
+        del _LITE_USERS[path]
+    from milvus_lite import server_manager_instance
+
+    server_manager_instance.release_server(path)
 
 
 class MilvusEngine:
@@ -78,6 +107,7 @@ class MilvusEngine:
         self._lock = threading.Lock()
         self._folder = IndexFolder(lock_dir)
         self._current: MilvusStore | None = None
+        self._lite: bool | None = None
 
     @property
     def client(self) -> Any:
@@ -85,6 +115,11 @@ class MilvusEngine:
             if self._client is None:
                 self._client = connect(self.uri, self._token)
             return self._client
+
+    def is_lite(self) -> bool:
+        if self._lite is None:
+            self._lite = str(self.client.get_server_version()).startswith("milvus_lite")
+        return self._lite
 
     def current_name(self) -> str | None:
         client = self.client
@@ -163,8 +198,7 @@ class MilvusEngine:
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
-                with contextlib.suppress(Exception):
-                    self._client.close()
+                disconnect(self._client, self.uri)
                 self._client = None
 
 
@@ -347,11 +381,33 @@ class MilvusStore:
         return Put(change.article, passages, vectors[0], vectors[1], change.file)
 
     def maintain(self) -> None:
-        """Seal what was written (milvus-lite builds its BM25 statistics per sealed
-        segment, and rebuilds the unsealed part's at every search until then)."""
+        """Clear a crashed writer's leftovers and seal what was written. On milvus-lite, also
+        rewrite the passages into one segment (see `_consolidate`)."""
         self._sweep(self.meta().get("pending") or [])
+        if self.engine.is_lite():
+            self._consolidate()
         for name in (self.passages, self.articles):
             self.client.flush(name)
+
+    def _consolidate(self) -> None:
+        """milvus-lite 3.2 computes BM25 statistics (document count, average length, document
+        frequencies) per segment, so an article added into a segment of its own would be
+        scored against itself alone. Milvus keeps collection-wide statistics; on milvus-lite
+        every passage row is copied once more (same stamp, new key) and the old rows deleted,
+        so the live rows sit in one segment again. Until the delete, a passage has two
+        identical rows; readers keep one per key. O(passages) per write: fine for the folder
+        sizes milvus-lite is for."""
+        fields = ["pk", "vector", *rows.PASSAGE_FIELDS, "source_lc", "author_lc", "published"]
+        old = list(self.iterate(self.passages, "", fields))
+        if len(old) < 2:
+            return
+        copies = [{k: v for k, v in r.items() if k != "pk"} for r in old]
+        for start in range(0, len(copies), INSERT_ROWS):
+            self.client.insert(self.passages, copies[start:start + INSERT_ROWS])
+        pks = [int(r["pk"]) for r in old]
+        for start in range(0, len(pks), 1000):
+            chunk = ", ".join(str(p) for p in pks[start:start + 1000])
+            self.client.delete(self.passages, filter=f"pk in [{chunk}]")
 
     def close(self) -> None:
         return None

@@ -79,6 +79,18 @@ class MilvusView:
             self._heads.put(doc_id, found.get(doc_id) or {})
         return out
 
+    def unique_live(self, found: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The live rows, one per passage key (a row copied by `MilvusStore._consolidate`
+        is there twice for a moment; the copies are the same passage)."""
+        seen: set[tuple[str, int]] = set()
+        out = []
+        for row, ok in zip(found, self.live(found), strict=True):
+            key = (row["doc_id"], int(row["position"]))
+            if ok and key not in seen:
+                seen.add(key)
+                out.append(row)
+        return out
+
     def live(self, found: Sequence[dict[str, Any]]) -> list[bool]:
         """Which rows belong to their article as this view sees it."""
         heads = self.heads([r["doc_id"] for r in found])
@@ -153,7 +165,8 @@ class MilvusView:
         found = self.store.client.query(
             self.store.passages, filter=f"doc_id == {rows.literal(doc_id)} and stamp == "
             f"{rows.literal(head['stamp'])}", output_fields=fields, consistency_level="Strong")
-        return sorted(found, key=lambda r: int(r["position"]))
+        unique = {int(r["position"]): r for r in found}  # one row per passage
+        return [unique[p] for p in sorted(unique)]
 
     def article_vectors(self, doc_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         found = self._article_rows(doc_id, ["position", "vector", "sentence_vectors"])
@@ -200,9 +213,8 @@ class MilvusView:
         yield from self._live_passages(batch)
 
     def _live_passages(self, batch: list[dict[str, Any]]) -> Iterator[Passage]:
-        for row, ok in zip(batch, self.live(batch), strict=True):
-            if ok:
-                yield rows.row_passage(row)
+        for row in self.unique_live(batch):
+            yield rows.row_passage(row)
 
     def info(self) -> dict[str, Any]:
         meta = self.meta
@@ -298,7 +310,7 @@ class MilvusRetrieval:
         limit = min(MAX_LIMIT, n + max(8, n // 4))
         while True:
             found = search(limit)
-            live = [r for r, ok in zip(found, self.view.live(found), strict=True) if ok]
+            live = self.view.unique_live(found)
             self.view.remember(live)
             full = len(found) >= limit and limit < MAX_LIMIT
             if not full or (len(live) > n and
