@@ -193,20 +193,31 @@ class MemoLexical(TextIndex):
             self._memo[key] = super().scores(terms)
         return self._memo[key]
 
+    def query_scores(self, text: str) -> np.ndarray:
+        return self.scores(tokenize(text))
+
 
 class Retrievers(NamedTuple):
     vectors: MaxSimVectors
-    lexical: MemoLexical
+    lexical: Any  # MemoLexical, or beir_milvus.MilvusLexical: query_scores(text)
     query_ids: list[str]
     query_vectors: np.ndarray
 
 
 def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
-                     window_words: int, k1: float, b: float, progress: bool) -> Retrievers:
+                     window_words: int, k1: float, b: float, progress: bool,
+                     lexical_store: str = "local") -> Retrievers:
     vectors = document_vectors(data, embedder, window_words=window_words,
                                batch_size=settings.embed_batch_size, progress=progress)
-    lexical = MemoLexical([doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)],
-                          Bm25Params(k1=k1, b=b))
+    texts = [doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)]
+    lexical: Any
+    if lexical_store == "milvus":
+        from korea_qa.evaluate.beir_milvus import milvus_lexical
+
+        lexical = milvus_lexical(texts, Bm25Params(k1=k1, b=b), settings.cache_dir,
+                                 settings.milvus_uri)
+    else:
+        lexical = MemoLexical(texts, Bm25Params(k1=k1, b=b))
     query_ids = list(data.queries)
     query_vectors = embedder.encode([data.queries[q] for q in query_ids],
                                     batch_size=settings.embed_batch_size, progress=progress)
@@ -219,7 +230,7 @@ def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
     out = []
     for qid, vector in zip(retrievers.query_ids, retrievers.query_vectors, strict=True):
         retrieval = ArrayRetrieval(retrievers.vectors.all_scores(vector),
-                                   retrievers.lexical.scores(tokenize(data.queries[qid])),
+                                   retrievers.lexical.query_scores(data.queries[qid]),
                                    data.doc_ids)
         ranked = rank(retrieval, mode, settings=settings)
         out.append([data.doc_ids[int(i)] for i in ranked.refs])
@@ -250,7 +261,8 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     embedder = CachedEmbedder(load_embedder(settings), settings.cache_dir)
     retrievers = build_retrievers(data, embedder, settings, window_words=args.window_words,
-                                  k1=args.bm25_k1, b=args.bm25_b, progress=not args.quiet)
+                                  k1=args.bm25_k1, b=args.bm25_b, progress=not args.quiet,
+                                  lexical_store=args.lexical)
     prepared = time.perf_counter() - started
     results = {}
     for mode in modes:
@@ -265,7 +277,8 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
         "config": {"fusion": settings.fusion, "rrf_k": settings.rrf_k,
                    "dense_weight": settings.dense_weight, "candidates": settings.candidates,
                    "window_words": args.window_words, "bm25_k1": args.bm25_k1,
-                   "bm25_b": args.bm25_b, "doc_text": "title. text"},
+                   "bm25_b": args.bm25_b, "doc_text": "title. text",
+                   "lexical": args.lexical},
         "modes": results,
         "seconds": {"prepare": round(prepared, 2),
                     "total": round(time.perf_counter() - started, 2)},
@@ -275,7 +288,8 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
 
         report["sweep"] = sweep(data, retrievers, settings)
         print(format_sweep(report["sweep"]))
-    out = args.out or Path("eval/results") / f"beir-{data.name}-{args.split}.json"
+    tail = "" if args.lexical == "local" else f"-{args.lexical}"
+    out = args.out or Path("eval/results") / f"beir-{data.name}-{args.split}{tail}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report))

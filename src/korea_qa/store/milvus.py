@@ -336,6 +336,14 @@ class MilvusStore:
 
     def _insert(self, puts: list[tuple[Put, str]]) -> None:
         """New rows first, then the heads that name them (the commit point)."""
+        self._insert_rows(puts)
+        heads = [rows.head_row(put.article, stamp, len(put.passages),
+                               put.file.as_tuple() if put.file else None)
+                 for put, stamp in puts]
+        for start in range(0, len(heads), 256):
+            self.client.upsert(self.articles, heads[start:start + 256])
+
+    def _insert_rows(self, puts: list[tuple[Put, str]]) -> None:
         batch: list[dict[str, Any]] = []
         for put, stamp in puts:
             batch += rows.passage_rows(put.article, stamp, put.passages, put.vectors,
@@ -348,11 +356,6 @@ class MilvusStore:
         pieces = [r for put, stamp in puts for r in rows.piece_rows(put.article, stamp)]
         for start in range(0, len(pieces), 64):
             self.client.insert(self.articles, pieces[start:start + 64])
-        heads = [rows.head_row(put.article, stamp, len(put.passages),
-                               put.file.as_tuple() if put.file else None)
-                 for put, stamp in puts]
-        for start in range(0, len(heads), 256):
-            self.client.upsert(self.articles, heads[start:start + 256])
 
     def _sweep(self, doc_ids: Sequence[str]) -> None:
         """Delete the passage rows and text pieces of these articles that their head does
