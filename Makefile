@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction bench-add load clean
+.PHONY: install install-scale index serve test test-scale lint browser eval bench-quality bench bench-extraction bench-add bench-scale load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The scale extra (Milvus, Ray) on top of the default install; `make serve` never needs it.
+SCALE_STAMP := $(VENV)/.installed-scale
+$(SCALE_STAMP): $(STAMP) pyproject.toml
+	$(PIP) install --quiet -e '.[dev,scale]'
+	touch $(SCALE_STAMP)
+
+install-scale: $(SCALE_STAMP)
 
 index: install
 	$(KQA) build --if-stale
@@ -82,8 +90,22 @@ browser:
 	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y chromium chromium-driver)
 
+# Every test: the default suite, then the scale suite (its own target, so it can run alone).
 test: install lint browser
 	$(PY) -m pytest
+	$(MAKE) test-scale
+
+# The scale tests (marker `scale`): the contract suites on the Milvus store (milvus-lite),
+# two servers on one milvus-lite server, and a two-node Ray cluster on this machine (one CPU
+# per node) for the ingest job and two Serve replicas. A few minutes.
+test-scale: install-scale
+	$(PY) -m pytest -m scale
+
+# Both stores, in process and over HTTP; 16 clients through one replica and through two Serve
+# replicas; 5,000 SciFact abstracts embedded locally and as a Ray job on two nodes. See
+# bench/README.md, "Past one machine".
+bench-scale: install-scale
+	$(PY) bench/scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) index/current index/versions .pytest_cache .mypy_cache .ruff_cache

@@ -80,7 +80,7 @@ class Prepared:
 
 
 def embed_files(files: Sequence[Path], settings: Settings, *, overrides: Overrides | None = None,
-                actors: int = 2, batch_size: int = 4) -> Iterator[Prepared]:
+                actors: int = 2, batch_size: int = 2) -> Iterator[Prepared]:
     """Run the job on the Ray cluster this process is connected to (`ray.init`)."""
     import ray
 
@@ -89,11 +89,14 @@ def embed_files(files: Sequence[Path], settings: Settings, *, overrides: Overrid
         return
     items = [{"index": i, "name": path.name, "data": data}
              for i, (path, data) in enumerate(zip(files, datas, strict=True))]
-    dataset = ray.data.from_items(items, override_num_blocks=min(len(items),
-                                                                 max(actors * 4, 1)))
+    # Every actor up (its model loaded) before the first batch, and one batch in flight per
+    # actor: batches then go to whichever actor is free, so all of them embed.
+    ray.data.DataContext.get_current().wait_for_min_actors_s = 600
+    dataset = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch_size))
     prepared = dataset.map_batches(
         Embedder, fn_constructor_args=(settings, overrides), batch_size=batch_size,
-        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1, batch_format="numpy")
+        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
+        num_cpus=1, batch_format="numpy")
     for row in prepared.iter_rows():
         name, data = str(row["name"]), datas[int(row["index"])]
         if row["error"]:
@@ -123,3 +126,49 @@ def add_with_ray(address: str, files: Sequence[Path], settings: Settings, *,
                                     prepared=item.put)
     finally:
         library.close()
+
+
+class TextEmbedder:
+    """A Ray actor that only embeds texts (the benchmark's job: no extraction, no store)."""
+
+    def __init__(self, settings: Settings) -> None:
+        import ray
+
+        from korea_qa.embed import load_embedder
+
+        self.embedder = load_embedder(settings)
+        self.batch = settings.embed_batch_size
+        self.node = ray.get_runtime_context().get_node_id()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        import time
+
+        started = time.perf_counter()
+        vectors = self.embedder.encode([str(t) for t in batch["text"]], batch_size=self.batch)
+        seconds = time.perf_counter() - started
+        n = len(vectors)
+        return {"index": batch["index"], "vector": vectors, "node": [self.node] * n,
+                "seconds": [seconds / n] * n}
+
+
+def embed_texts(texts: Sequence[str], settings: Settings, *, actors: int = 2,
+                batch_size: int = 64) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
+    """The texts' vectors, in order, embedded by a pool of actors on the connected cluster;
+    and per node: texts embedded and seconds spent embedding them."""
+    import ray
+
+    ray.data.DataContext.get_current().wait_for_min_actors_s = 600
+    items = [{"index": i, "text": t} for i, t in enumerate(texts)]
+    dataset = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch_size))
+    out = dataset.map_batches(
+        TextEmbedder, fn_constructor_args=(settings,), batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
+        num_cpus=1, batch_format="numpy")
+    vectors: list[Any] = [None] * len(texts)
+    nodes: dict[str, dict[str, float]] = {}
+    for row in out.iter_rows():
+        vectors[int(row["index"])] = np.asarray(row["vector"], dtype=np.float32)
+        node = nodes.setdefault(str(row["node"]), {"texts": 0, "seconds": 0.0})
+        node["texts"] += 1
+        node["seconds"] += float(row["seconds"])
+    return np.stack(vectors), nodes
