@@ -148,3 +148,27 @@ def _expected(settings: Settings) -> dict[str, list[tuple[str, int]]]:
            for q in QUESTIONS}
     library.close()
     return out
+
+
+def test_korea_qa_add_ray_from_the_command_line(cluster: Any, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from korea_qa.cli import main
+
+    files = articles(tmp_path / "in")[:3]
+    monkeypatch.setenv("KOREA_QA_STORE", "milvus")
+    monkeypatch.setenv("KOREA_QA_MILVUS_URI", str(tmp_path / "milvus.db"))
+    (tmp_path / "corpus").mkdir()
+    common = ["--model", "hash:64", "--corpus-dir", str(tmp_path / "corpus"),
+              "--index-dir", str(tmp_path / "index")]
+    assert main([*common, "add", "--ray", cluster.address, "--json", *map(str, files)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    import json
+
+    added = [json.loads(line) for line in lines]
+    assert sorted(a["doc_id"] for a in added) == ["note-0", "note-1", "note-2"]
+    assert {a["status"] for a in added} == {"created"} and all(a["node"] for a in added)
+    assert main([*common, "documents", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+              if line.startswith("{")]
+    assert [d["doc_id"] for d in listed] == ["note-0", "note-1", "note-2"]
