@@ -99,3 +99,52 @@ def test_a_write_stopped_half_way_is_invisible_then_swept(tmp_path: Path,
     assert store.client.query(store.passages, filter='doc_id == "half"',  # type: ignore[attr-defined]
                               output_fields=["pk"]) == []
     library.close()
+
+
+def _milvus(root: Path, name: str) -> Settings:
+    (root / "corpus").mkdir(exist_ok=True)
+    return Settings(corpus_dir=root / "corpus", index_dir=root / name, model="hash:64",
+                    store="milvus", milvus_uri=str(root / name / "milvus.db"), candidates=6)
+
+
+def test_an_index_grown_article_by_article_answers_as_a_fresh_build(tmp_path: Path) -> None:
+    from korea_qa.records import Filters
+    from korea_qa.search import Searcher
+    from test_incremental import POOL, QUESTIONS
+
+    embedder = HashEmbedder(64)
+    grown = Library(_milvus(tmp_path, "grown"), embedder)
+    for i, version in ((0, 0), (1, 0), (2, 0), (1, 1), (3, 0)):  # a replacement among adds
+        grown.put(POOL[i][version])
+    grown.remove("doc-2")
+    fresh = Library(_milvus(tmp_path, "fresh"), embedder)
+    fresh.rebuild()  # from the corpus folder the grown library wrote
+
+    def answers(library: Library) -> list[object]:
+        searcher = Searcher(library.view(), lambda q: embedder.encode([q])[0],
+                            library.settings)
+        return [[(h.passage.key, round(h.score, 5), h.passage.text) for h in searcher.search(
+            q, k=5, mode=mode, filters=f).hits] for q in QUESTIONS
+            for mode in ("hybrid", "dense", "lexical")
+            for f in (Filters(), Filters(source="Alpha Press"))]
+
+    assert answers(grown) == answers(fresh)
+    assert grown.view().count_passages() == fresh.view().count_passages()
+    grown.close()
+    fresh.close()
+
+
+def test_a_rebuild_moves_the_alias_and_keeps_one_previous_version(tmp_path: Path,
+                                                                  settings: Settings) -> None:
+    milvus = settings.model_copy(update={"store": "milvus",
+                                         "milvus_uri": str(tmp_path / "milvus.db")})
+    library = Library(milvus, HashEmbedder(64))
+    names = [library.rebuild() for _ in range(3)]
+    abandoned = library.engine.create({"model": "hash:64", "dim": 64})
+    with library.engine.write_lock(5):
+        library.engine.prune()
+    client = library.engine.client  # type: ignore[attr-defined]
+    kept = sorted({c[len("korea_qa_"):-2] for c in client.list_collections()})
+    assert kept == sorted(names[1:]) and abandoned.name not in kept
+    assert library.engine.current_name() == names[-1] == library.view().name
+    library.close()
