@@ -81,7 +81,7 @@ bench-add: install
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile deploy/ray/Dockerfile
 
 # Debian's headless Chromium and its driver, for tests/test_browser.py (sudo when not root).
 SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)

@@ -51,7 +51,11 @@ def main() -> int:
     questions = [item.question for item in load_gold(ROOT / "eval" / "gold.jsonl")]
     report: dict[str, Any] = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "machine": describe(), "questions": len(questions)}
-    with tempfile.TemporaryDirectory() as tmp, \
+    out = ROOT / "bench" / "results" / f"scale-{report['created_at'].replace(':', '')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One Ray cluster for the whole run (a second one in the same process would not start
+    # on this busy machine); idle until the Serve and embedding parts.
+    with tempfile.TemporaryDirectory() as tmp, two_node_cluster(), \
             milvus_lite_server(Path(tmp) / "lite", Path(tmp) / "lite.log") as uri:
         root = Path(tmp)
         shutil.copytree(ROOT / "corpus", root / "corpus")
@@ -64,15 +68,16 @@ def main() -> int:
             Library(settings, embedder).rebuild()
         report["in_process"] = {s: in_process(st, embedder, questions)
                                 for s, st in stores.items()}
+        _save(out, report)
         report["http"] = {s: over_http(st, questions, root, args.seconds)
                           for s, st in stores.items()}
+        _save(out, report)
         report["serve"] = through_serve(stores["milvus"], questions, args.seconds)
+        _save(out, report)
+        if not args.skip_embed:
+            report["embedding"] = embedding(args.scifact, args.docs, base)
     report["machine"]["load_average_after"] = describe()["load_average"]
-    if not args.skip_embed:
-        report["embedding"] = embedding(args.scifact, args.docs, base)
-    out = ROOT / "bench" / "results" / f"scale-{report['created_at'].replace(':', '')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    _save(out, report)
     print(render(report))
     print(f"wrote {out}")
     return 0
@@ -109,27 +114,27 @@ def over_http(settings: Settings, questions: list[str], root: Path,
 
 
 def through_serve(settings: Settings, questions: list[str], seconds: float) -> dict[str, Any]:
-    """16 clients through Ray Serve's proxy: two replicas (one per node), then one."""
+    """16 clients through Ray Serve's proxy on the run's cluster: two replicas (one per
+    node), then one."""
     from ray import serve as ray_serve
 
     from korea_qa.scale.serve import application
 
     out: dict[str, Any] = {}
     paths = search_paths(questions)
-    with two_node_cluster():
-        for replicas in (2, 1):
-            port = free_port()
-            ray_serve.start(http_options={"host": "127.0.0.1", "port": port,
-                                          "location": "HeadOnly"})
-            try:
-                ray_serve.run(application(settings.model_copy(update={
-                    "sync_on_start": False}), replicas), name="korea-qa", route_prefix="/")
-                server = Server(0, "127.0.0.1", port)
-                run_load(server, paths, clients=4, requests=len(paths))  # warm every replica
-                out[f"{replicas}_replicas"] = _load(run_load(server, paths, clients=16,
-                                                             seconds=seconds))
-            finally:
-                ray_serve.shutdown()
+    for replicas in (2, 1):
+        port = free_port()
+        ray_serve.start(http_options={"host": "127.0.0.1", "port": port,
+                                      "location": "HeadOnly"})
+        try:
+            ray_serve.run(application(settings.model_copy(update={
+                "sync_on_start": False}), replicas), name="korea-qa", route_prefix="/")
+            server = Server(0, "127.0.0.1", port)
+            run_load(server, paths, clients=4, requests=len(paths))  # warm every replica
+            out[f"{replicas}_replicas"] = _load(run_load(server, paths, clients=16,
+                                                         seconds=seconds))
+        finally:
+            ray_serve.shutdown()
     return out
 
 
@@ -144,15 +149,19 @@ def embedding(folder: Path, docs: int, settings: Settings) -> dict[str, Any]:
     local = load_embedder(settings).encode(texts, batch_size=64)
     local_s = time.perf_counter() - started
     one_thread = settings.model_copy(update={"torch_threads": 1})
-    with two_node_cluster():
-        started = time.perf_counter()
-        vectors, nodes = embed_texts(texts, one_thread, actors=2, batch_size=64)
-        ray_s = time.perf_counter() - started
+    started = time.perf_counter()
+    vectors, nodes = embed_texts(texts, one_thread, actors=2, batch_size=64)
+    ray_s = time.perf_counter() - started
     return {"texts": len(texts), "local_seconds": round(local_s, 1),
             "ray_seconds": round(ray_s, 1),
             "max_abs_difference": float(np.abs(vectors - local).max()),
             "nodes": {n[:12]: {"texts": v["texts"], "embed_seconds": round(v["seconds"], 1)}
                       for n, v in nodes.items()}}
+
+
+def _save(out: Path, report: dict[str, Any]) -> None:
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "machine"}), flush=True)
 
 
 def _ms(latencies: list[float], q: float) -> float:
