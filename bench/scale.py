@@ -124,8 +124,8 @@ def through_serve(settings: Settings, questions: list[str], seconds: float) -> d
     paths = search_paths(questions)
     for replicas in (2, 1):
         port = free_port()
-        ray_serve.start(http_options={"host": "127.0.0.1", "port": port,
-                                      "location": "HeadOnly"})
+        ray_serve.start(proxy_location="HeadOnly",
+                        http_options={"host": "127.0.0.1", "port": port})
         try:
             ray_serve.run(application(settings.model_copy(update={
                 "sync_on_start": False}), replicas), name="korea-qa", route_prefix="/")

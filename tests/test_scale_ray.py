@@ -112,7 +112,7 @@ def test_two_serve_replicas_share_one_milvus_and_answer_correctly(cluster: Any,
                             log_level="warning")
         build_index(settings, EMBEDDER)
         port = free_port()
-        serve.start(http_options={"host": "127.0.0.1", "port": port, "location": "HeadOnly"})
+        serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
         try:
             serve.run(application(settings, 2), name="korea-qa", route_prefix="/")
             url = f"http://127.0.0.1:{port}"

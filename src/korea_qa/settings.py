@@ -80,18 +80,28 @@ class Settings(BaseSettings):
     # it serves the index as it was meanwhile).
     sync_on_start: bool = True
 
-    # Which store holds the passages: "local" (the index folder) or "milvus" (pymilvus, the
-    # `scale` extra). For Milvus, `milvus_uri` is a milvus-lite folder (a path ending in
-    # .db, embedded: development and tests) or a server, http://host:19530; empty means
-    # <index_dir>/milvus.db. Versions are collections named <milvus_collection>_v..., the
-    # current one behind the alias <milvus_collection>. See korea_qa.store.milvus.
-    store: StoreKind = "local"
-    milvus_uri: str = ""
-    milvus_token: SecretStr | None = None
-    milvus_collection: str = Field(default="korea_qa", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-    # Dense index of the passages: AUTOINDEX lets the server choose (HNSW on Milvus; flat in
-    # milvus-lite); FLAT is exact everywhere.
-    milvus_index: str = "AUTOINDEX"
+    # The store: the local index folder, or Milvus (korea_qa.store.milvus; the `scale` extra).
+    store: StoreKind = Field(
+        default="local",
+        description="Where the passages live: `local` (the index folder) or `milvus` "
+                    "(pymilvus; install the `scale` extra). See deploy/README.md.")
+    milvus_uri: str = Field(
+        default="",
+        description="Milvus to use with `store=milvus`: a folder ending in `.db` (milvus-lite, "
+                    "embedded in this process) or a server, `http://host:19530`; empty: "
+                    "`<index_dir>/milvus.db`.")
+    milvus_token: SecretStr | None = Field(
+        default=None,
+        description="Credentials for a Milvus with authorization on (`user:password` or an "
+                    "API key); never logged.")
+    milvus_collection: str = Field(
+        default="korea_qa", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="The alias that names the current version in Milvus, and the prefix of "
+                    "its collections (`<name>_v<time>_p` passages, `_a` articles).")
+    milvus_index: str = Field(
+        default="AUTOINDEX",
+        description="Milvus's dense index type: `AUTOINDEX` lets the server choose (HNSW on "
+                    "Milvus and on milvus-lite with faiss), `FLAT` is exact everywhere.")
 
     # Request limits.
     default_k: int = Field(default=5, ge=1)

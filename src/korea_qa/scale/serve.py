@@ -95,8 +95,8 @@ def run(address: str, settings: Settings, replicas: int, *, blocking: bool = Tru
     from ray import serve
 
     ray.init(address=address, ignore_reinit_error=True)
-    serve.start(http_options={"host": settings.host, "port": settings.port,
-                              "location": "HeadOnly"})
+    serve.start(proxy_location="HeadOnly",
+                http_options={"host": settings.host, "port": settings.port})
     serve.run(application(settings, replicas), name="korea-qa", route_prefix="/",
               blocking=blocking)
 
