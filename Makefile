@@ -22,6 +22,7 @@ UV_VERSION := 0.13.9
 TORCH_WHEELS ?= /opt/wheels
 RUNTIME_LOCK := requirements/runtime.txt
 DEV_LOCK := requirements/dev.txt
+SCALE_LOCK := requirements/scale.txt
 # The lock files are for CPython 3.11 on x86-64 Linux (glibc >= 2.28), as here and in Docker.
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 UV_INSTALL = $(UV) pip install --quiet --python $(PY) --find-links $(TORCH_WHEELS)
@@ -33,8 +34,9 @@ export TRANSFORMERS_OFFLINE := 1
 # uv reads the operating system's certificates, as pip does (this machine's TLS needs them).
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: install install-runtime lock index serve test test-fast lint docs browser eval \
-	bench-quality bench bench-extraction bench-add load overload info clean
+.PHONY: install install-runtime install-scale lock index serve test test-fast test-scale lint \
+	docs browser eval bench-quality bench bench-extraction bench-add bench-distributed load \
+	overload info clean
 
 $(VENV)/.uv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +59,15 @@ install-runtime: $(VENV)/.runtime
 
 install: $(VENV)/.dev
 
+# The scale extra (Milvus, Ray) on top of the development install, from its own lock;
+# `make serve` never needs it.
+$(VENV)/.scale: $(VENV)/.dev $(SCALE_LOCK)
+	$(UV_INSTALL) -r $(SCALE_LOCK)
+	$(NO_CUDA)
+	touch $@
+
+install-scale: $(VENV)/.scale
+
 # Re-pin every dependency to its newest release allowed by pyproject.toml (then run
 # `make test`). Torch is held at the CPU build named in requirements/torch.txt.
 LOCK_UPGRADE ?= --upgrade
@@ -65,7 +76,8 @@ LOCK = $(UV) pip compile --quiet $(LOCK_UPGRADE) --custom-compile-command "make 
 lock: $(VENV)/.uv
 	$(LOCK) pyproject.toml -c requirements/torch.txt -o $(RUNTIME_LOCK)
 	$(LOCK) pyproject.toml --extra dev -c $(RUNTIME_LOCK) -o $(DEV_LOCK)
-	! grep -i '^nvidia-' $(RUNTIME_LOCK) $(DEV_LOCK)
+	$(LOCK) pyproject.toml --extra dev --extra scale -c $(DEV_LOCK) -o $(SCALE_LOCK)
+	! grep -i '^nvidia-' $(RUNTIME_LOCK) $(DEV_LOCK) $(SCALE_LOCK)
 
 index: install-runtime
 	$(KQA) build --if-stale
@@ -129,7 +141,7 @@ info: install
 lint: install
 	$(VENV)/bin/ruff check src tests bench docs
 	$(VENV)/bin/mypy
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile deploy/ray/Dockerfile
 
 # The settings table of docs/CONFIGURATION.md, from the descriptions in settings.py.
 docs: install-runtime
@@ -142,15 +154,28 @@ browser:
 	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y chromium chromium-driver)
 
-# The whole suite, as CI runs it: lint, the real model, the browser.
+# Every test: the default suite, then the scale suite (its own target, so it can run alone).
 test: install lint browser
 	$(PY) -m pytest
+	$(MAKE) test-scale
+
+# The scale tests (marker `scale`): the contract suites on the Milvus store (milvus-lite),
+# two servers on one milvus-lite server, and a two-node Ray cluster on this machine (one CPU
+# per node) for the ingest job and two Serve replicas. A few minutes.
+test-scale: install-scale
+	$(PY) -m pytest -m scale
+
+# Both stores, in process and over HTTP; 16 clients through one replica and through two Serve
+# replicas; 5,000 SciFact abstracts embedded locally and as a Ray job on two nodes. See
+# bench/README.md, "Past one machine".
+bench-distributed: install-scale
+	$(PY) bench/distributed.py $(BENCH_ARGS)
 
 # The inner loop: no real model, no browser, no process-spawning (`slow`) tests, no lint.
 # PYTEST_ARGS adds arguments, e.g. PYTEST_ARGS="-x tests/test_search.py".
 PYTEST_ARGS ?=
 test-fast: install
-	$(PY) -m pytest -q -m "not real_model and not browser and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not real_model and not browser and not slow and not scale" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) index/current index/versions .pytest_cache .mypy_cache .ruff_cache

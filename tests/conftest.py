@@ -32,10 +32,28 @@ def corpus_dir(tmp_path: Path) -> Path:
     return target
 
 
+# The stores a contract suite runs against: a module that holds for every store overrides
+# `store_kind` with `params=STORES`. Milvus (milvus-lite, embedded in a folder of the test's
+# tmp_path) needs the scale extra and runs in `make test-scale`.
+STORES = ["local", pytest.param("milvus", marks=pytest.mark.scale)]
+
+
 @pytest.fixture
-def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
+def store_kind() -> str:
+    return "local"
+
+
+def store_settings(kind: str, tmp_path: Path) -> dict[str, object]:
+    if kind == "local":
+        return {}
+    pytest.importorskip("pymilvus")
+    return {"store": "milvus", "milvus_uri": str(tmp_path / "milvus.db")}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus_dir: Path, store_kind: str) -> Settings:
     return Settings(corpus_dir=corpus_dir, index_dir=tmp_path / "index", model="hash:64",
-                    batch_wait_ms=0.0)
+                    batch_wait_ms=0.0, **store_settings(store_kind, tmp_path))
 
 
 def build_index(settings: Settings, embedder: Embedder) -> Path:

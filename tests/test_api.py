@@ -1,10 +1,19 @@
 import inspect
 
+import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from conftest import STORES
 from korea_qa.api.routes import documents, ops, search
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on each store."""
+    return str(request.param)
+
 
 QUESTION = "Marat Khusnullin construction industry political arrangements"
 

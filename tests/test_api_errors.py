@@ -10,8 +10,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import STORES
 from korea_qa.api import create_app
 from korea_qa.settings import Settings
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on each store."""
+    return str(request.param)
+
 
 QUESTION = "Why did Russia write off North Korea's debt?"
 

@@ -12,10 +12,18 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from conftest import STORES
 from korea_qa.api import create_app
 from korea_qa.settings import Settings
 from test_ingest_html import PARAGRAPHS, page
 from test_ingest_pdf import PAGE_1, PAGE_2, PAGE_3, make_pdf
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on each store."""
+    return str(request.param)
+
 
 KEY = "documents-key-0123456789"
 AUTH = {"X-API-Key": KEY}

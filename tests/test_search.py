@@ -1,13 +1,19 @@
 import numpy as np
 import pytest
 
-from conftest import open_view
+from conftest import STORES, open_view
 from korea_qa.answer import best_sentence
 from korea_qa.embed import HashEmbedder
 from korea_qa.errors import InvalidQuery
 from korea_qa.records import Passage
 from korea_qa.search import Searcher, is_answerable
 from korea_qa.settings import Settings
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on each store."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -30,7 +36,8 @@ def test_confidence_is_the_best_dense_cosine_and_drives_answerable(built: Settin
     index = open_view(built)
     query = "Khusnullin construction industry political arrangements"
     vector = embedder.encode([query])[0]
-    best = float((np.concatenate([s.data.vectors for s in index.segments]) @ vector).max())
+    vectors = [index.article_vectors(row["doc_id"]) for row in index.articles(limit=100)]
+    best = float((np.concatenate([v[0] for v in vectors if v is not None]) @ vector).max())
     above = built.model_copy(update={"abstain_threshold": best + 1e-4})
     below = built.model_copy(update={"abstain_threshold": best - 1e-4})
     strict = Searcher(index, lambda q: vector, above)

@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the HTTP API and the search page")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--ray", metavar="ADDRESS", help="serve replicas with Ray Serve on "
+                       "this Ray cluster (auto, or host:port; the scale extra)")
+    serve.add_argument("--replicas", type=int, default=2, help="replicas with --ray "
+                       "(default 2; use a shared store: KOREA_QA_STORE=milvus)")
     serve.set_defaults(func=cmd_serve)
 
     ask = sub.add_parser("ask", help="ask one question")
@@ -135,6 +139,13 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.ray:
+        from korea_qa.scale.serve import run
+
+        if args.replicas < 1:
+            raise KoreaQAError(f"--replicas must be at least 1, got {args.replicas}")
+        run(args.ray, settings, args.replicas)
+        return 0
     import uvicorn
 
     from korea_qa.api import create_app

@@ -36,6 +36,10 @@ def add_document_parsers(sub: Any) -> None:
         add.add_argument(f"--{name.replace('_', '-')}",
                          help=f"set the {name} (overrides what the file says)")
     add.add_argument("--json", action="store_true", help="one JSON line per file")
+    add.add_argument("--ray", metavar="ADDRESS", help="extract and embed as a Ray Data job on "
+                     "this cluster (auto, or host:port; the scale extra); writes stay here")
+    add.add_argument("--actors", type=int, default=2, help="embedding actors with --ray "
+                     "(default 2, one CPU each)")
     add.set_defaults(func=cmd_add)
 
     remove = sub.add_parser("remove", help="remove articles by doc_id")
@@ -71,6 +75,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     overrides = Overrides(**{name: getattr(args, name) for name in METADATA})
     if overrides.doc_id and len(files) > 1:
         raise KoreaQAError("--doc-id names one article; give one file with it")
+    if args.ray:
+        return _add_with_ray(args, files, settings, overrides)
     library = Library(settings, load_embedder(settings))
     failed = 0
     for path in files:
@@ -81,15 +87,35 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             failed += 1
             print(f"korea-qa: error: {path}: {exc}", file=sys.stderr)
             continue
-        a = result.article
-        if args.json:
-            print(json.dumps({"file": str(path), "status": result.status, **a.metadata(),
-                              "format": a.format, "passages": result.passages},
-                             ensure_ascii=False))
-        else:
-            print(f"{result.status:9} {a.doc_id}  ({a.format}, {result.passages} passages) "
-                  f"{a.title}")
+        _print_added(args, str(path), result)
     return 2 if failed else 0
+
+
+def _add_with_ray(args: argparse.Namespace, files: list[Path], settings: Settings,
+                  overrides: Any) -> int:
+    from korea_qa.scale.ingest import add_with_ray
+
+    failed = 0
+    for item, result in add_with_ray(args.ray, files, settings, overrides=overrides,
+                                     actors=args.actors):
+        if result is None:
+            failed += 1
+            print(f"korea-qa: error: {item.name}: {item.error}", file=sys.stderr)
+            continue
+        _print_added(args, item.name, result, node=item.node)
+    return 2 if failed else 0
+
+
+def _print_added(args: argparse.Namespace, path: str, result: Any, node: str = "") -> None:
+    a = result.article
+    where = f" [node {node[:8]}]" if node else ""
+    if args.json:
+        print(json.dumps({"file": path, "status": result.status, **a.metadata(),
+                          "format": a.format, "passages": result.passages,
+                          **({"node": node} if node else {})}, ensure_ascii=False))
+    else:
+        print(f"{result.status:9} {a.doc_id}  ({a.format}, {result.passages} passages) "
+              f"{a.title}{where}")
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:

@@ -44,7 +44,8 @@ def question_terms(question: str, view: StoreView) -> tuple[QuestionTerm, ...]:
     """The question's content terms, with where each stands and how many passages hold it."""
     spans = [t for t in token_spans(question)
              if question[t.start:t.end].lower() not in QUESTION_WORDS]
-    dfs = view.document_frequencies(list(dict.fromkeys(t.term for t in spans)))
+    first = {t.term: question[t.start:t.end] for t in reversed(spans)}  # term -> as typed
+    dfs = view.document_frequencies(list(first), list(first.values()))
     return tuple(QuestionTerm(t.term, question[t.start:t.end], t.start, t.end, dfs[t.term])
                  for t in spans)
 

@@ -154,15 +154,17 @@ class Library:
         return Put(article, passages, vectors, sentence_vectors, file)
 
     def put(self, article: Article, original: bytes | None = None, suffix: str = "", *,
-            create_only: bool = False, watch: Stopwatch | None = None) -> WriteResult:
-        """Store an article (new, or replacing the one with its doc_id) with its original."""
+            create_only: bool = False, watch: Stopwatch | None = None,
+            prepared: Put | None = None) -> WriteResult:
+        """Store an article (new, or replacing the one with its doc_id) with its original.
+        `prepared`: its passages and vectors, when embedded elsewhere (a Ray job)."""
         watch = watch or Stopwatch()
         known = self._existing(article.doc_id)
         verdict = _compare(known, article, create_only)
         if verdict == "unchanged":
             return WriteResult("unchanged", article, known[2] if known else 0, watch.laps)
         with watch("embed"):
-            prepared = None if verdict == "retag" else self.prepare(article)
+            prepared = None if verdict == "retag" else prepared or self.prepare(article)
         with watch("commit"), self.engine.write_lock(self.settings.write_lock_timeout_s):
             store = self._writable_store()
             known = self._existing(article.doc_id)  # again, now that no one else writes
@@ -185,16 +187,10 @@ class Library:
                  overrides: Overrides | None = None, create_only: bool = False) -> WriteResult:
         """Extract an article from a file's bytes (any format `korea_qa.ingest` reads), lay the
         person's metadata over the source's, and store it with the file as its original."""
-        from korea_qa.ingest import ExtractLimits, extract
-
         watch = Stopwatch()
         with watch("extract"):
-            extracted = extract(data, filename=filename,
-                                limits=ExtractLimits.from_settings(self.settings))
-        article = build_article(extracted, overrides or Overrides(), filename=filename)
-        suffix = ORIGINAL_SUFFIX.get(extracted.format, ".bin")
-        return self.put(with_original(article, suffix), data, suffix, create_only=create_only,
-                        watch=watch)
+            article, suffix = read_file(data, filename, overrides, self.settings)
+        return self.put(article, data, suffix, create_only=create_only, watch=watch)
 
     def remove(self, doc_id: str) -> None:
         with self.engine.write_lock(self.settings.write_lock_timeout_s):
@@ -319,6 +315,18 @@ class Library:
             max_words=self.settings.chunk_max_words,
             overlap_sentences=self.settings.chunk_overlap_sentences)]
         return Put(article, passages, vectors[0], vectors[1], file)
+
+
+def read_file(data: bytes, filename: str | None, overrides: Overrides | None,
+              settings: Settings) -> tuple[Article, str]:
+    """The article in a file's bytes (any format `korea_qa.ingest` reads), the person's
+    metadata over the source's, and the suffix its original is kept under."""
+    from korea_qa.ingest import ExtractLimits, extract
+
+    extracted = extract(data, filename=filename, limits=ExtractLimits.from_settings(settings))
+    article = build_article(extracted, overrides or Overrides(), filename=filename)
+    suffix = ORIGINAL_SUFFIX.get(extracted.format, ".bin")
+    return with_original(article, suffix), suffix
 
 
 def _compare(known: tuple[str, str, int] | None, article: Article,

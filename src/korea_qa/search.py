@@ -20,7 +20,7 @@ from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidQuery
 from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import MODES, Settings
-from korea_qa.store.base import Retrieval, StoreView
+from korea_qa.store.base import Retrieval, StoreView, open_retrieval
 from korea_qa.tokenize import tokenize
 
 Encode = Callable[[str], np.ndarray]
@@ -164,7 +164,7 @@ class Searcher:
         mode = self.settings.default_mode if mode is None else mode
         check_params(k, mode, self.settings)
         terms = tokenize(query)
-        retrieval = self.view.retrieval(query_vector, terms, filters or Filters())
+        retrieval = open_retrieval(self.view, query_vector, query, terms, filters or Filters())
         refs, scores, dense, lexical = rank(retrieval, mode, settings=self.settings)
         confidence = float(dense.max()) if len(dense) else 0.0
         query_terms = frozenset(terms)

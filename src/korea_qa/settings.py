@@ -17,6 +17,7 @@ Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 Backend = Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]
 Fusion = Literal["rrf", "convex"]
+StoreKind = Literal["local", "milvus"]
 
 
 def bundled_model_path() -> str:
@@ -172,6 +173,29 @@ class Settings(BaseSettings):
         description="At start, apply corpus files changed while the server was down (in the "
                     "background, serving the index as it was meanwhile).")
 
+    # The store: the local index folder, or Milvus (korea_qa.store.milvus; the `scale` extra).
+    store: StoreKind = Field(
+        default="local",
+        description="Where the passages live: `local` (the index folder) or `milvus` "
+                    "(pymilvus; install the `scale` extra). See deploy/README.md.")
+    milvus_uri: str = Field(
+        default="",
+        description="Milvus to use with `store=milvus`: a folder ending in `.db` (milvus-lite, "
+                    "embedded in this process) or a server, `http://host:19530`; empty: "
+                    "`<index_dir>/milvus.db`.")
+    milvus_token: SecretStr | None = Field(
+        default=None,
+        description="Credentials for a Milvus with authorization on (`user:password` or an "
+                    "API key); never logged.")
+    milvus_collection: str = Field(
+        default="korea_qa", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="The alias that names the current version in Milvus, and the prefix of "
+                    "its collections (`<name>_v<time>_p` passages, `_a` articles).")
+    milvus_index: str = Field(
+        default="AUTOINDEX",
+        description="Milvus's dense index type: `AUTOINDEX` lets the server choose (HNSW on "
+                    "Milvus and on milvus-lite with faiss), `FLAT` is exact everywhere.")
+
     # Request limits.
     default_k: int = Field(
         default=5, ge=1, description="Passages returned when a request gives no `k`.")
@@ -244,6 +268,9 @@ class Settings(BaseSettings):
                     "about 80 ms of model work on two cores.")
     retry_after_s: int = Field(
         default=1, ge=1, description="The Retry-After of a search refused under load.")
+
+    def milvus_address(self) -> str:
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     def model_path(self) -> str:
         return self.model or bundled_model_path()

@@ -207,10 +207,13 @@ class MemoLexical(TextIndex):
             self._memo[key] = super().scores(terms)
         return self._memo[key]
 
+    def query_scores(self, text: str) -> np.ndarray:
+        return self.scores(tokenize(text))
+
 
 class Retrievers(NamedTuple):
     vectors: MaxSimVectors
-    lexical: MemoLexical
+    lexical: Any  # MemoLexical, or beir_milvus.MilvusLexical: query_scores(text)
     query_ids: list[str]
     query_vectors: np.ndarray
     sentences: MaxSimVectors | None = None  # None: no sentence evidence (sentence_weight 0)
@@ -218,12 +221,20 @@ class Retrievers(NamedTuple):
 
 def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
                      window_words: int, k1: float, b: float, progress: bool,
-                     sentences: bool | None = None) -> Retrievers:
-    """`sentences`: embed the abstracts' sentences too (default: when sentence evidence is on)."""
+                     sentences: bool | None = None, lexical_store: str = "local") -> Retrievers:
+    """`sentences`: embed the abstracts' sentences too (default: when sentence evidence is on);
+    `lexical_store`: BM25 from korea-qa (`local`) or from Milvus's BM25 function."""
     vectors = document_vectors(data, embedder, window_words=window_words,
                                batch_size=settings.embed_batch_size, progress=progress)
-    lexical = MemoLexical([doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)],
-                          Bm25Params(k1=k1, b=b))
+    texts = [doc_text(t, x) for t, x in zip(data.titles, data.texts, strict=True)]
+    lexical: Any
+    if lexical_store == "milvus":
+        from korea_qa.evaluate.beir_milvus import milvus_lexical
+
+        lexical = milvus_lexical(texts, Bm25Params(k1=k1, b=b), settings.cache_dir,
+                                 settings.milvus_uri)
+    else:
+        lexical = MemoLexical(texts, Bm25Params(k1=k1, b=b))
     query_ids = list(data.queries)
     query_vectors = embedder.encode([data.queries[q] for q in query_ids],
                                     batch_size=settings.embed_batch_size, progress=progress)
@@ -241,7 +252,7 @@ def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
     for qid, vector in zip(retrievers.query_ids, retrievers.query_vectors, strict=True):
         sentences = retrievers.sentences
         retrieval = ArrayRetrieval(retrievers.vectors.all_scores(vector),
-                                   retrievers.lexical.scores(tokenize(data.queries[qid])),
+                                   retrievers.lexical.query_scores(data.queries[qid]),
                                    data.doc_ids,
                                    None if sentences is None else sentences.all_scores(vector))
         ranked = rank(retrieval, mode, settings=settings)
@@ -276,7 +287,8 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
     embedder = CachedEmbedder(load_embedder(settings), settings.cache_dir)
     retrievers = build_retrievers(data, embedder, settings, window_words=args.window_words,
                                   k1=k1, b=b, progress=not args.quiet,
-                                  sentences=settings.sentence_weight > 0 or args.sweep)
+                                  sentences=settings.sentence_weight > 0 or args.sweep,
+                                  lexical_store=args.lexical)
     prepared = time.perf_counter() - started
     results = {}
     for mode in modes:
@@ -292,7 +304,7 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
                    "dense_weight": settings.dense_weight, "candidates": settings.candidates,
                    "sentence_weight": settings.sentence_weight,
                    "window_words": args.window_words, "bm25_k1": k1,
-                   "bm25_b": b, "doc_text": "title. text"},
+                   "bm25_b": b, "doc_text": "title. text", "lexical": args.lexical},
         "modes": results,
         "seconds": {"prepare": round(prepared, 2),
                     "total": round(time.perf_counter() - started, 2)},
@@ -302,7 +314,8 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
 
         report["sweep"] = sweep(data, retrievers, settings)
         print(format_sweep(report["sweep"]))
-    out = args.out or Path("eval/results") / f"beir-{data.name}-{args.split}.json"
+    tail = "" if args.lexical == "local" else f"-{args.lexical}"
+    out = args.out or Path("eval/results") / f"beir-{data.name}-{args.split}{tail}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report))

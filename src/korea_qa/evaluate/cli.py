@@ -19,6 +19,7 @@ EPILOG = """examples:
   korea-qa eval --split train                    # the part to tune on
   korea-qa eval --split all --mode hybrid -k 5
   korea-qa eval --url http://127.0.0.1:8000      # against a running server
+  korea-qa eval --store local --store milvus     # both stores, side by side
   korea-qa eval beir ../shared/benchmarks/scifact --split test
   korea-qa eval fit                              # refit the answerability decision on train
 """
@@ -37,6 +38,11 @@ def add_eval_parser(sub: Any) -> None:
     parser.add_argument("--mode", action="append", choices=MODES, dest="modes",
                         help="mode to evaluate; repeat for several (default: all three)")
     parser.add_argument("-k", type=int, default=10, help="passages per question (default 10)")
+    parser.add_argument("--store", action="append", choices=("local", "milvus"),
+                        dest="stores", help="store to search in this process; repeat for "
+                        "several, side by side (default: KOREA_QA_STORE). Milvus uses "
+                        "KOREA_QA_MILVUS_URI, by default <index-dir>/milvus.db, and builds it "
+                        "when missing or stale, as for the local index")
     parser.add_argument("--url", help="evaluate a running server (GET /api/search) instead "
                                       "of searching in this process")
     parser.add_argument("--timeout", type=float, default=30.0,
@@ -104,6 +110,10 @@ def add_beir_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dense-weight", type=float, help="override the setting")
     parser.add_argument("--candidates", type=int, help="override the setting")
     parser.add_argument("--sentence-weight", type=float, help="override the setting")
+    parser.add_argument("--lexical", choices=("local", "milvus"), default="local",
+                        help="BM25 from korea-qa's index (default) or from Milvus (its "
+                        "analyser and BM25 function; KOREA_QA_MILVUS_URI, by default a "
+                        "milvus-lite folder in the cache)")
     parser.add_argument("--sweep", action="store_true",
                         help="also score hybrid over the fusion grid (tune on train only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -128,7 +138,38 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
     items = gold.select_split(every_item, args.split)
     if not items:
         raise KoreaQAError(f"{args.gold} has no items in the {args.split} part")
-    manifest = None
+    stores = list(dict.fromkeys(args.stores or [settings.store]))
+    if args.url and args.stores:
+        raise KoreaQAError("--url evaluates a server, whatever store it runs on; drop --store")
+    records = {}
+    for store in stores:
+        here = settings.model_copy(update={"store": store})
+        run, manifest = _gold_run(args, here, every_item, items, modes)
+        records[store] = report.build_record(
+            run, here, gold_path=args.gold, split=args.split,
+            target=args.url or f"in-process, {store} store", index_manifest=manifest)
+        # One store: the reports where they always were; several: a folder per store.
+        out = args.out if len(stores) == 1 else args.out / store
+        paths = report.write_reports(records[store], out, html_page=not args.no_html)
+        if not args.json:
+            if len(stores) > 1:
+                print(f"== {store} store")
+            print(report.render_summary(records[store]))
+            print("\nwrote " + ", ".join(str(p) for p in paths) + "\n")
+    if args.json:
+        print(json.dumps({s: r["summary"] for s, r in records.items()} if len(stores) > 1
+                         else records[stores[0]]["summary"], indent=2))
+    elif len(stores) > 1:
+        print("Side by side:\n")
+        print(report.render_side_by_side(records))
+    return 0
+
+
+def _gold_run(args: argparse.Namespace, settings: Any, every_item: Any, items: Any,
+              modes: tuple[str, ...]) -> tuple[Any, dict[str, Any] | None]:
+    from korea_qa.errors import KoreaQAError
+    from korea_qa.evaluate import gold
+
     if args.url:
         import logging
 
@@ -140,20 +181,10 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per question
         with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
             try:
-                run = gold.run_gold(items, gold.OverHttp(client), modes=modes, k=args.k)
+                return gold.run_gold(items, gold.OverHttp(client), modes=modes, k=args.k), None
             except httpx.HTTPError as exc:
                 raise KoreaQAError(f"cannot evaluate {args.url}: {exc}") from None
-    else:
-        searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
-        gold.check_against_corpus(every_item, gold.indexed_articles(searcher.view), args.gold)
-        manifest = searcher.view.info()
-        run = gold.run_gold(items, gold.InProcess(searcher), modes=modes, k=args.k)
-    record = report.build_record(run, settings, gold_path=args.gold, split=args.split,
-                                 target=args.url or "in-process", index_manifest=manifest)
-    paths = report.write_reports(record, args.out, html_page=not args.no_html)
-    if args.json:
-        print(json.dumps(record["summary"], indent=2))
-    else:
-        print(report.render_summary(record))
-        print("\nwrote " + ", ".join(str(p) for p in paths))
-    return 0
+    searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
+    gold.check_against_corpus(every_item, gold.indexed_articles(searcher.view), args.gold)
+    manifest = searcher.view.info()
+    return gold.run_gold(items, gold.InProcess(searcher), modes=modes, k=args.k), manifest

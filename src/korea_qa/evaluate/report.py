@@ -132,6 +132,18 @@ def _markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def render_side_by_side(records: dict[str, dict[str, Any]]) -> str:
+    """Several runs (one per store) as one table: each mode's row, store by store."""
+    rows: list[list[str]] = []
+    for store, record in records.items():
+        table = table_rows(record)
+        rows = rows or [["store", *table[0]]]
+        rows += [[store, *row] for row in table[1:]]
+    rows[1:] = sorted(rows[1:], key=lambda r: (list(records[r[0]]["summary"]).index(r[1]),
+                                               list(records).index(r[0])))
+    return _markdown(rows)
+
+
 def render_markdown(record: dict[str, Any]) -> str:
     """The mode comparison as a Markdown table (hit, accuracy and abstention figures in %)."""
     return _markdown(table_rows(record))

@@ -113,6 +113,18 @@ class Retrieval(Protocol):
     def keys(self, refs: np.ndarray) -> list[str]: ...
 
 
+def open_retrieval(view: StoreView, query_vector: np.ndarray, text: str,
+                   terms: Sequence[str], filters: Filters) -> Retrieval:
+    """The view's retrieval for a question. A view that scores words itself (Milvus's BM25
+    analyses the question as typed) offers `text_retrieval(query_vector, text, terms,
+    filters)`; the others get korea-qa's terms (`retrieval`)."""
+    opener = getattr(view, "text_retrieval", None)
+    if opener is not None:
+        retrieval: Retrieval = opener(query_vector, text, terms, filters)
+        return retrieval
+    return view.retrieval(query_vector, terms, filters)
+
+
 class StoreView(Protocol):
     """A snapshot of the store: what one search (or one page of documents) reads."""
 
@@ -135,8 +147,11 @@ class StoreView(Protocol):
 
     def count_passages(self) -> int: ...
 
-    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many live passages of the whole index hold each term (0 when none does)."""
+    def document_frequencies(self, terms: Sequence[str],
+                             words: Sequence[str] | None = None) -> dict[str, int]:
+        """How many live passages of the whole index hold each term (0 when none does).
+        `words` are the terms as the reader typed them, aligned with `terms`: an engine with
+        its own analyser (Milvus) counts those."""
         ...
 
     def iter_passages(self) -> Iterator[Passage]: ...

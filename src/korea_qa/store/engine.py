@@ -16,4 +16,12 @@ def store_options(settings: Settings) -> StoreOptions:
 
 
 def open_engine(settings: Settings) -> Engine:
+    if settings.store == "milvus":
+        # Imported here: pymilvus is the optional `scale` extra.
+        from korea_qa.store.milvus import MilvusEngine
+
+        token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+        return MilvusEngine(uri=settings.milvus_address(), token=token,
+                            prefix=settings.milvus_collection, index_type=settings.milvus_index,
+                            bm25=settings.bm25_params(), lock_dir=settings.index_dir)
     return LocalEngine(settings.index_dir, store_options(settings))

@@ -127,7 +127,8 @@ class LocalView:
     def count_passages(self) -> int:
         return self.stats.passages
 
-    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+    def document_frequencies(self, terms: Sequence[str],
+                             words: Sequence[str] | None = None) -> dict[str, int]:
         known = self.catalog.term_ids(terms) if terms else {}
         return {t: known[t][1] if t in known else 0 for t in terms}
 

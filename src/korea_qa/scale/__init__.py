@@ -1,0 +1,1 @@
+"""korea-qa past one machine: Ray Data ingest and Ray Serve replicas (the `scale` extra)."""

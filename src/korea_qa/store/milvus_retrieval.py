@@ -1,0 +1,141 @@
+"""One question over a Milvus store view (`korea_qa.store.base.Retrieval`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from korea_qa.records import Filters
+from korea_qa.store import milvus_rows as rows
+from korea_qa.store.base import Scored
+from korea_qa.topk import DENSE_TIE
+
+if TYPE_CHECKING:
+    from korea_qa.store.milvus_view import MilvusView
+
+# Milvus returns at most this many hits per search.
+MAX_LIMIT = 16_384
+LIGHT = ["doc_id", "stamp", "position"]
+
+
+class MilvusRetrieval:
+    """One question over a `MilvusView`: Milvus finds the top lists (dense, BM25) under the
+    filters; the cosines of the candidates are computed here in float64 from their vectors,
+    so they do not depend on which search found them."""
+
+    def __init__(self, view: MilvusView, query_vector: np.ndarray, text: str,
+                 terms: Sequence[str], filters: Filters) -> None:
+        self.view = view
+        self.query = np.asarray(query_vector, dtype=np.float64)
+        self.text = text
+        self.has_terms = bool(terms) and bool(text.strip())
+        self.expr = rows.filter_expr(filters)
+        self._cosine: dict[int, float] = {}
+        self._bm25: dict[int, float] = {}
+        self._sentence: dict[int, float] = {}
+
+    def dense_top(self, n: int) -> Scored:
+        def search(limit: int) -> list[dict[str, Any]]:
+            return self._search([self.query.astype(np.float32).tolist()], "vector", "IP",
+                                limit, self.expr, [*LIGHT, "vector"])
+
+        found = self._top(search, n, tie=DENSE_TIE)
+        for row in found:
+            self._cosine[int(row["pk"])] = self._cos(row["vector"])
+        return self._cut(found, self._cosine, n, DENSE_TIE)
+
+    def lexical_top(self, n: int) -> Scored:
+        if not self.has_terms:
+            return Scored(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        found = self._top(lambda limit: self._search([self.text], "sparse", "BM25", limit,
+                                                     self.expr, LIGHT), n, tie=0.0)
+        found = [r for r in found if r["score"] > 0]
+        for row in found:
+            self._bm25[int(row["pk"])] = row["score"]
+        return self._cut(found, self._bm25, n, 0.0)
+
+    def dense_scores(self, refs: np.ndarray) -> np.ndarray:
+        missing = [int(r) for r in refs if int(r) not in self._cosine]
+        if missing:
+            for row in self.view._query(missing, ["pk", "vector"]):
+                self._cosine[int(row["pk"])] = self._cos(row["vector"])
+        return np.array([self._cosine.get(int(r), 0.0) for r in refs], dtype=np.float32)
+
+    def lexical_scores(self, refs: np.ndarray) -> np.ndarray:
+        missing = [int(r) for r in refs if int(r) not in self._bm25]
+        if missing and self.has_terms:
+            for start in range(0, len(missing), 1000):
+                chunk = missing[start:start + 1000]
+                expr = f"pk in [{', '.join(str(r) for r in chunk)}]"
+                for row in self._search([self.text], "sparse", "BM25", len(chunk), expr, LIGHT):
+                    self._bm25[int(row["pk"])] = row["score"]
+        for ref in missing:
+            self._bm25.setdefault(ref, 0.0)
+        return np.array([self._bm25[int(r)] for r in refs], dtype=np.float32)
+
+    def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine (float64, as the local store computes it); a
+        passage without sentences scores its own cosine."""
+        missing = [int(r) for r in refs if int(r) not in self._sentence]
+        if missing:
+            for row in self.view._query(missing, ["pk", "sentence_vectors"]):
+                vectors = rows.decode_vectors(row["sentence_vectors"], self.view.dim)
+                if len(vectors):
+                    cosines = np.asarray(vectors, dtype=np.float64) @ self.query
+                    self._sentence[int(row["pk"])] = float(cosines.max())
+        alone = np.array([int(r) not in self._sentence for r in refs], dtype=bool)
+        out = np.array([self._sentence.get(int(r), 0.0) for r in refs], dtype=np.float64)
+        if alone.any():
+            out[alone] = self.dense_scores(refs[alone])
+        return out
+
+    def keys(self, refs: np.ndarray) -> list[str]:
+        return self.view.keys(refs)
+
+    # -- helpers
+
+    def _cos(self, vector: Sequence[float]) -> float:
+        return float(np.asarray(vector, dtype=np.float64) @ self.query)
+
+    def _search(self, data: list[Any], field: str, metric: str, limit: int, expr: str,
+                fields: list[str]) -> list[dict[str, Any]]:
+        found = self.view.store.client.search(
+            self.view.store.passages, data=data, anns_field=field, limit=limit, filter=expr,
+            output_fields=fields, search_params={"metric_type": metric},
+            consistency_level="Strong")
+        out = []
+        for hit in found[0] if found else []:
+            entity = dict(hit["entity"])
+            entity["pk"] = int(hit["pk"] if "pk" in hit else hit["id"])
+            # BM25 is a score (Milvus) or its negative as a distance (milvus-lite).
+            distance = float(hit["distance"])
+            entity["score"] = abs(distance) if metric == "BM25" else distance
+            out.append(entity)
+        return out
+
+    def _top(self, search: Any, n: int, tie: float) -> list[dict[str, Any]]:
+        """At least the top n live rows and every row tied with the n-th: ask for a margin
+        more, and for more again while the margin is all ties (or stale rows)."""
+        limit = min(MAX_LIMIT, n + max(8, n // 4))
+        while True:
+            found = search(limit)
+            live = self.view.unique_live(found)
+            self.view.remember(live)
+            full = len(found) >= limit and limit < MAX_LIMIT
+            if not full or (len(live) > n and
+                            live[-1]["score"] < live[n - 1]["score"] - tie):
+                return live
+            limit = min(MAX_LIMIT, limit * 4)
+
+    @staticmethod
+    def _cut(found: list[dict[str, Any]], scores: dict[int, float], n: int,
+             tie: float) -> Scored:
+        refs = np.array([int(r["pk"]) for r in found], dtype=np.int64)
+        values = np.array([scores[int(r)] for r in refs], dtype=np.float64)
+        if len(refs) > n:
+            nth = np.sort(values)[::-1][n - 1]
+            keep = values >= nth - tie
+            refs, values = refs[keep], values[keep]
+        return Scored(refs, values.astype(np.float32))

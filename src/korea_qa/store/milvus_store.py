@@ -1,0 +1,262 @@
+"""One version of the Milvus store: its two collections, read and written
+(`korea_qa.store.base.Store`). How a write stays correct without a transaction is told in
+`korea_qa.store.milvus`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from korea_qa.errors import IndexNotReady
+from korea_qa.store import milvus_rows as rows
+from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
+
+if TYPE_CHECKING:
+    from korea_qa.store.milvus import MilvusEngine
+
+FORMAT_VERSION = 1
+INSERT_ROWS = 256  # rows per insert call: well under gRPC's message limit with vectors
+STRONG = "Strong"
+
+
+class MilvusStore:
+    """One version: a passages and an articles collection (`korea_qa.store.base.Store`)."""
+
+    def __init__(self, engine: MilvusEngine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.passages = f"{engine.prefix}_{name}_p"
+        self.articles = f"{engine.prefix}_{name}_a"
+        self.where = f"{engine.uri} collection {self.passages}"
+        self._loaded = False
+
+    @property
+    def client(self) -> Any:
+        return self.engine.client
+
+    # -- meta
+
+    def meta(self, check: bool = True) -> dict[str, Any]:
+        try:
+            self._load()
+            found = self.client.query(self.articles, filter=f'key == "{rows.META_KEY}"',
+                                      output_fields=["info"], consistency_level=STRONG)
+        except IndexNotReady:
+            raise
+        except Exception as exc:
+            raise IndexNotReady(f"unreadable Milvus collection ({one_line(exc)})",
+                                file=self.where) from None
+        if not found:
+            raise IndexNotReady("no meta row: not a korea-qa index", file=self.where)
+        meta: dict[str, Any] = dict(found[0]["info"])
+        if check and meta.get("format_version") != FORMAT_VERSION:
+            raise IndexNotReady(f"not an index of format {FORMAT_VERSION}", file=self.where)
+        return meta
+
+    def put_meta(self, meta: dict[str, Any]) -> None:
+        self.client.upsert(self.articles, [rows.meta_row(meta)])
+
+    def set_meta(self, **values: Any) -> None:
+        self.put_meta({**self.meta(check=False), **values})
+
+    def generation(self) -> int:
+        return int(self.meta().get("generation", 0))
+
+    def _load(self) -> None:
+        if not self._loaded:
+            for name in (self.passages, self.articles):
+                self.client.load_collection(name)
+            self._loaded = True
+
+    # -- reading
+
+    def view(self) -> Any:
+        from korea_qa.store.milvus_view import MilvusView
+
+        return MilvusView(self, self.meta())
+
+    def heads(self, doc_ids: Sequence[str] | None = None,
+              fields: Sequence[str] = ("doc_id", "stamp", "published", "info")
+              ) -> dict[str, dict[str, Any]]:
+        """Head rows by doc_id: of these articles, or of all."""
+        if doc_ids is not None and not doc_ids:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        if doc_ids is None:
+            for row in self.iterate(self.articles, 'kind == "article"', list(fields)):
+                out[row["doc_id"]] = row
+            return out
+        unique = sorted(set(doc_ids))
+        for start in range(0, len(unique), 500):
+            keys = [f"a:{d}" for d in unique[start:start + 500]]
+            for row in self.client.query(self.articles, filter=f"key in {rows.literals(keys)}",
+                                         output_fields=list(fields), consistency_level=STRONG):
+                out[row["doc_id"]] = row
+        return out
+
+    def iterate(self, collection: str, expr: str, fields: list[str],
+                batch: int = 1000) -> Iterator[dict[str, Any]]:
+        iterator = self.client.query_iterator(collection, batch_size=batch, filter=expr,
+                                              output_fields=fields, consistency_level=STRONG)
+        try:
+            while page := iterator.next():
+                yield from page
+        finally:
+            iterator.close()
+
+    def text(self, doc_id: str, stamp: str, pieces: int) -> str:
+        keys = [f"t:{doc_id}:{stamp}:{n}" for n in range(pieces)]
+        found = self.client.query(self.articles, filter=f"key in {rows.literals(keys)}",
+                                  output_fields=["key", "body"], consistency_level=STRONG)
+        by_key = {r["key"]: r["body"] for r in found}
+        if len(by_key) != pieces:
+            raise IndexNotReady(f"article {doc_id!r}: {pieces - len(by_key)} of {pieces} "
+                                "text pieces missing", file=self.where)
+        return "".join(by_key[k] for k in keys)
+
+    def article_state(self, doc_id: str) -> ArticleState | None:
+        return _state(self.heads([doc_id]).get(doc_id))
+
+    def article_states(self) -> dict[str, ArticleState]:
+        return {d: s for d, row in self.heads().items() if (s := _state(row)) is not None}
+
+    # -- writing (the caller holds the write lock)
+
+    def write(self, changes: Sequence[Change]) -> int:
+        meta = self.meta()
+        touched = sorted({_doc_id(c) for c in changes})
+        self._sweep(meta.get("pending") or [])  # a crashed writer's leftovers first
+        self.put_meta({**meta, "pending": touched})
+        heads = self.heads(touched)
+        passages, articles = int(meta["passages"]), int(meta["articles"])
+        puts: list[tuple[Put, str]] = []
+        for change in changes:
+            old = heads.get(_doc_id(change))
+            if isinstance(change, Touch) and old is not None:
+                self.client.upsert(self.articles, [_touched(old, change.file)])
+            elif isinstance(change, Remove) and old is not None:
+                self.client.delete(self.articles, filter=f'key == "a:{change.doc_id}"')
+                passages, articles = passages - int(old["info"]["passages"]), articles - 1
+            elif isinstance(change, Retag | Put):
+                put = self._retagged(change, old) if isinstance(change, Retag) else change
+                if put is None:
+                    continue
+                puts.append((put, uuid.uuid4().hex[:16]))
+                passages += len(put.passages) - (int(old["info"]["passages"]) if old else 0)
+                articles += old is None
+        self._insert(puts)
+        self._sweep(touched)
+        generation = int(meta["generation"]) + 1
+        self.put_meta({**meta, "generation": generation, "passages": passages,
+                       "articles": articles, "pending": []})
+        return generation
+
+    def _insert(self, puts: list[tuple[Put, str]]) -> None:
+        """New rows first, then the heads that name them (the commit point)."""
+        self._insert_rows(puts)
+        heads = [rows.head_row(put.article, stamp, len(put.passages),
+                               put.file.as_tuple() if put.file else None)
+                 for put, stamp in puts]
+        for start in range(0, len(heads), 256):
+            self.client.upsert(self.articles, heads[start:start + 256])
+
+    def _insert_rows(self, puts: list[tuple[Put, str]]) -> None:
+        batch: list[dict[str, Any]] = []
+        for put, stamp in puts:
+            batch += rows.passage_rows(put.article, stamp, put.passages, put.vectors,
+                                       put.sentence_vectors)
+            while len(batch) >= INSERT_ROWS:
+                self.client.insert(self.passages, batch[:INSERT_ROWS])
+                batch = batch[INSERT_ROWS:]
+        if batch:
+            self.client.insert(self.passages, batch)
+        pieces = [r for put, stamp in puts for r in rows.piece_rows(put.article, stamp)]
+        for start in range(0, len(pieces), 64):
+            self.client.insert(self.articles, pieces[start:start + 64])
+
+    def _sweep(self, doc_ids: Sequence[str]) -> None:
+        """Delete the passage rows and text pieces of these articles that their head does
+        not name (all of them when there is no head)."""
+        if not doc_ids:
+            return
+        live = self.heads(doc_ids, fields=("doc_id", "stamp"))
+        for start in range(0, len(doc_ids), 100):
+            chunk = doc_ids[start:start + 100]
+            stale = " or ".join(
+                f"(doc_id == {rows.literal(d)} and stamp != {rows.literal(live[d]['stamp'])})"
+                if d in live else f"doc_id == {rows.literal(d)}" for d in chunk)
+            self.client.delete(self.passages, filter=stale)
+            self.client.delete(self.articles, filter=f'kind == "text" and ({stale})')
+
+    def _retagged(self, change: Retag, old: dict[str, Any] | None) -> Put | None:
+        """New metadata over the stored passages and vectors: the passage rows carry the
+        filter fields, so they are written again (rarely: a metadata edit)."""
+        if old is None:
+            return None
+        view = self.view()
+        vectors = view.article_vectors(change.article.doc_id)
+        passages = [p for p in view.article_passages(change.article.doc_id)]
+        if vectors is None:
+            return None
+        return Put(change.article, passages, vectors[0], vectors[1], change.file)
+
+    def maintain(self) -> None:
+        """Clear a crashed writer's leftovers and seal what was written. On milvus-lite, also
+        rewrite the passages into one segment (see `_consolidate`)."""
+        self._sweep(self.meta().get("pending") or [])
+        if self.engine.is_lite():
+            self._consolidate()
+        for name in (self.passages, self.articles):
+            self.client.flush(name)
+
+    def _consolidate(self) -> None:
+        """milvus-lite 3.2 computes BM25 statistics (document count, average length, document
+        frequencies) per segment, so an article added into a segment of its own would be
+        scored against itself alone. Milvus keeps collection-wide statistics; on milvus-lite
+        every passage row is copied once more (same stamp, new key) and the old rows deleted,
+        so the live rows sit in one segment again. Until the delete, a passage has two
+        identical rows; readers keep one per key. O(passages) per write: fine for the folder
+        sizes milvus-lite is for."""
+        fields = ["pk", "vector", *rows.PASSAGE_FIELDS, "source_lc", "author_lc", "published"]
+        old = list(self.iterate(self.passages, "", fields))
+        if len(old) < 2:
+            return
+        copies = [{k: v for k, v in r.items() if k != "pk"} for r in old]
+        for start in range(0, len(copies), INSERT_ROWS):
+            self.client.insert(self.passages, copies[start:start + INSERT_ROWS])
+        pks = [int(r["pk"]) for r in old]
+        for start in range(0, len(pks), 1000):
+            chunk = ", ".join(str(p) for p in pks[start:start + 1000])
+            self.client.delete(self.passages, filter=f"pk in [{chunk}]")
+
+    def close(self) -> None:
+        return None
+
+
+def _doc_id(change: Change) -> str:
+    return change.doc_id if isinstance(change, Remove | Touch) else change.article.doc_id
+
+
+def _state(row: dict[str, Any] | None) -> ArticleState | None:
+    if row is None:
+        return None
+    info = row["info"]
+    file = info.get("file")
+    return ArticleState(content_hash=info["content_hash"], meta_hash=info["meta_hash"],
+                        passages=int(info["passages"]),
+                        file=FileState(file[0], int(file[1]), int(file[2])) if file else None)
+
+
+def _touched(head: dict[str, Any], file: FileState) -> dict[str, Any]:
+    """The head row again, with the file's new state (same stamp, same passages)."""
+    info = {**head["info"], "file": list(file.as_tuple())}
+    return {"key": f"a:{head['doc_id']}", "kind": "article", "doc_id": head["doc_id"],
+            "stamp": head["stamp"], "source_lc": rows.label(info["source"]),
+            "author_lc": rows.label(info["author"]), "published": head["published"],
+            "info": info, "body": "", "v": [1.0, 0.0]}
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
