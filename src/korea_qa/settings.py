@@ -65,11 +65,16 @@ class Settings(BaseSettings):
     bm25_k1: float = Field(default=1.2, ge=0.0)
     bm25_b: float = Field(default=0.75, ge=0.0, le=1.0)
 
-    # The store. A segment of at least ann_min_rows passages gets an approximate (IVF)
-    # vector index, searched over ann_nprobe clusters; smaller ones are searched exactly.
-    ann_min_rows: int = Field(default=50_000, ge=1)
+    # The store. A segment of at least ann_min_rows passages gets an approximate vector index
+    # (IVF, 8-bit codes, exact re-scoring), searched over ann_nprobe clusters; smaller ones are
+    # searched exactly. Chosen from measurements (bench/README.md, "Scale").
+    ann_min_rows: int = Field(default=20_000, ge=1)
     ann_nprobe: int = Field(default=64, ge=1)
     merge_factor: int = Field(default=8, ge=2)
+    # A write merges at most this many passages itself (no bigger than ann_min_rows, so it
+    # never trains an index); bigger merges run apart (the server's background merger,
+    # `korea-qa compact`), so an add never waits minutes for one.
+    merge_inline_rows: int = Field(default=20_000, ge=1)
     build_batch_passages: int = Field(default=20_000, ge=1)
     # A write waits this long for another write (an add, a sync, a rebuild) to finish.
     write_lock_timeout_s: float = Field(default=30.0, ge=0.0)

@@ -1,0 +1,74 @@
+"""What a segment folder holds, and the file helpers its writer and reader share.
+
+    segments/<name>/segment.json      rows, dimension, and the size (and, for segments small
+                                      enough to hash at every start, the sha256) of each file
+    segments/<name>/<array>.npy       the per-passage arrays (`ARRAYS`), one file each
+    segments/<name>/inv_*.npy         the inverted lists and the terms' score bounds
+    segments/<name>/ivf.faiss         an IVF index of the vectors, for large segments
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+# 2: sentence vectors in float16, passage lengths in int32, term bounds (inv_maxtf/minlen).
+FORMAT = 2
+META = "segment.json"
+IVF = "ivf.faiss"
+LOCK = ".lock-"  # `.lock-<name>`: held (flock) by the writer of `.tmp-<name>` until renamed
+
+ARRAYS = ("vectors", "sentence_vectors", "ords", "positions", "paragraphs", "pages", "starts",
+          "ends", "sentence_ptr", "sentence_spans", "fwd_ptr", "fwd_terms", "fwd_counts")
+# Sentence vectors only choose a passage's answer sentence; in float16 they take half the
+# disk (3.7 GB at a million passages) and choose the same sentences on the gold set
+# (`bench/README.md`, "Scale").
+DTYPES: dict[str, type] = {
+    "vectors": np.float32, "sentence_vectors": np.float16, "ords": np.int64,
+    "positions": np.int32, "paragraphs": np.int32, "pages": np.int32, "starts": np.int64,
+    "ends": np.int64, "sentence_ptr": np.int64, "sentence_spans": np.int32,
+    "fwd_ptr": np.int64, "fwd_terms": np.int32, "fwd_counts": np.int32,
+    "inv_lengths": np.int32}
+# The inverted lists are derived from the forward ones at write time, and stored so that
+# opening a segment maps them instead of rebuilding them.
+POSTINGS = ("terms", "ptr", "rows", "tf", "lengths")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_folder(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(path)
