@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction bench-add load clean
+.PHONY: install index serve test lint browser eval bench-quality bench bench-extraction bench-add bench-scale load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -69,6 +69,15 @@ bench-extraction: install
 # extraction, embedding, commit and merge. Minutes. See bench/README.md, "Adding an article".
 bench-add: install
 	$(PY) bench/add_cost.py
+
+# A million passages on one machine (issue 12): an index of SCALE passages from real text
+# (stand-in vectors), search latency in process and over HTTP, approximate vs exact search
+# (also on real-model SciFact vectors from the shared cache), RSS, time to ready, size, one
+# article's add/replace/remove, the build. 100k by default (about 15 minutes here);
+# SCALE=1000000 by hand (about an hour, 8 GB of disk). See bench/README.md, "Scale".
+SCALE ?= 100000
+bench-scale: install
+	$(PY) bench/scale.py --passages $(SCALE)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

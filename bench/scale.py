@@ -137,11 +137,24 @@ def http(index_dir: Path, work: Path, qs: list[str]) -> dict[str, Any]:
         with serve(env, work / "serve.log", timeout=600) as server:
             out["ready_s"].append(round(time.perf_counter() - started, 2))
             out["rss_start_mib"] = round(rss_mib(server.pid))
+            out["rss_start_parts_mib"] = rss_parts(server.pid)
             if attempt == 1:
                 load = run_load(server, search_paths(qs), clients=1, requests=len(qs))
                 out["latency"] = probe.pcts(load.latencies)
                 out["errors"] = load.errors
                 out["rss_after_mib"] = round(rss_mib(server.pid))
+                out["rss_after_parts_mib"] = rss_parts(server.pid)
+    return out
+
+
+def rss_parts(pid: int) -> dict[str, int]:
+    """RSS split as the kernel counts it: anonymous memory (the process's own) and mapped
+    files (index pages read, shared with the page cache and given back under pressure)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            out[key] = round(int(line.split()[1]) / 1024)
     return out
 
 

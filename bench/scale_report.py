@@ -70,7 +70,9 @@ def report(r: dict[str, Any]) -> str:
         f"{h['ready_s'][1]:.1f} s [target <= 10 s: {_verdict(h['ready_s'][1] <= 10)}]",
         f"  RSS {h['rss_start_mib'] / GIB:.2f} GiB after start-up [target <= 3 GiB: "
         f"{_verdict(h['rss_start_mib'] <= 3 * GIB)}], {h['rss_after_mib'] / GIB:.2f} GiB after "
-        f"{h['latency']['n']} searches",
+        f"{h['latency']['n']} searches (of which mapped index files "
+        f"{h['rss_after_parts_mib'].get('RssFile', 0) / GIB:.2f} GiB, the process's own "
+        f"{h['rss_after_parts_mib'].get('RssAnon', 0) / GIB:.2f} GiB)",
         f"  HTTP search, one client, query cache off: p50 {h['latency']['p50']:.2f} ms, "
         f"p95 {h['latency']['p95']:.2f} ms, errors {h['errors']}",
         "one 1,500-word page, real model (median s)  extract  embed  commit  merge  rest  total",

@@ -187,7 +187,7 @@ def test_a_merge_copies_while_articles_are_removed_and_replaced(
             library.put(changed)
         return moves
 
-    monkeypatch.setattr(local_store, "copy_live", copy_then_write)
+    monkeypatch.setattr(local_store, "copy_live", copy_then_write)  # as the store calls it
     assert library.compact() > 0
     grown = library.view()
     assert len(grown.segments) < 12

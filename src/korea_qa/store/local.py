@@ -28,11 +28,10 @@ import numpy as np
 
 from korea_qa.errors import IndexNotReady
 from korea_qa.lexical import Bm25Params, Forward
-from korea_qa.records import Passage
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.catalog import Catalog
-from korea_qa.store.merge import choose, copy_live
-from korea_qa.store.segment import Segment, SegmentData, in_use, remove_folder
+from korea_qa.store.merge import choose, commit_merge, copy_live, sweep
+from korea_qa.store.segment import Segment, SegmentData, segment_data
 from korea_qa.store.view import LocalView
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.tokenize import tokenize
@@ -331,64 +330,19 @@ class LocalStore:
         started = time.perf_counter()
         with SegmentWriter(self.segments_dir, self._segment_name(), dim) as writer:
             moves = copy_live(writer, sources)
-            merged = writer.final.name
             writer.finish(self.options.ann, self.options.checksums_below_bytes)
         with held(), self.catalog.transaction() as catalog:
-            catalog.add_segment(merged, writer.rows)
-            for move in moves:
-                if not catalog.move_article(move.ord, merged, move.new_first_row,
-                                            was=(move.segment, move.first_row)):
-                    catalog.mark_dead(merged, move.new_first_row, move.passages)
-            for segment, _ in sources:
-                catalog.drop_segment(segment.name)
-            if catalog.segment_live()[merged][1] <= 0:
-                catalog.drop_segment(merged)
-            catalog.set_meta(generation=catalog.generation() + 1)
-        log.info("merged %d segments into %s (%d rows, %.2f s)", len(sources), merged,
-                 writer.rows, time.perf_counter() - started)
+            commit_merge(catalog, writer.final.name, writer.rows, moves,
+                         [segment.name for segment, _ in sources])
+        log.info("merged %d segments into %s (%d rows, %.2f s)", len(sources),
+                 writer.final.name, writer.rows, time.perf_counter() - started)
         return True
 
     def sweep(self) -> None:
-        """Delete segment folders the catalog no longer names (merged away, or left by a
-        crashed write), once they are old enough that no reader can be opening them, and
-        the folders of builds whose writer died (its lock is free)."""
-        named = set(self.catalog.segments())
-        now = time.time()
-        for path in self.segments_dir.iterdir():
-            if path.name in named or in_use(path):
-                continue
-            if path.name.startswith((".tmp-", ".lock-")):
-                remove_folder(path) if path.is_dir() else path.unlink(missing_ok=True)
-                continue
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age > SWEEP_GRACE_S:
-                remove_folder(path)
-                with self._lock:
-                    self._open.pop(path.name, None)
-
-
-def segment_data(puts: Sequence[Put], ords: Sequence[int], forward: Forward) -> SegmentData:
-    """The rows of `puts`, in order, as segment arrays."""
-    passages: list[Passage] = [p for put in puts for p in put.passages]
-    row_ords = np.repeat(np.asarray(ords, dtype=np.int64), [len(put.passages) for put in puts])
-    counts = [len(p.sentences) for p in passages]
-    dim = puts[0].vectors.shape[1]
-    return SegmentData(
-        vectors=np.concatenate([put.vectors for put in puts]).reshape(-1, dim),
-        sentence_vectors=np.concatenate([put.sentence_vectors for put in puts]).reshape(-1, dim),
-        ords=row_ords,
-        positions=np.array([p.position for p in passages], dtype=np.int32),
-        paragraphs=np.array([p.paragraph for p in passages], dtype=np.int32),
-        pages=np.array([p.page or 0 for p in passages], dtype=np.int32),
-        starts=np.array([p.start for p in passages], dtype=np.int64),
-        ends=np.array([p.end for p in passages], dtype=np.int64),
-        sentence_ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        sentence_spans=np.array([s for p in passages for s in p.sentences],
-                                dtype=np.int32).reshape(-1, 2),
-        fwd_ptr=forward.ptr, fwd_terms=forward.terms, fwd_counts=forward.counts)
+        """Delete segment folders the catalog no longer names (see `store.merge.sweep`)."""
+        for name in sweep(self.segments_dir, set(self.catalog.segments()), SWEEP_GRACE_S):
+            with self._lock:
+                self._open.pop(name, None)
 
 
 def _stat(file: Any) -> tuple[str, int, int] | None:

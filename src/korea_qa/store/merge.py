@@ -15,10 +15,13 @@ one removed or replaced meanwhile leaves its copied rows dead (`Catalog.move_art
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from korea_qa.store.segment import Segment
+from korea_qa.store.catalog import Catalog
+from korea_qa.store.segment import Segment, in_use, remove_folder
 from korea_qa.store.writer import SegmentWriter
 
 SLICE_ROWS = 32_768  # rows copied at once: a merge holds no more in memory
@@ -87,3 +90,42 @@ def copy_live(writer: SegmentWriter, sources: list[tuple[Segment, list[tuple[int
             moves.append(Move(ord_, segment.name, row, passages, first))
             first += passages
     return moves
+
+
+def commit_merge(catalog: Catalog, merged: str, rows: int, moves: list[Move],
+                 sources: list[str]) -> None:
+    """Name the merged segment and move its articles into it (inside a transaction, under
+    the write lock). An article removed or replaced since its rows were copied is not where
+    it was: those rows stay dead. A merge that lost every article is not named at all."""
+    catalog.add_segment(merged, rows)
+    for move in moves:
+        if not catalog.move_article(move.ord, merged, move.new_first_row,
+                                    was=(move.segment, move.first_row)):
+            catalog.mark_dead(merged, move.new_first_row, move.passages)
+    for name in sources:
+        catalog.drop_segment(name)
+    if catalog.segment_live()[merged][1] <= 0:
+        catalog.drop_segment(merged)
+    catalog.set_meta(generation=catalog.generation() + 1)
+
+
+def sweep(folder: Path, named: set[str], grace: float) -> list[str]:
+    """Delete the segment folders in `folder` that the catalog does not name (merged away,
+    or left by a crashed write) once older than `grace` seconds, so that no reader can be
+    opening them, and the folders of builds whose writer died (its lock is free). Returns
+    the names deleted."""
+    now, removed = time.time(), []
+    for path in folder.iterdir():
+        if path.name in named or in_use(path):
+            continue
+        if path.name.startswith((".tmp-", ".lock-")):
+            remove_folder(path) if path.is_dir() else path.unlink(missing_ok=True)
+            continue
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age > grace:
+            remove_folder(path)
+            removed.append(path.name)
+    return removed

@@ -24,6 +24,8 @@ import numpy as np
 from korea_qa.errors import IndexNotReady
 from korea_qa.lexical import Forward, Postings
 from korea_qa.lexical_top import TermBounds
+from korea_qa.records import Passage
+from korea_qa.store.base import Put
 from korea_qa.store.layout import (
     ARRAYS,
     FORMAT,
@@ -38,7 +40,8 @@ from korea_qa.store.layout import (
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.vector import AnnParams, read_ivf
 
-__all__ = ["Segment", "SegmentData", "fsync_file", "in_use", "remove_folder", "write_segment"]
+__all__ = ["Segment", "SegmentData", "fsync_file", "in_use", "remove_folder", "segment_data",
+           "write_segment"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,27 @@ class Segment:
             raise IndexNotReady(f"cannot be read ({exc.__class__.__name__}: {exc})",
                                 file=str(folder)) from None
         return cls(folder, meta, data, postings, bounds, ivf)
+
+
+def segment_data(puts: Sequence[Put], ords: Sequence[int], forward: Forward) -> SegmentData:
+    """The rows of `puts`, in order, as segment arrays."""
+    passages: list[Passage] = [p for put in puts for p in put.passages]
+    row_ords = np.repeat(np.asarray(ords, dtype=np.int64), [len(put.passages) for put in puts])
+    counts = [len(p.sentences) for p in passages]
+    dim = puts[0].vectors.shape[1]
+    return SegmentData(
+        vectors=np.concatenate([put.vectors for put in puts]).reshape(-1, dim),
+        sentence_vectors=np.concatenate([put.sentence_vectors for put in puts]).reshape(-1, dim),
+        ords=row_ords,
+        positions=np.array([p.position for p in passages], dtype=np.int32),
+        paragraphs=np.array([p.paragraph for p in passages], dtype=np.int32),
+        pages=np.array([p.page or 0 for p in passages], dtype=np.int32),
+        starts=np.array([p.start for p in passages], dtype=np.int64),
+        ends=np.array([p.end for p in passages], dtype=np.int64),
+        sentence_ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        sentence_spans=np.array([s for p in passages for s in p.sentences],
+                                dtype=np.int32).reshape(-1, 2),
+        fwd_ptr=forward.ptr, fwd_terms=forward.terms, fwd_counts=forward.counts)
 
 
 def write_segment(parent: Path, name: str, data: SegmentData, ann: AnnParams | None = None,
