@@ -39,6 +39,11 @@ def report(r: dict[str, Any]) -> str:
         f"{s['lexical_top']['p95']:>8.2f}",
         f"  question encoding (real model)  {r['encoding']['p50']:>8.2f} "
         f"{r['encoding']['p95']:>8.2f}",
+        "  before, for comparison:",
+        f"    exact dense top 200           {a['exact_dense_top']['p50']:>8.2f} "
+        f"{a['exact_dense_top']['p95']:>8.2f}",
+        f"    lexical, every passage scored {s['lexical_every_passage']['p50']:>8.2f} "
+        f"{s['lexical_every_passage']['p95']:>8.2f}",
         f"approximate vs exact, bench vectors, {a['questions']} questions: hybrid top 10 "
         f"{a['hybrid_top10_same']:.1%} the same [target >= 95%: "
         f"{_verdict(a['hybrid_top10_same'] >= 0.95)}]; dense recall@10 "

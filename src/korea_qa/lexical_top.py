@@ -169,7 +169,7 @@ class SegmentQuery:
             shape=(self.rows, len(self.cols)))
         # Column by column, row sums accumulate in float32 in the question's order.
         totals = np.asarray(matrix @ np.ones(len(self.cols), dtype=np.float32))
-        keep = (totals >= theta) & (totals > 0)
+        keep = totals >= theta if theta > 0 else totals > 0
         if allowed is not None:
             keep &= allowed
         rows = np.flatnonzero(keep)

@@ -4,8 +4,8 @@ Exact search reads every vector (a matrix product); it is what small segments us
 a row set narrowed by a filter to a few thousand rows uses. Large segments carry an IVF index
 (FAISS `IndexIVFScalarQuantizer`, 8 bits a dimension): the vectors are clustered at build time
 and a question reads only the codes of the `nprobe` nearest clusters, a quarter of the bytes
-of the float vectors. The candidates it finds are re-scored exactly from the float vectors
-(`rescore`), so every cosine a caller sees is exact; only which rows become candidates is
+of the float vectors. The store re-scores the candidates it finds exactly from the float
+vectors, so every cosine a caller sees is exact; only which rows become candidates is
 approximate. Rows removed from a segment, or outside a filter, are excluded inside FAISS (an
 ID selector), so the top n are always n live rows. `bench/README.md`, "Scale", has the
 measurements behind the choice of index and the defaults.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,19 +58,24 @@ def one_thread() -> AbstractContextManager[object]:
     return _blas().limit(limits=1, user_api="blas")
 
 
+Read = Callable[[np.ndarray], np.ndarray]  # rows -> their vectors
+
+
 def exact_top(vectors: np.ndarray, query: np.ndarray, n: int,
-              allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              allowed: np.ndarray | None = None, read: Read | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the n best cosines (and any tied with the n-th), with their cosines; unordered.
 
-    A few allowed rows are gathered and scored alone; otherwise every row is scored in one
-    product over the (mapped) matrix, without copying it, and the others are masked."""
+    A few allowed rows are gathered (with `read`, if given) and scored alone; otherwise every
+    row is scored in one product over the (mapped) matrix, and the others are masked."""
     if n <= 0 or len(vectors) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     q = query.astype(np.float32)
     if allowed is not None and np.count_nonzero(allowed) * 4 < len(vectors):
         rows = np.flatnonzero(allowed)
+        picked = read(rows) if read is not None else vectors[rows]
         with one_thread():
-            scores = np.asarray(vectors[rows] @ q, dtype=np.float32)
+            scores = np.asarray(picked @ q, dtype=np.float32)
     else:
         rows = np.arange(len(vectors))
         with one_thread():
@@ -123,7 +129,7 @@ def selector_bitmap(allowed: np.ndarray) -> np.ndarray:
 def ivf_top(index: faiss.Index, query: np.ndarray, n: int, nprobe: int,
             bitmap: np.ndarray | None = None) -> np.ndarray:
     """Rows of the approximate top n of an IVF index, among the rows set in `bitmap` (see
-    `selector_bitmap`) if given; their scores are approximate: `rescore` them."""
+    `selector_bitmap`) if given, best first by their approximate scores."""
     n = min(n, int(index.ntotal))
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
@@ -134,13 +140,3 @@ def ivf_top(index: faiss.Index, query: np.ndarray, n: int, nprobe: int,
     _, ids = index.search(query.reshape(1, -1).astype(np.float32), n, params=params)
     rows = ids[0]
     return rows[rows >= 0].astype(np.int64)
-
-
-def rescore(vectors: np.ndarray, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Exact float32 cosines of `rows` (read in row order: a mapped file reads fastest so)."""
-    order = np.argsort(rows)
-    out = np.empty(len(rows), dtype=np.float32)
-    with one_thread():
-        out[order] = np.asarray(vectors[rows[order]], dtype=np.float32) @ \
-            query.astype(np.float32)
-    return out

@@ -170,15 +170,6 @@ class Catalog:
         rows = self._query_articles("WHERE doc_id = ?", (doc_id,))
         return rows[0] if rows else None
 
-    def articles_by_ord(self, ords: Iterable[int]) -> dict[int, dict[str, Any]]:
-        ords = sorted({int(o) for o in ords})
-        out: dict[int, dict[str, Any]] = {}
-        for chunk in _chunks(ords, 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self._query_articles(f"WHERE ord IN ({marks})", chunk, text=False):
-                out[row["ord"]] = row
-        return out
-
     def article_page(self, *, limit: int, after: str | None = None,
                      filters: Filters | None = None) -> list[dict[str, Any]]:
         """Articles ordered by doc_id, `limit` of them after the id `after` (keyset paging:
@@ -212,6 +203,16 @@ class Catalog:
         """The highest article number ever given (rows of removed articles keep theirs)."""
         rows = self._all("SELECT seq FROM sqlite_sequence WHERE name = 'articles'")
         return int(rows[0][0]) if rows else 0
+
+    def doc_ids_by_ord(self, ords: Iterable[int]) -> dict[int, str]:
+        """ord -> doc_id: what naming a passage needs (not the row, whose text is long)."""
+        ords = sorted({int(o) for o in ords})
+        out: dict[int, str] = {}
+        for chunk in _chunks(ords, 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(self._all(f"SELECT ord, doc_id FROM articles WHERE ord IN ({marks})",
+                                 chunk))
+        return out
 
     def passage_text(self, ord_: int, start: int, end: int) -> str:
         rows = self._all("SELECT substr(text, ?, ?) FROM articles WHERE ord = ?",

@@ -22,7 +22,7 @@ from korea_qa.store.base import Scored, StoredArticle
 from korea_qa.store.catalog import Catalog, row_to_article
 from korea_qa.store.segment import Segment
 from korea_qa.topk import DENSE_TIE, best_positive, best_rows
-from korea_qa.vector import exact_top, ivf_top, one_thread, rescore, selector_bitmap
+from korea_qa.vector import exact_top, ivf_top, one_thread, selector_bitmap
 
 # A filter leaving fewer rows than this in a segment is searched exactly: reading a few
 # thousand vectors costs less than probing clusters that hold few allowed rows.
@@ -97,14 +97,14 @@ class LocalView:
     def passages(self, refs: np.ndarray) -> list[Passage]:
         segs, rows = self.locate(np.asarray(refs, dtype=np.int64))
         ords = [int(self.segments[s].data.ords[r]) for s, r in zip(segs, rows, strict=True)]
-        articles = self.catalog.articles_by_ord(ords)
+        doc_ids = self.catalog.doc_ids_by_ord(ords)
         out = []
         for s, r, ord_ in zip(segs, rows, ords, strict=True):
             d = self.segments[s].data
             start, end = int(d.starts[r]), int(d.ends[r])
             lo, hi = int(d.sentence_ptr[r]), int(d.sentence_ptr[r + 1])
             out.append(Passage(
-                doc_id=articles[ord_]["doc_id"], position=int(d.positions[r]),
+                doc_id=doc_ids[ord_], position=int(d.positions[r]),
                 paragraph=int(d.paragraphs[r]), start=start, end=end,
                 text=self.catalog.passage_text(ord_, start, end),
                 sentences=tuple((int(a), int(b)) for a, b in d.sentence_spans[lo:hi]),
@@ -114,16 +114,15 @@ class LocalView:
     def keys(self, refs: np.ndarray) -> list[str]:
         segs, rows = self.locate(np.asarray(refs, dtype=np.int64))
         ords = [int(self.segments[s].data.ords[r]) for s, r in zip(segs, rows, strict=True)]
-        articles = self.catalog.articles_by_ord(ords)
-        return [f"{articles[o]['doc_id']}#{int(self.segments[s].data.positions[r])}"
+        doc_ids = self.catalog.doc_ids_by_ord(ords)
+        return [f"{doc_ids[o]}#{int(self.segments[s].data.positions[r])}"
                 for s, r, o in zip(segs, rows, ords, strict=True)]
 
     def sentence_vectors(self, ref: int) -> np.ndarray:
         segs, rows = self.locate(np.asarray([ref], dtype=np.int64))
-        d = self.segments[int(segs[0])].data
-        r = int(rows[0])
-        return np.asarray(d.sentence_vectors[int(d.sentence_ptr[r]):int(d.sentence_ptr[r + 1])],
-                          dtype=np.float32)
+        segment, r = self.segments[int(segs[0])], int(rows[0])
+        ptr = segment.data.sentence_ptr
+        return segment.sentence_rows.slice(int(ptr[r]), int(ptr[r + 1])).astype(np.float32)
 
     def article(self, doc_id: str) -> StoredArticle | None:
         row = self.catalog.article(doc_id)
@@ -184,6 +183,7 @@ class LocalRetrieval:
         self.weights = idf(np.array([known[t][1] for t in present]), view.stats.passages) \
             if present else np.zeros(0)
         self._queries: list[SegmentQuery] | None = None
+        self._cosines: dict[int, float] = {}  # ref -> exact cosine, computed once
 
     def _searched(self) -> Iterator[tuple[int, Segment, np.ndarray | None]]:
         """The segments that may return rows, with their masks."""
@@ -201,10 +201,11 @@ class LocalRetrieval:
                 bitmap = None if allowed is None else \
                     selector_bitmap(allowed) if self.filtered else self.view.live_bitmap(i)
                 rows = ivf_top(segment.ivf, self.query, n, self.view.nprobe, bitmap)
-                scores = rescore(segment.data.vectors, self.query, rows)
+                scores = self._exact_cosines(i, rows)
             # The clusters probed may hold fewer than n allowed rows: then exactly.
             if len(rows) < min(n, count):
-                rows, scores = exact_top(segment.data.vectors, self.query, n, allowed)
+                rows, scores = exact_top(segment.data.vectors, self.query, n, allowed,
+                                         segment.vector_rows.take)
             parts.append((rows + self.view.bases[i], scores))
         return _best(parts, n)
 
@@ -223,19 +224,26 @@ class LocalRetrieval:
         return _best(parts, n, positive=True)
 
     def dense_scores(self, refs: np.ndarray) -> np.ndarray:
-        segs, rows = self.view.locate(refs)
-        out = np.zeros(len(refs), dtype=np.float32)
+        out = np.array([self._cosines.get(int(r), np.nan) for r in refs], dtype=np.float32)
+        missing = np.isnan(out)
+        segs, rows = self.view.locate(refs[missing])
+        found = np.zeros(len(rows), dtype=np.float32)
         for s in np.unique(segs):
             here = segs == s
-            vectors = self.view.segments[int(s)].data.vectors
-            order = np.argsort(rows[here])  # a mapped file reads fastest in order
-            picked = np.empty((int(here.sum()), vectors.shape[1]), dtype=np.float64)
-            picked[order] = vectors[rows[here][order]]
-            # In float64, so a passage's cosine does not depend on which others share the
-            # product (float32 products round with their shape): fused scores stay exact.
-            with one_thread():
-                out[here] = picked @ self.query.astype(np.float64)
+            found[here] = self._exact_cosines(int(s), rows[here])
+        out[missing] = found
         return out
+
+    def _exact_cosines(self, i: int, rows: np.ndarray) -> np.ndarray:
+        """Cosines of rows of segment i, remembered for `dense_scores`. In float64, so a
+        passage's cosine does not depend on which others share the product (float32
+        products round with their shape): fused scores stay exact."""
+        picked = self.view.segments[i].vector_rows.take(rows).astype(np.float64)
+        with one_thread():
+            scores = (picked @ self.query.astype(np.float64)).astype(np.float32)
+        self._cosines.update(zip((rows + self.view.bases[i]).tolist(), scores.tolist(),
+                                 strict=True))
+        return scores
 
     def lexical_scores(self, refs: np.ndarray) -> np.ndarray:
         segs, rows = self.view.locate(refs)
