@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # (IVF, 8-bit codes, exact re-scoring), searched over ann_nprobe clusters; smaller ones are
     # searched exactly. Chosen from measurements (bench/README.md, "Scale").
     ann_min_rows: int = Field(default=20_000, ge=1)
-    ann_nprobe: int = Field(default=64, ge=1)
+    ann_nprobe: int = Field(default=128, ge=1)
     merge_factor: int = Field(default=8, ge=2)
     # A write merges at most this many passages itself (no bigger than ann_min_rows, so it
     # never trains an index); bigger merges run apart (the server's background merger,

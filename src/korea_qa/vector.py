@@ -35,7 +35,7 @@ class AnnParams:
     """When and how a segment gets an approximate index (settings `ann_*`)."""
 
     min_rows: int = 20_000  # below this, exact search is cheap enough
-    nprobe: int = 64
+    nprobe: int = 128
     kind: AnnKind = "ivf-sq8"
     train_rows: int = 100_000  # sample the clustering is trained on
     seed: int = 1234
