@@ -35,7 +35,7 @@ export TRANSFORMERS_OFFLINE := 1
 export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: install install-runtime install-scale lock index serve test test-fast test-scale lint \
-	docs browser eval bench-quality bench bench-extraction bench-add bench-distributed load \
+	docs browser eval bench-quality bench bench-extraction bench-add bench-scale bench-distributed load \
 	overload info clean
 
 $(VENV)/.uv:
@@ -133,6 +133,15 @@ bench-extraction: install
 # extraction, embedding, commit and merge. Minutes. See bench/README.md, "Adding an article".
 bench-add: install
 	$(PY) bench/add_cost.py
+
+# A million passages on one machine (issue 12): an index of SCALE passages from real text
+# (stand-in vectors), search latency in process and over HTTP, approximate vs exact search
+# (also on real-model SciFact vectors from the shared cache), RSS, time to ready, size, one
+# article's add/replace/remove, the build. 100k by default (about 15 minutes here);
+# SCALE=1000000 by hand (about an hour, 8 GB of disk). See bench/README.md, "Scale".
+SCALE ?= 100000
+bench-scale: install
+	$(PY) bench/scale.py --passages $(SCALE)
 
 # This machine's CPU, threads and inference backend (measured once when backend=auto).
 info: install

@@ -34,8 +34,8 @@ def test_forward_and_inverted_lists_hold_the_counts() -> None:
 
 def test_scores_match_the_formula_by_hand() -> None:
     # Three documents: "apple apple pear", "pear", "plum plum plum plum".
-    index = TextIndex(["apple apple pear", "pear", "plum plum plum plum"])
     n, avgdl, k1, b = 3, 8 / 3, 1.2, 0.75
+    index = TextIndex(["apple apple pear", "pear", "plum plum plum plum"], Bm25Params(k1, b))
 
     def term(tf: float, df: int, dl: int) -> float:
         return math.log(1 + (n - df + 0.5) / (df + 0.5)) * tf / (
@@ -55,7 +55,7 @@ def test_statistics_passed_in_decide_the_scores() -> None:
     postings = Postings.invert(Forward.from_token_ids([[0, 0, 1], [1]]))
     stats = CollectionStats(passages=10, total_length=40)
     weight = idf(np.array([5]), 10)
-    got = postings.scores([1], weight, stats, Bm25Params())
+    got = postings.scores([1], weight, stats, Bm25Params(k1=1.2, b=0.75))
     norm = 1.2 * (1 - 0.75 + 0.75 * np.array([3, 1]) / 4.0)
     assert got.tolist() == pytest.approx((weight[0] / (1 + norm)).tolist(), rel=1e-6)
 

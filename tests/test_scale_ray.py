@@ -89,7 +89,10 @@ def test_the_ingest_job_embeds_on_both_nodes_and_stores_what_the_local_path_does
         assert stored_ray.content_hash == stored_local.content_hash
         v_ray, v_local = ray_view.article_vectors(doc_id), local_view.article_vectors(doc_id)
         assert v_ray is not None and v_local is not None
-        assert np.array_equal(v_ray[0], v_local[0]) and np.array_equal(v_ray[1], v_local[1])
+        assert np.array_equal(v_ray[0], v_local[0])
+        # The local store keeps sentence vectors in float16 (korea_qa.store.layout), Milvus
+        # in float32: the same vectors once both are rounded alike.
+        assert np.array_equal(v_ray[1].astype(np.float16), v_local[1].astype(np.float16))
         # The corpus folder gets the same files either way.
         assert (by_ray.corpus_dir / f"{doc_id}.md").read_text() == \
             (local.corpus_dir / f"{doc_id}.md").read_text()

@@ -21,6 +21,7 @@ EPILOG = """examples:
   korea-qa add article.html --doc-id my-article --published 2023-09-14
   korea-qa documents
   korea-qa remove my-article
+  korea-qa compact
   korea-qa serve --port 8000
   korea-qa ask "Which countries voted against the UN resolution?" -k 3
   korea-qa ask "Why did Russia write off North Korea's debt?" --json

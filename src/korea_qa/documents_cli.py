@@ -1,4 +1,4 @@
-"""`korea-qa add`, `remove` and `documents`: the corpus from the command line.
+"""`korea-qa add`, `remove`, `documents` and `compact`: the corpus from the command line.
 
 A change made here while a server runs on the same index is served within
 `watch_interval_s` (0.5 s by default): the server notices the index's new generation.
@@ -45,6 +45,12 @@ def add_document_parsers(sub: Any) -> None:
     remove = sub.add_parser("remove", help="remove articles by doc_id")
     remove.add_argument("doc_ids", nargs="+")
     remove.set_defaults(func=cmd_remove)
+
+    compact = sub.add_parser("compact", help="merge the index's segments now",
+                             description="Run the merges that adds leave to be run apart (big "
+                             "segments: minutes at a million passages). Searches and writes go "
+                             "on meanwhile; `korea-qa serve` runs these in the background.")
+    compact.set_defaults(func=cmd_compact)
 
     documents = sub.add_parser("documents", help="list the stored articles")
     documents.add_argument("--limit", type=int, default=1000, help="at most this many")
@@ -125,6 +131,16 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     for doc_id in args.doc_ids:
         library.remove(doc_id)
         print(f"removed {doc_id}")
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.library import Library
+
+    library = Library(settings)  # merging needs no model
+    merges = library.compact()
+    counts = library.view().info()["counts"]
+    print(f"{merges} merges; {counts['segments']} segments, {counts['passages']} passages")
     return 0
 
 

@@ -31,7 +31,9 @@ TOKENIZER_VERSION = 2
 
 @dataclass(frozen=True, slots=True)
 class Bm25Params:
-    k1: float = 1.2
+    """The defaults are the service's (`Settings.bm25_k1`, `bm25_b` take them from here), so a
+    view opened without settings scores as the service does; why these values: settings.py."""
+    k1: float = 0.6
     b: float = 0.75
 
 
@@ -50,6 +52,16 @@ class CollectionStats:
 def idf(df: np.ndarray, n: int) -> np.ndarray:
     df = np.asarray(df, dtype=np.float64)
     return np.log1p((n - df + 0.5) / (df + 0.5))
+
+
+def impact(weight: float, tf: np.ndarray, lengths: np.ndarray, stats: CollectionStats,
+           params: Bm25Params) -> np.ndarray:
+    """One query token's BM25 term for postings with counts `tf` in passages of `lengths`
+    tokens: computed in float64, then rounded to float32 (every scorer shares this, so a
+    score does not depend on which path computed it)."""
+    tf = np.asarray(tf).astype(np.float64)
+    norm = params.k1 * (1.0 - params.b + params.b * np.asarray(lengths) / stats.avgdl)
+    return np.asarray(weight * tf / (tf + norm)).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,16 +142,15 @@ class Postings:
         out = np.zeros(len(self.lengths), dtype=np.float32)
         if not len(self.terms):
             return out
-        norm = params.k1 * (1.0 - params.b + params.b * np.asarray(self.lengths) / stats.avgdl)
+        lengths = np.asarray(self.lengths)
         where = np.searchsorted(self.terms, np.asarray(term_ids, dtype=np.int64))
         for term, j, weight in zip(term_ids, where, weights, strict=True):
             if j >= len(self.terms) or self.terms[j] != term:
                 continue
             lo, hi = int(self.ptr[j]), int(self.ptr[j + 1])
             rows = self.rows[lo:hi]
-            tf = self.tf[lo:hi].astype(np.float64)
             # Rows are distinct within one term's list, so a fancy-index add is exact.
-            out[rows] += (weight * tf / (tf + norm[rows])).astype(np.float32)
+            out[rows] += impact(weight, self.tf[lo:hi], lengths[rows], stats, params)
         return out
 
 

@@ -32,6 +32,7 @@ from korea_qa.errors import (
     KoreaQAError,
 )
 from korea_qa.lexical import TOKENIZER_VERSION
+from korea_qa.merger import BackgroundMerger
 from korea_qa.metadata import Overrides, build_article, with_original
 from korea_qa.records import Article
 from korea_qa.settings import Settings
@@ -99,11 +100,15 @@ class SyncPlan:
 
 
 class Library:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
-        """Without an embedder, a library can read and remove, not add."""
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, *,
+                 background_merges: bool = False) -> None:
+        """Without an embedder, a library can read and remove, not add. A long-running
+        process asks for `background_merges` (`korea_qa.merger`); others leave big merges
+        to `korea-qa compact`."""
         self.settings = settings
         self._embedder = embedder
         self.engine = open_engine(settings)
+        self.merger = BackgroundMerger(self.compact) if background_merges else None
 
     # -- the store
 
@@ -136,6 +141,8 @@ class Library:
         return self.store().view()
 
     def close(self) -> None:
+        if self.merger is not None:
+            self.merger.close()
         self.engine.close()
 
     # -- one article
@@ -179,6 +186,8 @@ class Library:
                              prepared.sentence_vectors, file)])
         with watch("merge"), self.engine.write_lock(self.settings.write_lock_timeout_s):
             store.maintain()
+        if self.merger is not None:
+            self.merger.kick()
         passages = len(prepared.passages) if prepared else known[2] if known else 0
         return WriteResult("created" if known is None else "updated", article, passages,
                            watch.laps)
@@ -202,6 +211,8 @@ class Library:
                                         state.file.name if state.file else None)
             store.write([Remove(doc_id)])
             store.maintain()
+        if self.merger is not None:
+            self.merger.kick()
 
     def _existing(self, doc_id: str) -> tuple[str, str, int] | None:
         """(content hash, meta hash, passages) of the stored article, or None."""
@@ -257,7 +268,15 @@ class Library:
                 if on_batch:
                     on_batch()
             store.maintain()
+        if plan.puts:
+            self.compact()
         return plan
+
+    def compact(self) -> int:
+        """Merge what `maintain` leaves to be merged apart (big segments), holding the
+        write lock only to plan and to commit each merge; returns the merges made."""
+        store = self.store()
+        return store.compact(lambda: self.engine.write_lock(self.settings.write_lock_timeout_s))
 
     def rebuild(self, *, progress: bool = False) -> str:
         with self.engine.write_lock(self.settings.write_lock_timeout_s):
@@ -273,13 +292,17 @@ class Library:
         corpus_files.check_unique(a for a, _ in articles)
         old = self._reusable_view()
         store = self.engine.create(self._meta())
-        try:
+
+        def prepared() -> Iterator[list[Put]]:
             done = 0
             for batch in _batches(articles, self.settings.build_batch_passages):
-                store.write([self._reuse(old, a, f) or self.prepare(a, f) for a, f in batch])
+                yield [self._reuse(old, a, f) or self.prepare(a, f) for a, f in batch]
                 done += len(batch)
                 if progress:
                     log.info("indexed %d of %d articles", done, len(articles))
+
+        try:
+            store.write_all(prepared())
             store.maintain()
             store.set_meta(build_seconds=round(time.perf_counter() - started, 3))
         except BaseException:

@@ -135,24 +135,32 @@ class Settings(BaseSettings):
     # train with the ranking above (+0.004 nDCG@10), the gold set's train part unchanged;
     # b stays 0.75 (0.6 ties it). eval/README.md, "Ranking steps".
     bm25_k1: float = Field(
-        default=0.6, ge=0.0,
+        default=Bm25Params().k1, ge=0.0,
         description="BM25 term-frequency saturation k1; applied at query time, no rebuild.")
     bm25_b: float = Field(
-        default=0.75, ge=0.0, le=1.0,
+        default=Bm25Params().b, ge=0.0, le=1.0,
         description="BM25 length normalisation b; applied at query time, no rebuild.")
 
-    # The store. A segment of at least ann_min_rows passages gets an approximate (IVF)
-    # vector index, searched over ann_nprobe clusters; smaller ones are searched exactly.
+    # The store. A segment of at least ann_min_rows passages gets an approximate vector index
+    # (IVF, 8-bit codes, exact re-scoring), searched over ann_nprobe clusters; smaller ones are
+    # searched exactly. Chosen from measurements (bench/README.md, "Scale").
     ann_min_rows: int = Field(
-        default=50_000, ge=1,
-        description="A segment of at least this many passages gets an approximate (IVF) "
-                    "vector index; smaller ones are searched exactly.")
+        default=20_000, ge=1,
+        description="A segment of at least this many passages gets an approximate vector index "
+                    "(IVF, 8-bit codes, exact re-scoring of the candidates); smaller ones are "
+                    "searched exactly.")
     ann_nprobe: int = Field(
-        default=64, ge=1,
+        default=128, ge=1,
         description="Clusters searched in an approximate (IVF) vector index.")
     merge_factor: int = Field(
         default=8, ge=2,
         description="When this many segments of one size tier exist, they are merged into one.")
+    # No bigger than ann_min_rows, so a write never trains an index; bigger merges run apart
+    # (the server's background merger, `korea-qa compact`), so an add never waits minutes.
+    merge_inline_rows: int = Field(
+        default=20_000, ge=1,
+        description="A write merges at most this many passages itself; bigger merges run in "
+                    "the server's background merger or `korea-qa compact`.")
     build_batch_passages: int = Field(
         default=20_000, ge=1,
         description="About how many passages a sync or rebuild prepares and writes at a time.")

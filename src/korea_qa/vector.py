@@ -1,30 +1,42 @@
 """Vector stage: inner-product top-n over L2-normalised vectors, exact or approximate.
 
 Exact search reads every vector (a matrix product); it is what small segments use, and what
-every row set narrowed by a filter uses. Large segments carry an IVF index (FAISS
-`IndexIVFFlat`): the vectors are clustered at build time and a question reads only the
-`nprobe` nearest clusters. Rows removed from a segment, or outside a filter, are excluded
-inside FAISS (an ID selector), so the top n are always n live rows.
+a row set narrowed by a filter to a few thousand rows uses. Large segments carry an IVF index
+(FAISS `IndexIVFScalarQuantizer`, 8 bits a dimension): the vectors are clustered at build time
+and a question reads only the codes of the `nprobe` nearest clusters, a quarter of the bytes
+of the float vectors. The store re-scores the candidates it finds exactly from the float
+vectors, so every cosine a caller sees is exact; only which rows become candidates is
+approximate. Rows removed from a segment, or outside a filter, are excluded inside FAISS (an
+ID selector), so the top n are always n live rows. `bench/README.md`, "Scale", has the
+measurements behind the choice of index and the defaults.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import faiss
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from korea_qa.topk import DENSE_TIE, best_rows
+
+AnnKind = Literal["ivf-sq8", "ivf-flat"]
 
 
 @dataclass(frozen=True, slots=True)
 class AnnParams:
     """When and how a segment gets an approximate index (settings `ann_*`)."""
 
-    min_rows: int = 50_000  # below this, exact search is cheap enough
-    nprobe: int = 64
+    min_rows: int = 20_000  # below this, exact search is cheap enough
+    nprobe: int = 128
+    kind: AnnKind = "ivf-sq8"
     train_rows: int = 100_000  # sample the clustering is trained on
     seed: int = 1234
 
@@ -34,27 +46,66 @@ class AnnParams:
         return max(1, min(int(4 * math.sqrt(rows)), rows // 39))
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def one_thread() -> AbstractContextManager[object]:
+    """BLAS on one thread for a question's products: on two shared cores OpenBLAS's hand-off
+    between threads cost 16 ms on a 5,000-row product that takes 0.1 ms on one thread
+    (`bench/README.md`, "Scale"). Costs about 8 us."""
+    return _blas().limit(limits=1, user_api="blas")
+
+
+Read = Callable[[np.ndarray], np.ndarray]  # rows -> their vectors
+
+
 def exact_top(vectors: np.ndarray, query: np.ndarray, n: int,
-              allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the n best cosines (and any tied with the n-th), with their cosines; unordered."""
-    rows = np.arange(len(vectors)) if allowed is None else np.flatnonzero(allowed)
-    if len(rows) == 0 or n <= 0:
+              allowed: np.ndarray | None = None, read: Read | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the n best cosines (and any tied with the n-th), with their cosines; unordered.
+
+    A few allowed rows are gathered (with `read`, if given) and scored alone; otherwise every
+    row is scored in one product over the (mapped) matrix, and the others are masked."""
+    if n <= 0 or len(vectors) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    matrix = vectors if allowed is None else vectors[rows]
-    scores = np.asarray(matrix @ query.astype(np.float32), dtype=np.float32)
+    q = query.astype(np.float32)
+    if allowed is not None and np.count_nonzero(allowed) * 4 < len(vectors):
+        rows = np.flatnonzero(allowed)
+        picked = read(rows) if read is not None else vectors[rows]
+        with one_thread():
+            scores = np.asarray(picked @ q, dtype=np.float32)
+    else:
+        rows = np.arange(len(vectors))
+        with one_thread():
+            scores = np.asarray(vectors @ q, dtype=np.float32)
+        if allowed is not None:
+            rows, scores = rows[allowed], scores[allowed]
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     keep = best_rows(scores, n, DENSE_TIE)
     return rows[keep].astype(np.int64), scores[keep]
 
 
 def build_ivf(vectors: np.ndarray, params: AnnParams) -> faiss.Index:
+    """An IVF index of `vectors` (possibly a mapped file: it is read in slices)."""
     rows, dim = vectors.shape
     lists = params.lists(rows)
     quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+    index: faiss.IndexIVF
+    if params.kind == "ivf-flat":
+        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, lists,
+                                              faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = params.seed
     rng = np.random.default_rng(params.seed)
-    sample = vectors if rows <= params.train_rows else \
-        vectors[np.sort(rng.choice(rows, params.train_rows, replace=False))]
-    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    wanted = max(params.train_rows, 39 * lists)  # FAISS asks for 39 points a cluster
+    sample = np.arange(rows) if rows <= wanted else \
+        np.sort(rng.choice(rows, wanted, replace=False))
+    index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
     for start in range(0, rows, 65536):  # in slices: a mapped file is never copied whole
         index.add(np.ascontiguousarray(vectors[start:start + 65536], dtype=np.float32))
     return index
@@ -65,23 +116,27 @@ def write_ivf(index: faiss.Index, path: Path) -> None:
 
 
 def read_ivf(path: Path) -> faiss.Index:
-    # Mapped, not read: the inverted lists stay in the page cache, shared and lazily loaded.
+    # Mapped, not read: the inverted lists stay in the page cache, shared and lazily loaded
+    # (opening a 1M-row index takes under a millisecond and no memory of its own).
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
 
 
+def selector_bitmap(allowed: np.ndarray) -> np.ndarray:
+    """`allowed` packed as FAISS's IDSelectorBitmap reads it (one bit a row)."""
+    return np.packbits(allowed.astype(np.uint8), bitorder="little")
+
+
 def ivf_top(index: faiss.Index, query: np.ndarray, n: int, nprobe: int,
-            allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate top n (row, cosine) of an IVF index, among `allowed` rows if given."""
+            bitmap: np.ndarray | None = None) -> np.ndarray:
+    """Rows of the approximate top n of an IVF index, among the rows set in `bitmap` (see
+    `selector_bitmap`) if given, best first by their approximate scores."""
     n = min(n, int(index.ntotal))
     if n <= 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.int64)
     params = faiss.SearchParametersIVF()
     params.nprobe = min(nprobe, faiss.extract_index_ivf(index).nlist)
-    bitmap = None
-    if allowed is not None:
-        bitmap = np.packbits(allowed.astype(np.uint8), bitorder="little")
-        params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
-    scores, ids = index.search(query.reshape(1, -1).astype(np.float32), n, params=params)
-    del bitmap  # FAISS held a raw pointer into it until here
-    keep = ids[0] >= 0
-    return ids[0][keep].astype(np.int64), scores[0][keep]
+    if bitmap is not None:
+        params.sel = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bitmap))
+    _, ids = index.search(query.reshape(1, -1).astype(np.float32), n, params=params)
+    rows = ids[0]
+    return rows[rows >= 0].astype(np.int64)

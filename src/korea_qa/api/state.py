@@ -54,7 +54,7 @@ class ServiceState:
         s = self.settings
         self.encoder = QueryEncoder(self.embedder, max_batch=s.batch_max_size,
                                     wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)
-        self.library = Library(s, self.embedder)
+        self.library = Library(s, self.embedder, background_merges=True)
         # A missing or damaged index keeps the server up and not ready (reload logged the
         # one-line reason): /readyz says why, and a build fixes it without a restart.
         with contextlib.suppress(IndexNotReady):

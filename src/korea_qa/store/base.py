@@ -13,7 +13,7 @@ view that gave them. Their lasting identity is their key, `doc_id#position`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -189,8 +189,21 @@ class Store(Protocol):
 
     def article_states(self) -> dict[str, ArticleState]: ...
 
+    def write_all(self, batches: Iterable[Sequence[Put]]) -> int:
+        """Fill a store that no reader sees yet (a full build) from batches of puts, holding
+        one batch in memory; the engine may lay them out as it likes (few large segments).
+        Returns the new generation. An engine without a bulk path writes batch by batch."""
+        ...
+
     def maintain(self) -> None:
-        """Housekeeping after writes (merging, sweeping); the caller holds the write lock."""
+        """Housekeeping after writes (merging, sweeping), only what is quick: the caller
+        holds the write lock, and a writer waits for it."""
+        ...
+
+    def compact(self, lock: Callable[[], AbstractContextManager[None]]) -> int:
+        """The housekeeping too slow for `maintain` (merging large segments), run without
+        the write lock but for short moments (`lock()` is the index's write lock). Returns
+        how many merges it made; an engine with nothing of the kind returns 0."""
         ...
 
     def close(self) -> None: ...

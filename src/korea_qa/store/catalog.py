@@ -1,8 +1,10 @@
 """The catalog: one SQLite database that says what the index holds, and the commit point.
 
 It keeps the articles (metadata, text, where their passages sit in which segment), the list
-of live segments, the vocabulary with each term's document frequency over live passages, and
-the collection totals BM25 needs. A write is one SQLite transaction: segment files are
+of live segments with their live row counts, the row ranges of each segment that no article
+holds any more (`dead`: a reader's deletion marks, as few as the removals, so opening a view
+never reads every placement), the vocabulary with each term's document frequency over live
+passages, and the collection totals BM25 needs. A write is one SQLite transaction: segment files are
 written and fsynced first, then the transaction that names them commits, so a crash leaves
 the index as it was before or after the write, never between (unnamed segment folders are
 swept by the next writer). In WAL mode readers keep the snapshot they began with while a
@@ -25,7 +27,11 @@ from korea_qa.records import Article, Filters
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, rows INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    name TEXT PRIMARY KEY, rows INTEGER NOT NULL, live INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dead (
+    segment TEXT NOT NULL, first_row INTEGER NOT NULL, rows INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dead_segment ON dead (segment);
 CREATE TABLE IF NOT EXISTS articles (
     ord INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL UNIQUE,
@@ -130,38 +136,39 @@ class Catalog:
     # -- segments
 
     def segments(self) -> dict[str, int]:
+        """name -> rows, of every segment the index names, by name (that is, by age)."""
         return dict(self._all("SELECT name, rows FROM segments ORDER BY name"))
 
-    def add_segment(self, name: str, rows: int) -> None:
-        self._run("INSERT INTO segments (name, rows) VALUES (?, ?)", (name, rows))
+    def segment_live(self) -> dict[str, tuple[int, int]]:
+        """name -> (rows, live rows)."""
+        return {n: (r, v) for n, r, v in self._all("SELECT name, rows, live FROM segments")}
+
+    def add_segment(self, name: str, rows: int, live: int | None = None) -> None:
+        self._run("INSERT INTO segments (name, rows, live) VALUES (?, ?, ?)",
+                  (name, rows, rows if live is None else live))
 
     def drop_segment(self, name: str) -> None:
         self._run("DELETE FROM segments WHERE name = ?", (name,))
+        self._run("DELETE FROM dead WHERE segment = ?", (name,))
 
-    def placements(self) -> tuple[list[str], np.ndarray]:
-        """Every article's (ord, segment index, first row, passages), and the segment names
-        the index refers to."""
-        rows = self._all("SELECT ord, segment, first_row, passages FROM articles")
-        names = sorted({r[1] for r in rows})
-        index = {name: i for i, name in enumerate(names)}
-        table = np.array([(r[0], index[r[1]], r[2], r[3]) for r in rows],
-                         dtype=np.int64).reshape(-1, 4)
-        return names, table
+    def mark_dead(self, segment: str, first_row: int, rows: int) -> None:
+        """Rows [first_row, first_row + rows) of `segment` no longer belong to an article."""
+        self._run("INSERT INTO dead (segment, first_row, rows) VALUES (?, ?, ?)",
+                  (segment, first_row, rows))
+        self._run("UPDATE segments SET live = live - ? WHERE name = ?", (rows, segment))
+
+    def dead_ranges(self) -> dict[str, np.ndarray]:
+        """segment -> its dead row ranges (first row, rows), for the segments that have any."""
+        out: dict[str, list[tuple[int, int]]] = {}
+        for name, first, rows in self._all("SELECT segment, first_row, rows FROM dead"):
+            out.setdefault(name, []).append((first, rows))
+        return {n: np.array(r, dtype=np.int64).reshape(-1, 2) for n, r in out.items()}
 
     # -- articles
 
     def article(self, doc_id: str) -> dict[str, Any] | None:
         rows = self._query_articles("WHERE doc_id = ?", (doc_id,))
         return rows[0] if rows else None
-
-    def articles_by_ord(self, ords: Iterable[int]) -> dict[int, dict[str, Any]]:
-        ords = sorted({int(o) for o in ords})
-        out: dict[int, dict[str, Any]] = {}
-        for chunk in _chunks(ords, 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self._query_articles(f"WHERE ord IN ({marks})", chunk, text=False):
-                out[row["ord"]] = row
-        return out
 
     def article_page(self, *, limit: int, after: str | None = None,
                      filters: Filters | None = None) -> list[dict[str, Any]]:
@@ -184,8 +191,28 @@ class Catalog:
         sql = "SELECT ord FROM articles" + (" WHERE " + " AND ".join(where) if where else "")
         return np.array([r[0] for r in self._all(sql, args)], dtype=np.int64)
 
+    def placements_matching(self, filters: Filters, limit: int) -> list[tuple[str, int, int]]:
+        """(segment, first row, passages) of the articles inside `filters`, if there are at
+        most `limit` of them; otherwise the first `limit + 1`."""
+        where, args = _filter_sql(filters)
+        sql = ("SELECT segment, first_row, passages FROM articles"
+               + (" WHERE " + " AND ".join(where) if where else "") + " LIMIT ?")
+        return [(str(a), int(b), int(c)) for a, b, c in self._all(sql, [*args, limit + 1])]
+
     def max_ord(self) -> int:
-        return int(self._all("SELECT COALESCE(MAX(ord), 0) FROM articles")[0][0])
+        """The highest article number ever given (rows of removed articles keep theirs)."""
+        rows = self._all("SELECT seq FROM sqlite_sequence WHERE name = 'articles'")
+        return int(rows[0][0]) if rows else 0
+
+    def doc_ids_by_ord(self, ords: Iterable[int]) -> dict[int, str]:
+        """ord -> doc_id: what naming a passage needs (not the row, whose text is long)."""
+        ords = sorted({int(o) for o in ords})
+        out: dict[int, str] = {}
+        for chunk in _chunks(ords, 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(self._all(f"SELECT ord, doc_id FROM articles WHERE ord IN ({marks})",
+                                 chunk))
+        return out
 
     def passage_text(self, ord_: int, start: int, end: int) -> str:
         rows = self._all("SELECT substr(text, ?, ?) FROM articles WHERE ord = ?",
@@ -230,9 +257,14 @@ class Catalog:
     def delete_article(self, doc_id: str) -> None:
         self._run("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
 
-    def move_article(self, ord_: int, segment: str, first_row: int) -> None:
-        self._run("UPDATE articles SET segment = ?, first_row = ? WHERE ord = ?",
-                  (segment, first_row, ord_))
+    def move_article(self, ord_: int, segment: str, first_row: int, *, was: tuple[str, int]
+                     ) -> bool:
+        """Move an article's placement, if it is still where it `was` (segment, first row);
+        returns whether it was (a merge that ran without the write lock checks so)."""
+        cursor = self._run("UPDATE articles SET segment = ?, first_row = ? "
+                           "WHERE ord = ? AND segment = ? AND first_row = ?",
+                           (segment, first_row, ord_, *was))
+        return cursor.rowcount == 1
 
     def articles_in(self, segment: str) -> list[tuple[int, int, int]]:
         """(ord, first_row, passages) of the live articles of one segment, by first row."""

@@ -12,7 +12,8 @@ from korea_qa.vector import AnnParams
 def store_options(settings: Settings) -> StoreOptions:
     return StoreOptions(
         ann=AnnParams(min_rows=settings.ann_min_rows, nprobe=settings.ann_nprobe),
-        bm25=settings.bm25_params(), merge_factor=settings.merge_factor)
+        bm25=settings.bm25_params(), merge_factor=settings.merge_factor,
+        merge_inline_rows=settings.merge_inline_rows)
 
 
 def open_engine(settings: Settings) -> Engine:

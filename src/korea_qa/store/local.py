@@ -1,24 +1,25 @@
 """The default store: a SQLite catalog beside immutable segment folders, on one machine.
 
-    <version>/catalog.sqlite   articles, live segments, vocabulary and df, totals; the commit
-    <version>/segments/<name>/ passages' arrays (`store.segment`)
+    <version>/catalog.sqlite   articles, live segments, dead rows, vocabulary and df, totals
+    <version>/segments/<name>/ passages' arrays (`store.segment`, `store.layout`)
 
 A write (`write`) turns its puts into one new segment, then commits one catalog transaction
-that places their rows, drops the replaced and removed articles' placements, and moves the
+that places their rows, marks the replaced and removed articles' rows dead, and moves the
 vocabulary's document frequencies and the totals by exactly what was added and removed, so
-BM25 over the live passages is what a fresh build of the same articles gives. Small segments
-are merged as they accumulate (`merge`), so a question reads a handful of segments, not one
-per article.
+BM25 over the live passages is what a fresh build of the same articles gives. A full build
+(`write_all`) streams its articles into segments of up to `max_segment_rows` rows. Small
+segments are merged as they accumulate (`store.merge`), so a question reads a handful of
+segments, not one per article.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,29 +28,23 @@ import numpy as np
 
 from korea_qa.errors import IndexNotReady
 from korea_qa.lexical import Bm25Params, Forward
-from korea_qa.records import Passage
-from korea_qa.store.base import (
-    ArticleState,
-    Change,
-    FileState,
-    Put,
-    Remove,
-    Retag,
-    Touch,
-)
+from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.catalog import Catalog
-from korea_qa.store.segment import Segment, SegmentData, remove_folder, write_segment
+from korea_qa.store.merge import choose, commit_merge, copy_live, sweep
+from korea_qa.store.segment import Segment, SegmentData, segment_data
 from korea_qa.store.view import LocalView
+from korea_qa.store.writer import SegmentWriter
 from korea_qa.tokenize import tokenize
 from korea_qa.vector import AnnParams
 
 log = logging.getLogger("korea_qa.store")
 
 CATALOG = "catalog.sqlite"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: dead row ranges and live counts; segment format 2
 # Unreferenced segment folders younger than this are left alone: a reader that took its
 # snapshot just before a merge may still be opening them.
 SWEEP_GRACE_S = 60.0
+Lock = Callable[[], AbstractContextManager[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +53,9 @@ class StoreOptions:
     bm25: Bm25Params = field(default_factory=Bm25Params)
     merge_factor: int = 8  # this many segments of one size tier are merged into one
     max_segment_rows: int = 2_000_000
+    # A write merges at most this many rows itself (a second or so; no index to train);
+    # bigger merges wait for `compact` (the server's background merger, `korea-qa compact`).
+    merge_inline_rows: int = 20_000
     checksums_below_bytes: int = 256 * 2**20  # segments this small get sha256 at open
 
 
@@ -71,6 +69,7 @@ class LocalStore:
         self._catalog: Catalog | None = None
         self._open: dict[str, Segment] = {}
         self._lock = threading.Lock()
+        self._merging: set[str] = set()  # segments a compaction of this process is copying
         self._checked = False  # the catalog's page check runs once per opening
 
     @classmethod
@@ -81,7 +80,7 @@ class LocalStore:
         catalog = Catalog(folder / CATALOG, create=True)
         with catalog.transaction():
             catalog.set_meta(format_version=FORMAT_VERSION, generation=0, passages=0,
-                             total_length=0, **meta)
+                             total_length=0, articles=0, **meta)
         catalog.close()
         return cls(folder, options)
 
@@ -134,20 +133,21 @@ class LocalStore:
     # -- reading
 
     def view(self) -> LocalView:
-        """A snapshot for readers; segments already open are shared between views."""
+        """A snapshot for readers; segments already open are shared between views. Opening
+        one reads the segment list and the dead row ranges, never the placements."""
         catalog = self._connect()
         try:
             catalog.begin_snapshot()
-            names, _ = catalog.placements()
             dim = int(catalog.meta()["dim"])
-            segments = {name: self._segment(name, dim) for name in names}
-            view = LocalView(self.folder.name, catalog, segments, bm25=self.options.bm25,
-                             nprobe=self.options.ann.nprobe)
+            segments = [self._segment(name, dim) for name in catalog.segments()]
+            view = LocalView(self.folder.name, catalog, segments, catalog.dead_ranges(),
+                             bm25=self.options.bm25, nprobe=self.options.ann.nprobe)
         except BaseException:
             catalog.close()
             raise
+        names = {s.name for s in segments}
         with self._lock:  # forget segments no later view needs (views keep their own)
-            self._open = {n: s for n, s in self._open.items() if n in segments}
+            self._open = {n: s for n, s in self._open.items() if n in names}
         return view
 
     # -- writing (the caller holds the index folder's write lock)
@@ -159,6 +159,7 @@ class LocalStore:
         with catalog.transaction():
             meta = catalog.meta()
             passages, length = int(meta["passages"]), int(meta["total_length"])
+            articles = int(meta["articles"])
             for change in changes:
                 if isinstance(change, Touch):
                     catalog.update_file_state(change.doc_id, change.file.as_tuple())
@@ -167,39 +168,92 @@ class LocalStore:
                 elif isinstance(change, Remove) or (isinstance(change, Put)
                                                     and catalog.article(change.article.doc_id)):
                     doc_id = change.doc_id if isinstance(change, Remove) else change.article.doc_id
-                    removed, removed_length = self._unplace(catalog, doc_id)
+                    found, removed, removed_length = self._unplace(catalog, doc_id)
                     passages, length = passages - removed, length - removed_length
+                    articles -= found
             if puts and name is not None:
                 added, added_length = self._place(catalog, name, puts)
                 passages, length = passages + added, length + added_length
+                articles += len(puts)
             generation = int(meta["generation"]) + 1
-            catalog.set_meta(generation=generation, passages=passages, total_length=length)
+            catalog.set_meta(generation=generation, passages=passages, total_length=length,
+                             articles=articles)
         return generation
 
-    def _place(self, catalog: Catalog, name: str, puts: Sequence[Put]) -> tuple[int, int]:
-        """Write the puts' rows as segment `name` and place their articles in it."""
+    def write_all(self, batches: Iterable[Sequence[Put]]) -> int:
+        """A full build: articles streamed into segments of up to `max_segment_rows` rows.
+        Each batch commits its articles, terms and totals; a segment is named once whole.
+        Meant for a store no reader sees yet (a half-filled one has articles whose segment
+        is not named)."""
+        catalog, writer = self.catalog, None
+        dim = int(catalog.meta()["dim"])
+        try:
+            for batch in batches:
+                if not batch:
+                    continue
+                if writer is None:
+                    writer = SegmentWriter(self.segments_dir, self._segment_name(), dim)
+                with catalog.transaction():
+                    data, added_length = self._insert(catalog, writer.final.name, batch,
+                                                      first_row=writer.rows)
+                    meta = catalog.meta()
+                    catalog.set_meta(passages=int(meta["passages"]) + data.rows,
+                                     total_length=int(meta["total_length"]) + added_length,
+                                     articles=int(meta["articles"]) + len(batch))
+                writer.append(data)
+                if writer.rows >= self.options.max_segment_rows:
+                    self._name_segment(writer)
+                    writer = None
+            if writer is not None:
+                self._name_segment(writer)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        return self.generation()
+
+    def _name_segment(self, writer: SegmentWriter) -> None:
+        started = time.perf_counter()
+        writer.finish(self.options.ann, self.options.checksums_below_bytes)
+        with self.catalog.transaction():
+            self.catalog.add_segment(writer.final.name, writer.rows)
+            self.catalog.set_meta(generation=self.catalog.generation() + 1)
+        log.info("wrote segment %s (%d rows, %.1f s to finish)", writer.final.name,
+                 writer.rows, time.perf_counter() - started)
+
+    def _insert(self, catalog: Catalog, name: str, puts: Sequence[Put], *, first_row: int
+                ) -> tuple[SegmentData, int]:
+        """Catalog rows for `puts` placed from `first_row` of segment `name`, and their
+        segment arrays; returns them and the tokens added."""
         tokens = [[tokenize(p.text) for p in put.passages] for put in puts]
         ids = catalog.ensure_terms(t for article in tokens for row in article for t in row)
         forward = Forward.from_token_ids(
             [ids[t] for t in row] for article in tokens for row in article)
         ords: list[int] = []
-        first = 0
+        first = first_row
         for put in puts:
-            file = _stat(put.file)
             ords.append(catalog.insert_article(put.article, segment=name, first_row=first,
-                                               passages=len(put.passages), file=file))
+                                               passages=len(put.passages),
+                                               file=_stat(put.file)))
             first += len(put.passages)
-        data = segment_data(puts, ords, forward)
-        write_segment(self.segments_dir, name, data, self.options.ann)
-        catalog.add_segment(name, data.rows)
         catalog.add_df(forward.terms, +1)
-        return data.rows, int(forward.counts.sum())
+        return segment_data(puts, ords, forward), int(forward.counts.sum())
 
-    def _unplace(self, catalog: Catalog, doc_id: str) -> tuple[int, int]:
-        """Drop an article's placement; its rows go dead. Returns (passages, tokens) removed."""
+    def _place(self, catalog: Catalog, name: str, puts: Sequence[Put]) -> tuple[int, int]:
+        """Write the puts' rows as segment `name` and place their articles in it."""
+        data, added_length = self._insert(catalog, name, puts, first_row=0)
+        with SegmentWriter(self.segments_dir, name, data.vectors.shape[1]) as writer:
+            writer.append(data)
+            writer.finish(self.options.ann, self.options.checksums_below_bytes)
+        catalog.add_segment(name, data.rows)
+        return data.rows, added_length
+
+    def _unplace(self, catalog: Catalog, doc_id: str) -> tuple[bool, int, int]:
+        """Drop an article's placement; its rows go dead. Returns whether it was there, and
+        the passages and tokens removed."""
         row = catalog.article(doc_id)
         if row is None:
-            return 0, 0
+            return False, 0, 0
         segment = self._segment(row["segment"], int(catalog.meta()["dim"]))
         forward = segment.data.forward
         first, stop = row["first_row"], row["first_row"] + row["passages"]
@@ -207,9 +261,10 @@ class LocalStore:
         removed_length = int(np.asarray(forward.counts[forward.ptr[first]:forward.ptr[stop]])
                              .sum())
         catalog.delete_article(doc_id)
-        if not catalog.articles_in(row["segment"]):
+        catalog.mark_dead(row["segment"], first, row["passages"])
+        if catalog.segment_live().get(row["segment"], (0, 1))[1] <= 0:
             catalog.drop_segment(row["segment"])
-        return row["passages"], removed_length
+        return True, row["passages"], removed_length
 
     def _segment(self, name: str, dim: int) -> Segment:
         with self._lock:
@@ -235,99 +290,60 @@ class LocalStore:
                                 file=FileState(f, size, mtime) if f else None)
                 for d, (f, size, mtime, c, m, n) in states.items()}
 
+    # -- merging (`store.merge`)
+
     def maintain(self) -> None:
-        while self.merge():
+        while self.merge(self.options.merge_inline_rows):
             pass
         self.sweep()
 
-    # -- merging
+    def compact(self, lock: Lock) -> int:
+        """Every merge due, however big, each copied without the write lock."""
+        merges = 0
+        while self.merge(None, lock=lock):
+            merges += 1
+        with lock():
+            self.sweep()
+        return merges
 
-    def merge(self) -> bool:
-        """Merge one tier of small segments (or rewrite a mostly dead one) if due; returns
-        whether it merged. The caller holds the write lock."""
-        catalog = self.catalog
-        live = {name: sum(n for _, _, n in catalog.articles_in(name))
-                for name in catalog.segments()}
-        chosen = self._merge_choice(live, catalog.segments())
-        if not chosen:
-            return False
+    def merge(self, most: int | None, *, lock: Lock | None = None) -> bool:
+        """Merge one set of segments if one is due (of at most `most` live rows); returns
+        whether it did. Without `lock` the caller holds the write lock throughout."""
+        held = lock or nullcontext
+        with held():
+            catalog = self.catalog
+            chosen = choose(catalog.segment_live(), merge_factor=self.options.merge_factor,
+                            max_rows=self.options.max_segment_rows, most=most,
+                            small=self.options.ann.min_rows, busy=self._merging)
+            if not chosen:
+                return False
+            dim = int(catalog.meta()["dim"])
+            sources = [(self._segment(n, dim), catalog.articles_in(n)) for n in chosen]
+            self._merging.update(chosen)
+        try:
+            return self._merge(sources, dim, held)
+        finally:
+            self._merging.difference_update(chosen)
+
+    def _merge(self, sources: list[tuple[Segment, list[tuple[int, int, int]]]], dim: int,
+               held: Lock) -> bool:
         started = time.perf_counter()
-        dim = int(catalog.meta()["dim"])
-        pieces, moves, first = [], [], 0
-        for name in chosen:
-            segment = self._segment(name, dim)
-            for ord_, row, count in catalog.articles_in(name):
-                pieces.append(segment.data.take(row, row + count))
-                moves.append((ord_, first))
-                first += count
-        merged = self._segment_name()
-        write_segment(self.segments_dir, merged, SegmentData.concat(pieces, dim),
-                      self.options.ann)
-        with catalog.transaction():
-            catalog.add_segment(merged, first)
-            for ord_, row in moves:
-                catalog.move_article(ord_, merged, row)
-            for name in chosen:
-                catalog.drop_segment(name)
-            catalog.set_meta(generation=catalog.generation() + 1)
-        log.info("merged %d segments into %s (%d rows, %.2f s)", len(chosen), merged, first,
-                 time.perf_counter() - started)
+        with SegmentWriter(self.segments_dir, self._segment_name(), dim) as writer:
+            moves = copy_live(writer, sources)
+            writer.finish(self.options.ann, self.options.checksums_below_bytes)
+        with held(), self.catalog.transaction() as catalog:
+            commit_merge(catalog, writer.final.name, writer.rows, moves,
+                         [segment.name for segment, _ in sources])
+        log.info("merged %d segments into %s (%d rows, %.2f s)", len(sources),
+                 writer.final.name, writer.rows, time.perf_counter() - started)
         return True
 
-    def _merge_choice(self, live: dict[str, int], rows: dict[str, int]) -> list[str]:
-        # A segment mostly dead is rewritten on its own, to give its space back.
-        for name, count in live.items():
-            if rows[name] >= 1024 and count < rows[name] // 2:
-                return [name]
-        tiers: dict[int, list[str]] = {}
-        for name, count in sorted(live.items()):
-            tier = int(math.log(max(count, 1), self.options.merge_factor))
-            tiers.setdefault(tier, []).append(name)
-        for _, names in sorted(tiers.items()):
-            if len(names) >= self.options.merge_factor and \
-                    sum(live[n] for n in names) <= self.options.max_segment_rows:
-                return names
-        return []
-
     def sweep(self) -> None:
-        """Delete segment folders the catalog no longer names (merged away, or left by a
-        crashed write), once they are old enough that no reader can be opening them."""
-        named = set(self.catalog.segments())
-        now = time.time()
-        for path in self.segments_dir.iterdir():
-            if path.name in named:
-                continue
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age > SWEEP_GRACE_S or path.name.startswith(".tmp-"):
-                remove_folder(path)
-                with self._lock:
-                    self._open.pop(path.name, None)
-
-
-def segment_data(puts: Sequence[Put], ords: Sequence[int], forward: Forward) -> SegmentData:
-    """The rows of `puts`, in order, as segment arrays."""
-    passages: list[Passage] = [p for put in puts for p in put.passages]
-    row_ords = np.repeat(np.asarray(ords, dtype=np.int64), [len(put.passages) for put in puts])
-    counts = [len(p.sentences) for p in passages]
-    dim = puts[0].vectors.shape[1]
-    return SegmentData(
-        vectors=np.concatenate([put.vectors for put in puts]).reshape(-1, dim),
-        sentence_vectors=np.concatenate([put.sentence_vectors for put in puts]).reshape(-1, dim),
-        ords=row_ords,
-        positions=np.array([p.position for p in passages], dtype=np.int32),
-        paragraphs=np.array([p.paragraph for p in passages], dtype=np.int32),
-        pages=np.array([p.page or 0 for p in passages], dtype=np.int32),
-        starts=np.array([p.start for p in passages], dtype=np.int64),
-        ends=np.array([p.end for p in passages], dtype=np.int64),
-        sentence_ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        sentence_spans=np.array([s for p in passages for s in p.sentences],
-                                dtype=np.int32).reshape(-1, 2),
-        fwd_ptr=forward.ptr, fwd_terms=forward.terms, fwd_counts=forward.counts)
+        """Delete segment folders the catalog no longer names (see `store.merge.sweep`)."""
+        for name in sweep(self.segments_dir, set(self.catalog.segments()), SWEEP_GRACE_S):
+            with self._lock:
+                self._open.pop(name, None)
 
 
 def _stat(file: Any) -> tuple[str, int, int] | None:
     return None if file is None else file.as_tuple()
-

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from korea_qa.errors import IndexNotReady
@@ -200,6 +201,17 @@ class MilvusStore:
         if vectors is None:
             return None
         return Put(change.article, passages, vectors[0], vectors[1], change.file)
+
+    def write_all(self, batches: Iterable[Sequence[Put]]) -> int:
+        """A full build: Milvus lays rows out in segments itself, so batch by batch."""
+        generation = self.generation()
+        for batch in batches:
+            generation = self.write(batch)
+        return generation
+
+    def compact(self, lock: Callable[[], AbstractContextManager[None]]) -> int:
+        """Milvus merges its segments itself (server-side compaction): nothing to do here."""
+        return 0
 
     def maintain(self) -> None:
         """Clear a crashed writer's leftovers and seal what was written. On milvus-lite, also

@@ -3,24 +3,18 @@
 A segment holds the passages of some articles, each article's passages in consecutive rows:
 their vectors, their sentences' vectors, where they sit in the article, and their terms
 (forward lists, and the inverted lists built from them). A write adds a new segment; removing
-an article only drops its placement from the catalog, so its rows become dead; merging copies
-the live rows of several segments into a new one. Nothing in a segment folder ever changes,
-so readers map the files and never see a partial write.
-
-    segments/<name>/segment.json    rows, dimension, and the size and sha256 of every file
-    segments/<name>/*.npy           the arrays below, one file each
-    segments/<name>/ivf.faiss       an IVF index of the vectors, for large segments
+an article only marks its rows dead in the catalog; merging copies the live rows of several
+segments into a new one. Nothing in a segment folder ever changes, so readers map the files
+and never see a partial write. The files are listed in `store.layout`; `store.writer` writes
+them a batch of rows at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import fcntl
 import json
-import os
-import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +23,26 @@ import numpy as np
 
 from korea_qa.errors import IndexNotReady
 from korea_qa.lexical import Forward, Postings
-from korea_qa.vector import AnnParams, build_ivf, read_ivf, write_ivf
+from korea_qa.lexical_top import TermBounds
+from korea_qa.records import Passage
+from korea_qa.store.base import Put
+from korea_qa.store.layout import (
+    ARRAYS,
+    FORMAT,
+    IVF,
+    LOCK,
+    META,
+    POSTINGS,
+    RowFile,
+    fsync_file,
+    remove_folder,
+    sha256,
+)
+from korea_qa.store.writer import SegmentWriter
+from korea_qa.vector import AnnParams, read_ivf
 
-FORMAT = 1
-META = "segment.json"
-IVF = "ivf.faiss"
+__all__ = ["Segment", "SegmentData", "fsync_file", "in_use", "remove_folder", "segment_data",
+           "write_segment"]
 
 
 @dataclass(frozen=True)
@@ -101,28 +110,20 @@ class SegmentData:
             fwd_ptr=forward.ptr, fwd_terms=forward.terms, fwd_counts=forward.counts)
 
 
-_ARRAYS = tuple(f.name for f in fields(SegmentData))
-_DTYPES = {"vectors": np.float32, "sentence_vectors": np.float32, "ords": np.int64,
-           "positions": np.int32, "paragraphs": np.int32, "pages": np.int32,
-           "starts": np.int64, "ends": np.int64, "sentence_ptr": np.int64,
-           "sentence_spans": np.int32, "fwd_ptr": np.int64, "fwd_terms": np.int32,
-           "fwd_counts": np.int32}
-# The inverted lists are derived from the forward ones at write time, and stored so that
-# opening a segment maps them instead of rebuilding them.
-_POSTINGS = ("terms", "ptr", "rows", "tf", "lengths")
-
-
 class Segment:
     """An opened segment: its arrays mapped read-only, its postings and IVF index if any."""
 
     def __init__(self, folder: Path, meta: dict[str, Any], data: SegmentData,
-                 postings: Postings, ivf: faiss.Index | None) -> None:
+                 postings: Postings, bounds: TermBounds, ivf: faiss.Index | None) -> None:
         self.folder = folder
         self.name = folder.name
         self.meta = meta
         self.data = data
         self.postings = postings
+        self.bounds = bounds
         self.ivf = ivf
+        self.vector_rows = RowFile(folder / "vectors.npy")
+        self.sentence_rows = RowFile(folder / "sentence_vectors.npy")
 
     @property
     def rows(self) -> int:
@@ -136,16 +137,16 @@ class Segment:
     def open(cls, folder: Path, *, dim: int, checksum_below: int) -> Segment:
         """Map a segment, checking every file against its manifest: sizes always, sha256 too
         when the segment is smaller than `checksum_below` bytes (hashing a gigabyte at every
-        start would cost seconds). An IndexNotReady names the first file that differs."""
+        start would cost seconds; such segments are written without hashes). An
+        IndexNotReady names the first file that differs."""
         meta = _read_meta(folder)
         checksums = sum(int(e.get("bytes", 0)) for e in meta["files"].values()) < checksum_below
         for rel, entry in meta["files"].items():
             _check_file(folder / rel, entry, checksums)
         try:
-            arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-                      for name in _ARRAYS}
-            postings = Postings(*(np.load(folder / f"inv_{name}.npy", mmap_mode="r",
-                                          allow_pickle=False) for name in _POSTINGS))
+            arrays = {name: _map(folder / f"{name}.npy") for name in ARRAYS}
+            postings = Postings(*(_map(folder / f"inv_{name}.npy") for name in POSTINGS))
+            bounds = TermBounds(_map(folder / "inv_maxtf.npy"), _map(folder / "inv_minlen.npy"))
             data = SegmentData(**arrays)
             if data.vectors.shape != (meta["rows"], dim) or data.rows != meta["rows"]:
                 raise ValueError(f"vectors have shape {data.vectors.shape}, the manifest says "
@@ -154,37 +155,53 @@ class Segment:
         except (OSError, ValueError, RuntimeError) as exc:
             raise IndexNotReady(f"cannot be read ({exc.__class__.__name__}: {exc})",
                                 file=str(folder)) from None
-        return cls(folder, meta, data, postings, ivf)
+        return cls(folder, meta, data, postings, bounds, ivf)
 
 
-def write_segment(parent: Path, name: str, data: SegmentData,
-                  ann: AnnParams | None = None) -> Path:
-    """Write `data` as segment `parent/name`: into a temporary folder, every file fsynced,
-    the manifest last, then renamed into place. Returns the folder."""
-    final = parent / name
-    tmp = parent / f".tmp-{name}"
-    tmp.mkdir(parents=True)
+def segment_data(puts: Sequence[Put], ords: Sequence[int], forward: Forward) -> SegmentData:
+    """The rows of `puts`, in order, as segment arrays."""
+    passages: list[Passage] = [p for put in puts for p in put.passages]
+    row_ords = np.repeat(np.asarray(ords, dtype=np.int64), [len(put.passages) for put in puts])
+    counts = [len(p.sentences) for p in passages]
+    dim = puts[0].vectors.shape[1]
+    return SegmentData(
+        vectors=np.concatenate([put.vectors for put in puts]).reshape(-1, dim),
+        sentence_vectors=np.concatenate([put.sentence_vectors for put in puts]).reshape(-1, dim),
+        ords=row_ords,
+        positions=np.array([p.position for p in passages], dtype=np.int32),
+        paragraphs=np.array([p.paragraph for p in passages], dtype=np.int32),
+        pages=np.array([p.page or 0 for p in passages], dtype=np.int32),
+        starts=np.array([p.start for p in passages], dtype=np.int64),
+        ends=np.array([p.end for p in passages], dtype=np.int64),
+        sentence_ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        sentence_spans=np.array([s for p in passages for s in p.sentences],
+                                dtype=np.int32).reshape(-1, 2),
+        fwd_ptr=forward.ptr, fwd_terms=forward.terms, fwd_counts=forward.counts)
+
+
+def write_segment(parent: Path, name: str, data: SegmentData, ann: AnnParams | None = None,
+                  checksum_below: int = 256 * 2**20) -> Path:
+    """Write `data` as segment `parent/name` (see `store.writer`); returns the folder."""
+    with SegmentWriter(parent, name, int(data.vectors.shape[1])) as writer:
+        writer.append(data)
+        return writer.finish(ann, checksum_below)
+
+
+def in_use(path: Path) -> bool:
+    """Whether a writer still holds the lock of a `.tmp-<name>` folder or `.lock-<name>` file
+    (an flock on `.lock-<name>`, taken before the folder is made and dropped after it is
+    renamed into place)."""
+    name = path.name.removeprefix(".tmp-").removeprefix(LOCK)
     try:
-        for array in _ARRAYS:
-            _save(tmp / f"{array}.npy", np.asarray(getattr(data, array), dtype=_DTYPES[array]))
-        postings = Postings.invert(data.forward)
-        for array in _POSTINGS:
-            _save(tmp / f"inv_{array}.npy", np.asarray(getattr(postings, array)))
-        if ann is not None and data.rows >= ann.min_rows:
-            write_ivf(build_ivf(np.asarray(data.vectors, dtype=np.float32), ann), tmp / IVF)
-            fsync_file(tmp / IVF)
-        files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)}
-                 for p in sorted(tmp.iterdir())}
-        meta = {"format": FORMAT, "rows": data.rows, "sentences": len(data.sentence_vectors),
-                "dim": int(data.vectors.shape[1]), "files": files}
-        write_bytes(tmp / META, json.dumps(meta, indent=1).encode())
-        fsync_file(tmp)
-        os.rename(tmp, final)
-        fsync_file(parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+        with (path.parent / f"{LOCK}{name}").open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False
 
 
 # ---------------------------------------------------------------- files
@@ -215,36 +232,7 @@ def _check_file(path: Path, entry: dict[str, Any], checksums: bool) -> None:
         raise IndexNotReady("corrupted: checksum does not match the manifest", file=str(path))
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    with path.open("wb") as handle:
-        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def remove_folder(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(path)
+def _map(path: Path) -> np.ndarray:
+    # A plain ndarray over the mapping: slicing an np.memmap builds a memmap subclass each
+    # time, which cost about 1 ms a question at a million passages.
+    return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)

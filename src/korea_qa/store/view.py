@@ -1,8 +1,11 @@
 """A reader's view of the local store: the catalog at one moment, and the segments it names.
 
 The view holds a read transaction on its own catalog connection, so every read it makes (term
-statistics, article metadata, passage text) is of the same commit as the segments and live
+statistics, article metadata, passage text) is of the same commit as the segments and dead
 rows it was built from. Rows are named by refs: `base of the segment in this view + row`.
+Nothing here is per passage in Python: a segment is mapped arrays, its dead rows a mask made
+from the catalog's few dead ranges (None when it has none), and a question reads the lists
+and vectors it needs (`korea_qa.lexical_top`, `korea_qa.vector`).
 """
 
 from __future__ import annotations
@@ -13,21 +16,27 @@ from typing import Any
 import numpy as np
 
 from korea_qa.lexical import Bm25Params, CollectionStats, idf
+from korea_qa.lexical_top import SegmentQuery
 from korea_qa.records import Filters, Passage
 from korea_qa.store.base import Scored, StoredArticle
 from korea_qa.store.catalog import Catalog, row_to_article
 from korea_qa.store.segment import Segment
 from korea_qa.topk import DENSE_TIE, best_positive, best_rows
-from korea_qa.vector import exact_top, ivf_top
+from korea_qa.vector import exact_top, ivf_top, one_thread, selector_bitmap
 
 # A filter leaving fewer rows than this in a segment is searched exactly: reading a few
 # thousand vectors costs less than probing clusters that hold few allowed rows.
 EXACT_BELOW = 20_000
+# A filter matching at most this many articles is turned into row masks from their
+# placements; a broader one through the article number of every row.
+FEW_ARTICLES = 2_000
+
+Allowed = list[np.ndarray | None]  # per segment: a row mask, or None for every row
 
 
 class LocalView:
-    def __init__(self, name: str, catalog: Catalog, segments: dict[str, Segment], *,
-                 bm25: Bm25Params, nprobe: int) -> None:
+    def __init__(self, name: str, catalog: Catalog, segments: Sequence[Segment],
+                 dead: dict[str, np.ndarray], *, bm25: Bm25Params, nprobe: int) -> None:
         self.name = name
         self.catalog = catalog
         self.bm25 = bm25
@@ -36,15 +45,11 @@ class LocalView:
         self.generation = int(meta.get("generation", 0))
         self.stats = CollectionStats(int(meta.get("passages", 0)),
                                      int(meta.get("total_length", 0)))
-        names, table = catalog.placements()
-        self.segments = [segments[n] for n in names]
+        self._articles = int(meta.get("articles", 0))
+        self.segments = list(segments)
         self.bases = np.cumsum([0] + [s.rows for s in self.segments]).astype(np.int64)
-        self.live = [_live_rows(s.rows, table[table[:, 1] == i]) for i, s in
-                     enumerate(self.segments)]
-        self.all_live = [bool(mask.all()) for mask in self.live]
-        self._articles = len(table)
-        # Dead rows keep the numbers of removed articles: a filter's table must cover them.
-        self.max_ord = max([int(s.data.ords.max(initial=0)) for s in self.segments] or [0])
+        self.live: Allowed = [_live_rows(s.rows, dead.get(s.name)) for s in self.segments]
+        self._bitmaps: dict[int, np.ndarray] = {}
 
     def close(self) -> None:
         self.catalog.close()
@@ -55,15 +60,32 @@ class LocalView:
                   filters: Filters) -> LocalRetrieval:
         return LocalRetrieval(self, query_vector, terms, filters)
 
-    def allowed(self, filters: Filters) -> list[np.ndarray]:
+    def allowed(self, filters: Filters) -> Allowed:
         """Per segment, the rows a search may return: live, and inside the filters."""
         if not filters:
             return self.live
+        placed = self.catalog.placements_matching(filters, FEW_ARTICLES)
+        if len(placed) <= FEW_ARTICLES:
+            index = {s.name: i for i, s in enumerate(self.segments)}
+            masks = [np.zeros(s.rows, dtype=bool) for s in self.segments]
+            for segment, first, passages in placed:
+                if segment in index:
+                    masks[index[segment]][first:first + passages] = True
+            return list(masks)
         ords = self.catalog.ords_matching(filters)
-        table = np.zeros(max(self.max_ord, int(ords.max(initial=0))) + 1, dtype=bool)
+        table = np.zeros(max(self.catalog.max_ord(), int(ords.max(initial=0))) + 1, dtype=bool)
         table[ords] = True
-        return [live & table[np.asarray(s.data.ords)] for s, live in
-                zip(self.segments, self.live, strict=True)]
+        return [table[np.asarray(s.data.ords)] if live is None else live &
+                table[np.asarray(s.data.ords)] for s, live in zip(self.segments, self.live,
+                                                                   strict=True)]
+
+    def live_bitmap(self, i: int) -> np.ndarray:
+        """Segment i's live mask as an IVF selector (made once per view)."""
+        if i not in self._bitmaps:
+            live = self.live[i]
+            assert live is not None
+            self._bitmaps[i] = selector_bitmap(live)
+        return self._bitmaps[i]
 
     def locate(self, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(segment index, row) of each ref."""
@@ -75,14 +97,14 @@ class LocalView:
     def passages(self, refs: np.ndarray) -> list[Passage]:
         segs, rows = self.locate(np.asarray(refs, dtype=np.int64))
         ords = [int(self.segments[s].data.ords[r]) for s, r in zip(segs, rows, strict=True)]
-        articles = self.catalog.articles_by_ord(ords)
+        doc_ids = self.catalog.doc_ids_by_ord(ords)
         out = []
         for s, r, ord_ in zip(segs, rows, ords, strict=True):
             d = self.segments[s].data
             start, end = int(d.starts[r]), int(d.ends[r])
             lo, hi = int(d.sentence_ptr[r]), int(d.sentence_ptr[r + 1])
             out.append(Passage(
-                doc_id=articles[ord_]["doc_id"], position=int(d.positions[r]),
+                doc_id=doc_ids[ord_], position=int(d.positions[r]),
                 paragraph=int(d.paragraphs[r]), start=start, end=end,
                 text=self.catalog.passage_text(ord_, start, end),
                 sentences=tuple((int(a), int(b)) for a, b in d.sentence_spans[lo:hi]),
@@ -92,15 +114,15 @@ class LocalView:
     def keys(self, refs: np.ndarray) -> list[str]:
         segs, rows = self.locate(np.asarray(refs, dtype=np.int64))
         ords = [int(self.segments[s].data.ords[r]) for s, r in zip(segs, rows, strict=True)]
-        articles = self.catalog.articles_by_ord(ords)
-        return [f"{articles[o]['doc_id']}#{int(self.segments[s].data.positions[r])}"
+        doc_ids = self.catalog.doc_ids_by_ord(ords)
+        return [f"{doc_ids[o]}#{int(self.segments[s].data.positions[r])}"
                 for s, r, o in zip(segs, rows, ords, strict=True)]
 
     def sentence_vectors(self, ref: int) -> np.ndarray:
         segs, rows = self.locate(np.asarray([ref], dtype=np.int64))
-        d = self.segments[int(segs[0])].data
-        r = int(rows[0])
-        return np.asarray(d.sentence_vectors[int(d.sentence_ptr[r]):int(d.sentence_ptr[r + 1])])
+        segment, r = self.segments[int(segs[0])], int(rows[0])
+        ptr = segment.data.sentence_ptr
+        return segment.sentence_rows.slice(int(ptr[r]), int(ptr[r + 1])).astype(np.float32)
 
     def article(self, doc_id: str) -> StoredArticle | None:
         row = self.catalog.article(doc_id)
@@ -111,11 +133,11 @@ class LocalView:
 
     def article_vectors(self, doc_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         row = self.catalog.article(doc_id)
-        if row is None or row["segment"] not in {s.name for s in self.segments}:
+        segment = next((s for s in self.segments if row and s.name == row["segment"]), None)
+        if row is None or segment is None:
             return None
-        segment = next(s for s in self.segments if s.name == row["segment"])
         piece = segment.data.take(row["first_row"], row["first_row"] + row["passages"])
-        return piece.vectors, piece.sentence_vectors
+        return piece.vectors, np.asarray(piece.sentence_vectors, dtype=np.float32)
 
     def articles(self, *, limit: int, after: str | None = None,
                  filters: Filters | None = None) -> list[dict[str, Any]]:
@@ -134,7 +156,7 @@ class LocalView:
 
     def iter_passages(self) -> Iterator[Passage]:
         for i, mask in enumerate(self.live):
-            rows = np.flatnonzero(mask)
+            rows = np.arange(self.segments[i].rows) if mask is None else np.flatnonzero(mask)
             for start in range(0, len(rows), 256):
                 yield from self.passages(rows[start:start + 256] + self.bases[i])
 
@@ -152,7 +174,7 @@ class LocalView:
 
 
 class LocalRetrieval:
-    """One question over a `LocalView`; each side's scores are computed once, then reused."""
+    """One question over a `LocalView`: each side's work is done once, then reused."""
 
     def __init__(self, view: LocalView, query_vector: np.ndarray, terms: Sequence[str],
                  filters: Filters) -> None:
@@ -165,46 +187,77 @@ class LocalRetrieval:
         self.term_ids = [known[t][0] for t in present]
         self.weights = idf(np.array([known[t][1] for t in present]), view.stats.passages) \
             if present else np.zeros(0)
-        self._lexical: list[np.ndarray] | None = None
+        self._queries: list[SegmentQuery] | None = None
+        self._cosines: dict[int, float] = {}  # ref -> exact cosine, computed once
+
+    def _searched(self) -> Iterator[tuple[int, Segment, np.ndarray | None]]:
+        """The segments that may return rows, with their masks."""
+        for i, segment in enumerate(self.view.segments):
+            allowed = self.allowed[i]
+            if allowed is None or allowed.any():
+                yield i, segment, allowed
 
     def dense_top(self, n: int) -> Scored:
         parts = []
-        for i, segment in enumerate(self.view.segments):
-            allowed = self.allowed[i]
-            if segment.ivf is not None and (not self.filtered or allowed.sum() >= EXACT_BELOW):
-                mask = None if self.view.all_live[i] and not self.filtered else allowed
-                rows, scores = ivf_top(segment.ivf, self.query, n, self.view.nprobe, mask)
-            else:
-                rows, scores = exact_top(segment.data.vectors, self.query, n, allowed)
+        for i, segment, allowed in self._searched():
+            count = segment.rows if allowed is None else int(np.count_nonzero(allowed))
+            rows = np.zeros(0, dtype=np.int64)
+            if segment.ivf is not None and (not self.filtered or count >= EXACT_BELOW):
+                bitmap = None if allowed is None else \
+                    selector_bitmap(allowed) if self.filtered else self.view.live_bitmap(i)
+                rows = ivf_top(segment.ivf, self.query, n, self.view.nprobe, bitmap)
+                scores = self._exact_cosines(i, rows)
+            # The clusters probed may hold fewer than n allowed rows: then exactly.
+            if len(rows) < min(n, count):
+                rows, scores = exact_top(segment.data.vectors, self.query, n, allowed,
+                                         segment.vector_rows.take)
             parts.append((rows + self.view.bases[i], scores))
         return _best(parts, n)
 
     def lexical_top(self, n: int) -> Scored:
+        searched = list(self._searched())
+        queries = self._segment_queries()
+        seeds = [queries[i].seed(n, allowed) for i, _, allowed in searched]
+        found = np.concatenate(seeds) if seeds else np.zeros(0, dtype=np.float32)
+        # The n-th best of these exact scores is one the true top n reaches.
+        theta = float(np.partition(found, len(found) - n)[len(found) - n]) \
+            if len(found) >= n > 0 else 0.0
         parts = []
-        for i, scores in enumerate(self._lexical_scores()):
-            rows = best_positive(scores, n, self.allowed[i])
-            parts.append((rows + self.view.bases[i], scores[rows]))
+        for i, _, allowed in searched:
+            rows, scores = queries[i].top(theta, allowed)
+            parts.append((rows + self.view.bases[i], scores))
         return _best(parts, n, positive=True)
 
     def dense_scores(self, refs: np.ndarray) -> np.ndarray:
-        segs, rows = self.view.locate(refs)
-        out = np.zeros(len(refs), dtype=np.float32)
+        out = np.array([self._cosines.get(int(r), np.nan) for r in refs], dtype=np.float32)
+        missing = np.isnan(out)
+        segs, rows = self.view.locate(refs[missing])
+        found = np.zeros(len(rows), dtype=np.float32)
         for s in np.unique(segs):
             here = segs == s
-            vectors = self.view.segments[int(s)].data.vectors
-            order = np.argsort(rows[here])  # a mapped file reads fastest in order
-            picked = np.empty((int(here.sum()), vectors.shape[1]), dtype=np.float64)
-            picked[order] = vectors[rows[here][order]]
-            # In float64, so a passage's cosine does not depend on which others share the
-            # product (float32 products round with their shape): fused scores stay exact.
-            out[here] = picked @ self.query.astype(np.float64)
+            found[here] = self._exact_cosines(int(s), rows[here])
+        out[missing] = found
         return out
+
+    def _exact_cosines(self, i: int, rows: np.ndarray) -> np.ndarray:
+        """Cosines of rows of segment i, remembered for `dense_scores`. In float64, so a
+        passage's cosine does not depend on which others share the product (float32
+        products round with their shape): fused scores stay exact."""
+        picked = self.view.segments[i].vector_rows.take(rows).astype(np.float64)
+        with one_thread():
+            scores = (picked @ self.query.astype(np.float64)).astype(np.float32)
+        self._cosines.update(zip((rows + self.view.bases[i]).tolist(), scores.tolist(),
+                                 strict=True))
+        return scores
 
     def lexical_scores(self, refs: np.ndarray) -> np.ndarray:
         segs, rows = self.view.locate(refs)
-        scores = self._lexical_scores()
-        return np.array([scores[int(s)][int(r)] for s, r in zip(segs, rows, strict=True)],
-                        dtype=np.float32)
+        out = np.zeros(len(refs), dtype=np.float32)
+        queries = self._segment_queries()
+        for s in np.unique(segs):
+            here = segs == s
+            out[here] = queries[int(s)].scores_of(rows[here])
+        return out
 
     def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
         segs, rows = self.view.locate(refs)
@@ -233,13 +286,12 @@ class LocalRetrieval:
     def keys(self, refs: np.ndarray) -> list[str]:
         return self.view.keys(refs)
 
-    def _lexical_scores(self) -> list[np.ndarray]:
-        if self._lexical is None:
-            self._lexical = [
-                s.postings.scores(self.term_ids, self.weights, self.view.stats, self.view.bm25)
-                if self.term_ids else np.zeros(s.rows, dtype=np.float32)
-                for s in self.view.segments]
-        return self._lexical
+    def _segment_queries(self) -> list[SegmentQuery]:
+        if self._queries is None:
+            self._queries = [SegmentQuery(s.postings, s.bounds, self.term_ids, self.weights,
+                                          self.view.stats, self.view.bm25)
+                             for s in self.view.segments]
+        return self._queries
 
 
 def _best(parts: list[tuple[np.ndarray, np.ndarray]], n: int, positive: bool = False) -> Scored:
@@ -249,9 +301,11 @@ def _best(parts: list[tuple[np.ndarray, np.ndarray]], n: int, positive: bool = F
     return Scored(refs[keep].astype(np.int64), scores[keep].astype(np.float32))
 
 
-def _live_rows(rows: int, placements: np.ndarray) -> np.ndarray:
-    """Rows covered by some article's placement (columns: ord, segment, first row, count)."""
-    change = np.zeros(rows + 1, dtype=np.int64)
-    np.add.at(change, placements[:, 2], 1)
-    np.add.at(change, placements[:, 2] + placements[:, 3], -1)
-    return np.cumsum(change[:-1]) > 0
+def _live_rows(rows: int, dead: np.ndarray | None) -> np.ndarray | None:
+    """The live-row mask of a segment with dead ranges (first row, rows), or None."""
+    if dead is None or not len(dead):
+        return None
+    change = np.zeros(rows + 1, dtype=np.int32)
+    np.add.at(change, dead[:, 0], 1)
+    np.add.at(change, dead[:, 0] + dead[:, 1], -1)
+    return np.cumsum(change[:-1]) == 0

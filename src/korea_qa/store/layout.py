@@ -1,0 +1,113 @@
+"""What a segment folder holds, and the file helpers its writer and reader share.
+
+    segments/<name>/segment.json      rows, dimension, and the size (and, for segments small
+                                      enough to hash at every start, the sha256) of each file
+    segments/<name>/<array>.npy       the per-passage arrays (`ARRAYS`), one file each
+    segments/<name>/inv_*.npy         the inverted lists and the terms' score bounds
+    segments/<name>/ivf.faiss         an IVF index of the vectors, for large segments
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+# 2: sentence vectors in float16, passage lengths in int32, term bounds (inv_maxtf/minlen).
+FORMAT = 2
+META = "segment.json"
+IVF = "ivf.faiss"
+LOCK = ".lock-"  # `.lock-<name>`: held (flock) by the writer of `.tmp-<name>` until renamed
+
+ARRAYS = ("vectors", "sentence_vectors", "ords", "positions", "paragraphs", "pages", "starts",
+          "ends", "sentence_ptr", "sentence_spans", "fwd_ptr", "fwd_terms", "fwd_counts")
+# Sentence vectors choose a passage's answer sentence and carry half its dense score
+# (`korea_qa.rerank`); in float16 they take half the disk (3.7 GB at a million passages), and
+# a cosine moves by about 1e-4 (the gold figures: eval/README.md, "Results").
+DTYPES: dict[str, type] = {
+    "vectors": np.float32, "sentence_vectors": np.float16, "ords": np.int64,
+    "positions": np.int32, "paragraphs": np.int32, "pages": np.int32, "starts": np.int64,
+    "ends": np.int64, "sentence_ptr": np.int64, "sentence_spans": np.int32,
+    "fwd_ptr": np.int64, "fwd_terms": np.int32, "fwd_counts": np.int32,
+    "inv_lengths": np.int32}
+# The inverted lists are derived from the forward ones at write time, and stored so that
+# opening a segment maps them instead of rebuilding them.
+POSTINGS = ("terms", "ptr", "rows", "tf", "lengths")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_folder(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(path)
+
+
+class RowFile:
+    """Rows of a `.npy` file read with pread, for the arrays a question reads a few scattered
+    rows of (vectors, sentence vectors). Through a mapping, each row read maps the 64 KiB
+    around it (the kernel's fault-around), so a thousand questions at a million passages left
+    2.9 GB of these two files in the process's RSS; read like this they stay in the page
+    cache only. Bulk reads (exact scans, merges) still use the mapping."""
+
+    def __init__(self, path: Path) -> None:
+        with path.open("rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version != (1, 0):
+                raise ValueError(f"{path.name}: .npy version {version}, expected 1.0")
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            self.offset = handle.tell()
+        if fortran:
+            raise ValueError(f"{path.name}: Fortran order")
+        self.dtype = np.dtype(dtype)
+        self.row_shape = tuple(shape[1:])
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self.fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.fd)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows `rows` (any order), read in file order."""
+        out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
+        for i in np.argsort(rows, kind="stable"):
+            out[i] = np.frombuffer(os.pread(self.fd, self.row_bytes,
+                                            self.offset + int(rows[i]) * self.row_bytes),
+                                   dtype=self.dtype).reshape(self.row_shape)
+        return out
+
+    def slice(self, first: int, stop: int) -> np.ndarray:
+        """Rows [first, stop), in one read."""
+        data = os.pread(self.fd, (stop - first) * self.row_bytes,
+                        self.offset + first * self.row_bytes)
+        return np.frombuffer(data, dtype=self.dtype).reshape(-1, *self.row_shape)

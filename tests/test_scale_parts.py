@@ -1,0 +1,170 @@
+"""The parts a million passages rest on, each against a plain reference: segments written a
+batch at a time, BM25 top n with pruning, term bounds, dead rows as ranges, merge choice."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from korea_qa.lexical import Bm25Params, CollectionStats, Forward, Postings, idf, impact
+from korea_qa.lexical_top import SegmentQuery, TermBounds
+from korea_qa.store.layout import LOCK
+from korea_qa.store.merge import choose, runs
+from korea_qa.store.segment import Segment, SegmentData, in_use, write_segment
+from korea_qa.store.view import _live_rows
+from korea_qa.store.writer import SegmentWriter
+from korea_qa.topk import best_positive
+from korea_qa.vector import AnnParams
+
+
+def _forward(rng: np.random.Generator, rows: int, vocab: int) -> Forward:
+    # Zipf-like term choice, as in text: a few common terms, many rare ones.
+    weights = 1.0 / np.arange(1, vocab + 1)
+    lists = [rng.choice(vocab, int(rng.integers(0, 12)), p=weights / weights.sum())
+             for _ in range(rows)]
+    return Forward.from_token_ids([list(map(int, ids)) for ids in lists])
+
+
+def _data(rng: np.random.Generator, rows: int, dim: int = 8) -> SegmentData:
+    forward = _forward(rng, rows, 40)
+    sentences = rng.integers(1, 4, rows)
+    ptr = np.concatenate([[0], np.cumsum(sentences)]).astype(np.int64)
+    vectors = rng.standard_normal((rows, dim)).astype(np.float32)
+    return SegmentData(
+        vectors=vectors, sentence_vectors=rng.standard_normal((int(ptr[-1]), dim)),
+        ords=np.arange(rows, dtype=np.int64) // 3, positions=np.arange(rows) % 3,
+        paragraphs=np.ones(rows), pages=np.zeros(rows), starts=np.arange(rows) * 10,
+        ends=np.arange(rows) * 10 + 9, sentence_ptr=ptr,
+        sentence_spans=np.zeros((int(ptr[-1]), 2)), fwd_ptr=forward.ptr,
+        fwd_terms=forward.terms, fwd_counts=forward.counts)
+
+
+def test_a_segment_written_in_pieces_is_the_segment_written_whole(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    whole = _data(rng, 300)
+    pieces = [whole.take(0, 0), whole.take(0, 120), whole.take(120, 121), whole.take(121, 300)]
+    with SegmentWriter(tmp_path, "seg", 8) as writer:
+        for piece in pieces:
+            writer.append(piece)
+        writer.finish(AnnParams(min_rows=100), checksum_below=2**30)
+    segment = Segment.open(tmp_path / "seg", dim=8, checksum_below=2**30)
+    for name in ("vectors", "ords", "sentence_ptr", "fwd_ptr", "fwd_terms", "fwd_counts"):
+        assert np.array_equal(np.asarray(getattr(segment.data, name)),
+                              np.asarray(getattr(whole, name))), name
+    # Sentence vectors are kept in float16: rounded once, never again.
+    assert segment.data.sentence_vectors.dtype == np.float16
+    assert np.array_equal(segment.data.sentence_vectors,
+                          whole.sentence_vectors.astype(np.float16))
+    expected = Postings.invert(whole.forward)
+    for name in ("terms", "ptr", "rows", "tf", "lengths"):
+        assert np.array_equal(np.asarray(getattr(segment.postings, name)),
+                              np.asarray(getattr(expected, name))), name
+    assert segment.ivf is not None and segment.ivf.ntotal == 300
+    assert not list(tmp_path.glob(f"{LOCK}*")) and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_term_bounds_hold_for_every_posting() -> None:
+    rng = np.random.default_rng(2)
+    postings = Postings.invert(_forward(rng, 500, 60))
+    bounds = TermBounds.of(postings, chunk=97)  # small blocks: lists cross block edges
+    stats, params = CollectionStats(500, int(postings.lengths.sum())), Bm25Params()
+    ub = bounds.bound(np.arange(len(postings.terms)), stats, params)
+    for j in range(len(postings.terms)):
+        lo, hi = postings.ptr[j], postings.ptr[j + 1]
+        rows = postings.rows[lo:hi]
+        best = impact(1.0, postings.tf[lo:hi], postings.lengths[rows], stats, params).max()
+        assert best <= ub[j] * (1 + 1e-6)
+        assert best >= ub[j] * 0.3  # and it is a bound of this list, not a loose constant
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), terms=st.integers(1, 6),
+       narrow=st.booleans())
+def test_pruned_top_n_is_exactly_the_full_scoring(seed: int, n: int, terms: int,
+                                                  narrow: bool) -> None:
+    rng = np.random.default_rng(seed)
+    rows = 400
+    postings = Postings.invert(_forward(rng, rows, 50))
+    bounds = TermBounds.of(postings)
+    stats, params = CollectionStats(rows, int(postings.lengths.sum())), Bm25Params()
+    ids = [int(t) for t in rng.integers(0, 50, terms)]  # repeats allowed, as in questions
+    df = np.array([np.count_nonzero(postings.terms == t) and
+                   int(np.diff(postings.ptr)[np.searchsorted(postings.terms, t)]) for t in ids])
+    weights = idf(np.maximum(df, 1), rows)
+    allowed = rng.random(rows) < (0.05 if narrow else 0.9)
+    full = postings.scores(ids, weights, stats, params)
+    want = best_positive(full, n, allowed)
+    query = SegmentQuery(postings, bounds, ids, weights, stats, params)
+    seeds = query.seed(n, allowed)
+    theta = float(np.sort(seeds)[-n]) if len(seeds) >= n else 0.0
+    got_rows, got_scores = query.top(theta, allowed)
+    keep = best_positive(got_scores, n)
+    assert sorted(got_rows[keep].tolist()) == sorted(want.tolist())
+    assert np.array_equal(got_scores[keep], full[got_rows[keep]])  # bit for bit
+    picked = rng.integers(0, rows, 30)
+    assert np.array_equal(query.scores_of(picked), full[picked])
+
+
+def test_dead_ranges_make_the_live_mask() -> None:
+    assert _live_rows(10, None) is None
+    mask = _live_rows(10, np.array([[2, 3], [8, 2]]))
+    assert mask is not None
+    assert mask.tolist() == [True, True, False, False, False, True, True, True, False, False]
+
+
+def test_merge_choice_by_tiers_dead_share_and_exact_budget() -> None:
+    same = {f"s{i}": (100, 100) for i in range(4)}
+    assert choose(same, merge_factor=4, max_rows=10**6, most=None) == sorted(same)
+    assert choose(same, merge_factor=4, max_rows=10**6, most=300) == []  # too big inline
+    assert choose(same, merge_factor=4, max_rows=10**6, most=None, busy={"s0"}) == []
+    assert choose({"a": (5000, 2000)}, merge_factor=4, max_rows=10**6, most=None) == ["a"]
+    # Small segments of different tiers, exact together over the budget: merged anyway.
+    mixed = {"a": (800, 800), "b": (90, 90), "c": (20, 20), "d": (5000, 5000)}
+    assert choose(mixed, merge_factor=8, max_rows=10**6, most=None, small=1000) == []
+    mixed["e"] = (600, 600)
+    assert choose(mixed, merge_factor=8, max_rows=10**6, most=None,
+                  small=1000) == ["a", "b", "c", "e"]
+
+
+def test_copied_runs_join_neighbours_and_stop_at_gaps() -> None:
+    placements = [(1, 0, 3), (2, 3, 2), (3, 9, 1)]
+    assert list(runs(placements)) == [(0, 5), (9, 10)]
+
+
+def test_a_build_in_progress_is_in_use_until_its_writer_is_done(tmp_path: Path) -> None:
+    writer = SegmentWriter(tmp_path, "busy", 4)
+    assert in_use(writer.tmp)
+    writer.abort()
+    assert not writer.tmp.exists()
+    # A writer that died: its lock file is there, nobody holds it.
+    (tmp_path / ".tmp-dead").mkdir()
+    with (tmp_path / f"{LOCK}dead").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        assert in_use(tmp_path / ".tmp-dead")
+    assert not in_use(tmp_path / ".tmp-dead")
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_tiny_segments_write_and_open(tmp_path: Path, rows: int) -> None:
+    data = _data(np.random.default_rng(3), rows)
+    with SegmentWriter(tmp_path, "tiny", 8) as writer:
+        writer.append(data)
+        writer.finish(None, checksum_below=2**30)
+    segment = Segment.open(tmp_path / "tiny", dim=8, checksum_below=2**30)
+    assert segment.rows == rows and segment.ivf is None
+
+
+def test_rows_read_without_mapping_are_the_mapped_rows(tmp_path: Path) -> None:
+    data = _data(np.random.default_rng(4), 50)
+    write_segment(tmp_path, "seg", data, None)
+    segment = Segment.open(tmp_path / "seg", dim=8, checksum_below=0)
+    rows = np.array([7, 3, 49, 3, 0])
+    assert np.array_equal(segment.vector_rows.take(rows), data.vectors[rows])
+    assert np.array_equal(segment.sentence_rows.slice(2, 9),
+                          data.sentence_vectors[2:9].astype(np.float16))
+    assert segment.vector_rows.take(np.zeros(0, dtype=np.int64)).shape == (0, 8)
