@@ -95,24 +95,29 @@ def measure(size: int, embedder: Embedder, sentences: list[str], repeats: int,
                                "segments": view.info()["counts"]["segments"],
                                "fill_s": round(fill_s, 1)}
         view.close()
-        runs: dict[str, list[dict[str, float]]] = {"add": [], "replace": [], "remove": []}
-        for r in range(repeats):
-            doc = Overrides(doc_id=f"added-{r}")
-            runs["add"].append(timed(lambda w, d=doc: library.add_file(
-                page(), filename="page.html", overrides=d)))
-            runs["replace"].append(timed(lambda w, d=doc, r=r: library.add_file(
-                page(rotate=7 + r), filename="page.html", overrides=d)))
-
-            def remove(watch: Stopwatch, r: int = r) -> None:
-                with watch("commit"):
-                    library.remove(f"added-{r}")
-
-            runs["remove"].append(timed(remove))
-        for kind, laps in runs.items():
-            row[kind] = {k: round(statistics.median(lap.get(k, 0.0) for lap in laps), 4)
-                         for k in (*STAGES, "rest", "total")}
+        row.update(one_article(library, repeats, "added"))
         library.close()
         return row
+
+
+def one_article(library: Library, repeats: int, prefix: str) -> dict[str, dict[str, float]]:
+    """Add, replace and remove one saved page `repeats` times: the median seconds of each
+    stage (`STAGES`, the rest, the total) for each kind of write."""
+    runs: dict[str, list[dict[str, float]]] = {"add": [], "replace": [], "remove": []}
+    for r in range(repeats):
+        doc = Overrides(doc_id=f"{prefix}-{r}")
+        runs["add"].append(timed(lambda w, d=doc: library.add_file(
+            page(), filename="page.html", overrides=d)))
+        runs["replace"].append(timed(lambda w, d=doc, r=r: library.add_file(
+            page(rotate=7 + r), filename="page.html", overrides=d)))
+
+        def remove(watch: Stopwatch, r: int = r) -> None:
+            with watch("commit"):
+                library.remove(f"{prefix}-{r}")
+
+        runs["remove"].append(timed(remove))
+    return {kind: {k: round(statistics.median(lap.get(k, 0.0) for lap in laps), 4)
+                   for k in (*STAGES, "rest", "total")} for kind, laps in runs.items()}
 
 
 def report(rows: list[dict[str, Any]], machine: dict[str, Any], model: str) -> str:

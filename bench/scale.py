@@ -35,14 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import scale_probe as probe
 import synth
-from add_cost import page, timed
+from add_cost import one_article
 from httpload import rss_mib, run_load, search_paths, serve
 from machine import describe
 from scale_report import report
 
 from korea_qa.embed import Embedder, load_embedder
-from korea_qa.library import Library, Stopwatch
-from korea_qa.metadata import Overrides
+from korea_qa.library import Library
 from korea_qa.settings import Settings
 from korea_qa.store.base import Put
 from korea_qa.store.engine import store_options
@@ -159,25 +158,11 @@ def rss_parts(pid: int) -> dict[str, int]:
 
 def writes(index_dir: Path, work: Path, embedder: Embedder, repeats: int) -> dict[str, Any]:
     """Add, replace and remove one 1,500-word saved page, with the real model."""
-    settings = Settings(index_dir=index_dir, corpus_dir=work / "corpus")
-    library = Library(settings, embedder)
-    runs: dict[str, list[dict[str, float]]] = {"add": [], "replace": [], "remove": []}
-    for r in range(repeats):
-        doc = Overrides(doc_id=f"scale-added-{r}")
-        runs["add"].append(timed(lambda w, d=doc: library.add_file(
-            page(), filename="page.html", overrides=d)))
-        runs["replace"].append(timed(lambda w, d=doc, r=r: library.add_file(
-            page(rotate=7 + r), filename="page.html", overrides=d)))
-
-        def remove(watch: Stopwatch, r: int = r) -> None:
-            with watch("commit"):
-                library.remove(f"scale-added-{r}")
-
-        runs["remove"].append(timed(remove))
-    library.close()
-    return {kind: {k: round(float(np.median([lap.get(k, 0.0) for lap in laps])), 4)
-                   for k in ("extract", "embed", "commit", "merge", "rest", "total")}
-            for kind, laps in runs.items()}
+    library = Library(Settings(index_dir=index_dir, corpus_dir=work / "corpus"), embedder)
+    try:
+        return one_article(library, repeats, "scale-added")
+    finally:
+        library.close()
 
 
 def du(path: Path) -> int:
