@@ -64,3 +64,21 @@ def test_empty_question_is_refused(built: Settings, capsys) -> None:  # type: ig
     args = ["--model", "hash:64", "--index-dir", str(built.index_dir)]
     assert main([*args, "ask", "   "]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_a_bad_setting_is_named_as_it_was_set(monkeypatch: pytest.MonkeyPatch,
+                                              capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("KOREA_QA_PORT", "abc")
+    monkeypatch.setenv("KOREA_QA_DENSE_WEIGHT", "2")
+    monkeypatch.setenv("KOREA_QA_TORCH_THREADS", "0")  # the old name of `threads`
+    assert main(["documents"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = sorted(err.strip().splitlines())
+    assert lines == [
+        "korea-qa: error: KOREA_QA_DENSE_WEIGHT='2': Input should be less than or equal to 1",
+        "korea-qa: error: KOREA_QA_PORT='abc': Input should be a valid integer, unable to "
+        "parse string as an integer",
+        "korea-qa: error: KOREA_QA_THREADS='0': Input should be greater than or equal to 1; "
+        "or Input should be 'auto'",
+    ]

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from korea_qa.errors import KoreaQAError
-from korea_qa.settings import MODES, Settings
+from korea_qa.settings import MODES, Settings, setting_errors
 
 EPILOG = """examples:
   korea-qa build
@@ -34,7 +36,12 @@ EPILOG = """examples:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        for line in setting_errors(exc):
+            print(f"korea-qa: error: {line}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Libraries' own chatter (FAISS names every CPU build it tries) is not ours to print.

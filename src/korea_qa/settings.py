@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from korea_qa import aliases
@@ -326,3 +326,17 @@ class Settings(BaseSettings):
     def fingerprint_hash(self) -> str:
         blob = json.dumps(self.index_fingerprint(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def setting_errors(exc: ValidationError) -> list[str]:
+    """One line per bad setting, named as the person set it (`KOREA_QA_PORT='abc': ...`):
+    a pydantic traceback names a field, not the variable, and buries the reason. A setting
+    that takes one of several types (`threads`: a number or "auto") gets each reason."""
+    reasons: dict[str, list[str]] = {}
+    shown: dict[str, str] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        name = f"KOREA_QA_{field.upper()}" if field in Settings.model_fields else field
+        shown[name] = "" if error["type"] == "missing" else f"={error.get('input')!r}"
+        reasons.setdefault(name, []).append(error["msg"])
+    return [f"{name}{shown[name]}: {'; or '.join(msgs)}" for name, msgs in reasons.items()]
