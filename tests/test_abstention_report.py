@@ -104,7 +104,8 @@ def test_the_shipped_decision_is_what_fitting_on_train_gives(real_settings: Sett
 
 # Measured on the test part (eval/README.md, "An answerability decision"); the bounds allow
 # two questions of drift each way.
-TEST_FITTED = {"off-topic": (12, 12), "on-topic": (17, 45), "answerable": (9, 41)}
+# eval/README.md, "An answerability decision": the test part at the final defaults.
+TEST_FITTED = {"off-topic": (11, 12), "on-topic": (15, 45), "answerable": (7, 41)}
 
 
 @pytest.mark.real_model
@@ -125,7 +126,7 @@ def test_the_fitted_decision_on_the_test_part(real_settings: Settings) -> None:
         assert measured["questions"] == questions
         assert abs(measured["abstained"] - abstained) <= 2, group
     # The probability ranks answerable above on-topic unanswerable questions better than the
-    # cosine does (0.625 against 0.545 measured), and is no worse against all unanswerable.
+    # cosine does (0.623 against 0.549 measured), and is no worse against all unanswerable.
     assert both["fitted"]["auc_on_topic"] > both["cosine"]["auc_on_topic"] + 0.04
     assert both["fitted"]["auc_unanswerable"] >= both["cosine"]["auc_unanswerable"]
     # The service still answers by the cosine rule (answerable_rule="cosine"): unchanged.
