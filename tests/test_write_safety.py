@@ -102,6 +102,7 @@ def _moments(settings: Settings, duration: float) -> list[tuple[str, Callable[[f
     return [*timed, ("corpus file written", corpus_written), ("segment folder", new_segment)]
 
 
+@pytest.mark.slow  # spawns and kills korea-qa processes
 @pytest.mark.parametrize("command", ["add", "remove"])
 def test_a_cli_write_killed_at_any_moment_is_before_or_after(built: Settings, tmp_path: Path,
                                                               command: str) -> None:
@@ -166,6 +167,7 @@ def server(settings: Settings, log: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow  # spawns korea-qa processes
 def test_an_acknowledged_write_survives_kill_9_and_restart(built: Settings,
                                                             tmp_path: Path) -> None:
     log = tmp_path / "server.log"
@@ -184,6 +186,7 @@ def test_an_acknowledged_write_survives_kill_9_and_restart(built: Settings,
         assert httpx.get(f"{url}/api/documents/russia-last-lifeline").status_code == 404
 
 
+@pytest.mark.slow  # spawns korea-qa processes
 def test_a_server_killed_mid_write_restarts_before_or_after(built: Settings,
                                                              tmp_path: Path) -> None:
     log = tmp_path / "server.log"
@@ -209,6 +212,7 @@ def test_a_server_killed_mid_write_restarts_before_or_after(built: Settings,
     assert "Traceback" not in log.read_text()
 
 
+@pytest.mark.slow  # spawns korea-qa processes
 def test_a_cli_change_is_served_without_restart_or_reload(built: Settings,
                                                           tmp_path: Path) -> None:
     article = big_article(tmp_path / "big.md", word="quokka", paragraphs=5)
