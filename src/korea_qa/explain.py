@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from korea_qa.records import Explain, Passage, Span
-from korea_qa.store.base import Retrieval, StoreView
+from korea_qa.store.base import Retrieval, Scored, StoreView
 from korea_qa.tokenize import Token, token_spans
 
 # Words of asking, not of the subject: a question's "what" or "did" is never "not mentioned",
@@ -94,9 +94,7 @@ class TopLists:
     lexical: TopList  # passages with a positive BM25 score only
 
     @classmethod
-    def gather(cls, retrieval: Retrieval, n: int) -> TopLists:
-        dense = retrieval.dense_top(n)
-        lexical = retrieval.lexical_top(n)
+    def gather(cls, dense: Scored, lexical: Scored, retrieval: Retrieval) -> TopLists:
         return cls(TopList.of(dense.refs, dense.scores, retrieval),
                    TopList.of(lexical.refs, lexical.scores, retrieval))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -20,7 +21,7 @@ from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidQuery
 from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import MODES, Settings
-from korea_qa.store.base import Retrieval, StoreView, open_retrieval
+from korea_qa.store.base import Retrieval, Scored, StoreView, open_retrieval
 from korea_qa.tokenize import tokenize
 
 Encode = Callable[[str], np.ndarray]
@@ -87,24 +88,41 @@ class Ranked(NamedTuple):
     lexical: np.ndarray
 
 
-def rank(retrieval: Retrieval, mode: str, *, settings: Settings) -> Ranked:
+class Candidates:
+    """Each retriever's top n for one question, asked of the store at most once: ranking and
+    `explain` both read them, and at a million passages each costs milliseconds."""
+
+    def __init__(self, retrieval: Retrieval, n: int) -> None:
+        self.retrieval = retrieval
+        self.n = n
+
+    @cached_property
+    def dense(self) -> Scored:
+        return self.retrieval.dense_top(self.n)
+
+    @cached_property
+    def lexical(self) -> Scored:
+        return self.retrieval.lexical_top(self.n)
+
+
+def rank(retrieval: Retrieval, mode: str, *, settings: Settings,
+         candidates: Candidates | None = None) -> Ranked:
     """Gather candidates (top `settings.candidates` of each retriever) and order them by mode.
 
     The one ranking path: the service's `Searcher` and the BEIR benchmark both use it.
     """
-    n = settings.candidates
+    top = candidates or Candidates(retrieval, settings.candidates)
     if mode == "dense":
-        refs = retrieval.dense_top(n).refs
+        refs = top.dense.refs
     elif mode == "lexical":
-        refs = retrieval.lexical_top(n).refs
+        refs = top.lexical.refs
     else:
-        dense_refs = retrieval.dense_top(n).refs
-        lexical_refs = retrieval.lexical_top(n).refs
+        dense_refs, lexical_refs = top.dense.refs, top.lexical.refs
         refs = np.concatenate([dense_refs, lexical_refs[~np.isin(lexical_refs, dense_refs)]])
     # No query term in the corpus: lexical mode shows the dense order rather than nothing.
     fallback = mode == "lexical" and not len(refs)
     if fallback:
-        refs = retrieval.dense_top(n).refs
+        refs = top.dense.refs
     dense = retrieval.dense_scores(refs)
     lexical = retrieval.lexical_scores(refs)
     if mode == "lexical":
@@ -165,11 +183,13 @@ class Searcher:
         check_params(k, mode, self.settings)
         terms = tokenize(query)
         retrieval = open_retrieval(self.view, query_vector, query, terms, filters or Filters())
-        refs, scores, dense, lexical = rank(retrieval, mode, settings=self.settings)
+        candidates = Candidates(retrieval, self.settings.candidates)
+        refs, scores, dense, lexical = rank(retrieval, mode, settings=self.settings,
+                                            candidates=candidates)
         confidence = float(dense.max()) if len(dense) else 0.0
         query_terms = frozenset(terms)
         asked = explain.question_terms(query, self.view)
-        tops = explain.TopLists.gather(retrieval, self.settings.candidates)
+        tops = explain.TopLists.gather(candidates.dense, candidates.lexical, retrieval)
         passages = self.view.passages(refs[:k])
         hits = []
         for rank_, (ref, passage) in enumerate(zip(refs[:k], passages, strict=True), start=1):
