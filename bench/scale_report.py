@@ -34,7 +34,7 @@ def report(r: dict[str, Any]) -> str:
         f"  hybrid search (second pass)     {s['hybrid']['p50']:>8.2f} {s['hybrid']['p95']:>8.2f}"
         f"   [target p50 <= 20 ms: {_verdict(s['hybrid']['p50'] <= 20)}]",
         *([f"    the same, first pass           {s['hybrid_first_pass']['p50']:>8.2f} "
-           f"{s['hybrid_first_pass']['p95']:>8.2f}   (index pages not yet read: "
+           f"{s['hybrid_first_pass']['p95']:>8.2f}   (first pass over the questions: "
            f"{_verdict(s['hybrid_first_pass']['p50'] <= 20)})"]
           if "hybrid_first_pass" in s else []),
         f"    dense top 200 alone           {s['dense_top']['p50']:>8.2f} "
