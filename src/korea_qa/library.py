@@ -1,4 +1,5 @@
-"""The article lifecycle: add, replace, remove, and keep the index in step with the corpus.
+"""The article lifecycle: add, replace, remove; keeping the index in step with the corpus
+folder is `korea_qa.corpus_sync`.
 
 Every change goes the same way, whoever asks (the CLI, the HTTP routes, a sync at start-up):
 the article is chunked and embedded first (outside any lock, and only when its text is new),
@@ -11,22 +12,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from korea_qa import __version__
+from korea_qa import __version__, corpus_sync
 from korea_qa import corpus as corpus_files
 from korea_qa.chunk import chunk_article
+from korea_qa.corpus_sync import SyncPlan
 from korea_qa.embed import Embedder
 from korea_qa.errors import (
     ArticleConflict,
-    CorpusError,
     DocumentNotFound,
     IndexNotReady,
     KoreaQAError,
@@ -37,15 +37,12 @@ from korea_qa.metadata import Overrides, build_article, with_original
 from korea_qa.records import Article
 from korea_qa.settings import Settings
 from korea_qa.store.base import (
-    ArticleState,
-    Change,
     FileState,
     Put,
     Remove,
     Retag,
     Store,
     StoreView,
-    Touch,
 )
 from korea_qa.store.engine import open_engine
 
@@ -78,25 +75,6 @@ class Stopwatch:
             yield
         finally:
             self.laps[stage] = self.laps.get(stage, 0.0) + time.perf_counter() - started
-
-
-@dataclass
-class SyncPlan:
-    """What it takes to bring the index in step with the corpus folder."""
-
-    full: str | None = None  # why a full rebuild is needed, if it is
-    puts: list[tuple[Article, FileState]] = field(default_factory=list)
-    retags: list[tuple[Article, FileState]] = field(default_factory=list)
-    removes: list[str] = field(default_factory=list)
-    touches: list[tuple[str, FileState]] = field(default_factory=list)  # same content, new stat
-
-    def reason(self) -> str | None:
-        if self.full:
-            return self.full
-        if self.puts or self.retags or self.removes:
-            return (f"corpus changed since the index was built ({len(self.puts)} to add or "
-                    f"re-embed, {len(self.retags)} to update, {len(self.removes)} to remove)")
-        return None
 
 
 class Library:
@@ -225,119 +203,36 @@ class Library:
     def _writable_store(self) -> Store:
         """The current store, or a new empty one when there is no index yet."""
         if self.engine.current() is None:
-            self.engine.publish(self.engine.create(self._meta()))
+            self.engine.publish(self.engine.create(self.version_meta()))
         return self.store()
 
-    def _meta(self) -> dict[str, Any]:
+    def version_meta(self) -> dict[str, Any]:
+        """What a new version of the index records about how it was made."""
         return {"model": self.embedder.model_id, "dim": self.embedder.dim,
                 "fingerprint": self.fingerprint(), "package_version": __version__,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
-    # -- the whole corpus
+    # -- the whole corpus (korea_qa.corpus_sync)
 
     def plan(self) -> SyncPlan:
-        """Compare the corpus folder with the index; reads only files whose size or mtime
-        changed since they were indexed (and hashes what it read)."""
-        if self.engine.current() is None:
-            return SyncPlan(full=f"no index in {self.engine.location}")
-        try:
-            meta = self.store().meta()
-            self.view().close()  # every segment file checked: a damaged index is rebuilt
-        except IndexNotReady as exc:
-            return SyncPlan(full=str(exc))
-        if meta.get("fingerprint") != self.fingerprint():
-            return SyncPlan(full="index settings or model changed since the index was built")
-        return _diff(self.settings.corpus_dir, self.store().article_states())
+        """Compare the corpus folder with the index (`corpus_sync.plan`)."""
+        return corpus_sync.plan(self)
 
     def sync(self, plan: SyncPlan | None = None, *, progress: bool = False,
              on_batch: Callable[[], None] | None = None) -> SyncPlan:
-        """Apply the corpus's changes to the index, a batch of articles per commit (or
-        rebuild in full when the plan says so)."""
+        """Apply the corpus's changes to the index (`corpus_sync.sync`)."""
+        return corpus_sync.sync(self, plan, progress=progress, on_batch=on_batch)
+
+    def rebuild(self, *, progress: bool = False) -> str:
+        """A new version from the corpus alone, swapped in when complete."""
         with self.engine.write_lock(self.settings.write_lock_timeout_s):
-            plan = plan or self.plan()
-            if plan.full:
-                self._rebuild(progress=progress)
-                return plan
-            store = self.store()
-            changes: list[Change] = [Remove(d) for d in plan.removes]
-            changes += [Retag(a, f) for a, f in plan.retags]
-            changes += [Touch(d, f) for d, f in plan.touches]
-            store.write(changes)
-            for batch in _batches(plan.puts, self.settings.build_batch_passages):
-                store.write([self.prepare(a, f) for a, f in batch])
-                if on_batch:
-                    on_batch()
-            store.maintain()
-        if plan.puts:
-            self.compact()
-        return plan
+            return corpus_sync.rebuild(self, progress=progress)
 
     def compact(self) -> int:
         """Merge what `maintain` leaves to be merged apart (big segments), holding the
         write lock only to plan and to commit each merge; returns the merges made."""
         store = self.store()
         return store.compact(lambda: self.engine.write_lock(self.settings.write_lock_timeout_s))
-
-    def rebuild(self, *, progress: bool = False) -> str:
-        with self.engine.write_lock(self.settings.write_lock_timeout_s):
-            return self._rebuild(progress=progress)
-
-    def _rebuild(self, *, progress: bool) -> str:
-        """A new version from the corpus alone, swapped in when complete. Vectors of articles
-        whose text the current index already embedded the same way are reused."""
-        started = time.perf_counter()
-        articles = [(corpus_files.parse_file(p), corpus_files.file_state(
-            p, self.settings.corpus_dir)) for p in corpus_files.corpus_files(
-            self.settings.corpus_dir)]
-        corpus_files.check_unique(a for a, _ in articles)
-        old = self._reusable_view()
-        store = self.engine.create(self._meta())
-
-        def prepared() -> Iterator[list[Put]]:
-            done = 0
-            for batch in _batches(articles, self.settings.build_batch_passages):
-                yield [self._reuse(old, a, f) or self.prepare(a, f) for a, f in batch]
-                done += len(batch)
-                if progress:
-                    log.info("indexed %d of %d articles", done, len(articles))
-
-        try:
-            store.write_all(prepared())
-            store.maintain()
-            store.set_meta(build_seconds=round(time.perf_counter() - started, 3))
-        except BaseException:
-            self.engine.discard(store)
-            raise
-        finally:
-            if old is not None:
-                old.close()
-        name = store.name
-        self.engine.publish(store)
-        self.engine.prune()
-        return name
-
-    def _reusable_view(self) -> StoreView | None:
-        try:
-            store = self.store()
-            return store.view() if store.meta().get("fingerprint") == self.fingerprint() \
-                else None
-        except IndexNotReady:
-            return None
-
-    def _reuse(self, old: StoreView | None, article: Article, file: FileState) -> Put | None:
-        if old is None:
-            return None
-        stored = old.article(article.doc_id)
-        if stored is None or stored.content_hash != article.content_hash():
-            return None
-        vectors = old.article_vectors(article.doc_id)
-        if vectors is None:
-            return None
-        passages = [p for p in chunk_article(
-            article, min_words=self.settings.chunk_min_words,
-            max_words=self.settings.chunk_max_words,
-            overlap_sentences=self.settings.chunk_overlap_sentences)]
-        return Put(article, passages, vectors[0], vectors[1], file)
 
 
 def read_file(data: bytes, filename: str | None, overrides: Overrides | None,
@@ -363,43 +258,3 @@ def _compare(known: tuple[str, str, int] | None, article: Article,
         raise ArticleConflict(f"doc_id {article.doc_id!r} is taken by an article with other "
                               "content (PUT /api/documents/{doc_id} replaces it)")
     return "retag" if same_text else "replace"
-
-
-def _diff(corpus_dir: Path, states: dict[str, ArticleState]) -> SyncPlan:
-    plan = SyncPlan()
-    by_file = {s.file.name: doc for doc, s in states.items() if s.file}
-    seen: dict[str, str] = {}
-    for path in corpus_files.corpus_files(corpus_dir):
-        file = corpus_files.file_state(path, corpus_dir)
-        doc = by_file.get(file.name)
-        if doc is not None and states[doc].file == file:
-            seen[doc] = file.name
-            continue
-        article = corpus_files.parse_file(path)
-        if article.doc_id in seen:
-            raise CorpusError(path, f"doc_id {article.doc_id!r} is already used by "
-                              f"{seen[article.doc_id]}")
-        seen[article.doc_id] = file.name
-        known = states.get(article.doc_id)
-        if known is None or known.content_hash != article.content_hash():
-            plan.puts.append((article, file))
-        elif known.meta_hash != article.meta_hash():
-            plan.retags.append((article, file))
-        else:
-            plan.touches.append((article.doc_id, file))
-    plan.removes = sorted(set(states) - set(seen))
-    return plan
-
-
-def _batches(items: Sequence[tuple[Article, FileState]], passages: int
-             ) -> list[list[tuple[Article, FileState]]]:
-    """Consecutive batches of about `passages` passages (judged by words), for commits."""
-    batches: list[list[tuple[Article, FileState]]] = []
-    words = 0
-    for item in items:
-        if not batches or words >= passages * 80:
-            batches.append([])
-            words = 0
-        batches[-1].append(item)
-        words += len(item[0].text.split())
-    return batches
