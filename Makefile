@@ -184,7 +184,8 @@ bench-distributed: install-scale
 # PYTEST_ARGS adds arguments, e.g. PYTEST_ARGS="-x tests/test_search.py".
 PYTEST_ARGS ?=
 test-fast: install
-	$(PY) -m pytest -q -m "not real_model and not browser and not slow and not scale" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto -m "not real_model and not browser and not slow and not scale" \
+		$(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) index/current index/versions .pytest_cache .mypy_cache .ruff_cache
