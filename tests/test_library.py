@@ -53,7 +53,7 @@ def test_the_plan_follows_the_corpus_and_the_settings(built: Settings) -> None:
     plan = library.plan()
     assert sorted(a.doc_id for a, _ in plan.puts) == ["extra", "russia-dprk-thaw"]
     assert "2 to add or re-embed" in (plan.reason() or "")
-    library.sync(plan)
+    library.sync()
     assert library.plan().reason() is None
     assert search(built, "Tumen River bridge trains", k=1, mode="lexical") == ["extra#0"]
     # Touched but unchanged: nothing to do but note the new file state.
@@ -200,3 +200,20 @@ def test_orphan_segments_are_swept(built: Settings) -> None:
     library.put(Article(doc_id="new", title="New", text="A fresh note about rail."))
     names = {p.name for p in segments.iterdir()}
     assert ".tmp-crashed" not in names and orphan.name not in names
+
+
+def test_a_plan_made_before_another_write_is_not_applied_stale(built: Settings) -> None:
+    """The server plans its start-up sync and applies it later; an add and a removal through
+    the API in between must win. The sync re-plans under the write lock, so a removed article
+    is not put back from a plan made before the removal (as the Milvus store showed in CI)."""
+    library = Library(built, EMBEDDER)
+    (built.corpus_dir / "extra.md").write_text(EXTRA)  # the first half of another writer's add
+    stale = library.plan()
+    assert [a.doc_id for a, _ in stale.puts] == ["extra"]
+    writer = Library(built, EMBEDDER)
+    writer.sync()  # the other writer finishes its add, then removes the article
+    writer.remove("extra")
+    library.sync()  # made with `stale` in hand, as the server's start-up sync is
+    assert not (built.corpus_dir / "extra.md").exists()
+    assert open_view(built).article("extra") is None
+    assert library.plan().reason() is None

@@ -137,7 +137,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
             print(f"index is up to date in {settings.index_dir}")
             return 0
         print(f"updating the index: {reason}")
-        library.sync(plan, progress=not args.quiet)
+        library.sync(progress=not args.quiet)
     view = library.view()
     counts = view.info()["counts"]
     print(f"index {view.name} in {settings.index_dir}: {counts['articles']} articles, "

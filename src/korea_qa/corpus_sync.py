@@ -75,13 +75,15 @@ def plan(library: Library) -> SyncPlan:
     return diff(library.settings.corpus_dir, library.store().article_states())
 
 
-def sync(library: Library, planned: SyncPlan | None = None, *, progress: bool = False,
+def sync(library: Library, *, progress: bool = False,
          on_batch: Callable[[], None] | None = None) -> SyncPlan:
     """Apply the corpus's changes to the index, a batch of articles per commit (or rebuild
-    in full when the plan says so)."""
+    in full when the plan says so). The plan is made under the write lock: one made before
+    (to show or check first) may be stale by then, and applying it would put back an article
+    another writer removed in between. Returns the plan applied."""
     settings = library.settings
     with library.engine.write_lock(settings.write_lock_timeout_s):
-        planned = planned or plan(library)
+        planned = plan(library)
         if planned.full:
             rebuild(library, progress=progress)
             return planned

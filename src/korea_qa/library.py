@@ -218,10 +218,11 @@ class Library:
         """Compare the corpus folder with the index (`corpus_sync.plan`)."""
         return corpus_sync.plan(self)
 
-    def sync(self, plan: SyncPlan | None = None, *, progress: bool = False,
+    def sync(self, *, progress: bool = False,
              on_batch: Callable[[], None] | None = None) -> SyncPlan:
-        """Apply the corpus's changes to the index (`corpus_sync.sync`)."""
-        return corpus_sync.sync(self, plan, progress=progress, on_batch=on_batch)
+        """Apply the corpus's changes to the index, planned afresh under the write lock
+        (`corpus_sync.sync`)."""
+        return corpus_sync.sync(self, progress=progress, on_batch=on_batch)
 
     def rebuild(self, *, progress: bool = False) -> str:
         """A new version from the corpus alone, swapped in when complete."""

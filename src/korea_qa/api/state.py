@@ -113,7 +113,7 @@ class ServiceState:
             if plan.full or not plan.reason():
                 return  # nothing to do, or a full rebuild: `korea-qa build` decides that
             log.info("syncing the index with the corpus: %s", plan.reason())
-            self.library.sync(plan, on_batch=self._reload_quietly)
+            self.library.sync(on_batch=self._reload_quietly)
             self._reload_quietly()
         except KoreaQAError as exc:
             log.error("sync with the corpus failed: %s", exc)

@@ -329,5 +329,5 @@ def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any =
     if reason is not None and not build_if_stale:
         raise IndexNotReady(reason)
     if reason is not None:
-        library.sync(plan)
+        library.sync()
     return Searcher(library.view(), lambda q: embedder.encode([q])[0], settings)
