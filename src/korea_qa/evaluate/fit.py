@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ import numpy as np
 from korea_qa.answerability import Decision, Logit
 from korea_qa.evaluate import metrics
 from korea_qa.evaluate.goldfile import OFF_TOPIC, ON_TOPIC_KINDS
+from korea_qa.evaluate.provenance import git_commit
 
 # Why these and not the others the service also computes: eval/README.md, "An answerability
 # decision". Each must move the probability the way its meaning says (FEATURE_SIGNS); a fit
@@ -160,7 +160,7 @@ def fit(examples: Sequence[Example], model_id: str, *, parts: Parts | None = Non
         # The backend too: the decision applies to the model on any backend, but its
         # coefficients are reproduced exactly only with the one it was fitted on.
         "fitted_with": model_id,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "questions": len(examples), "answerable": sum(e.answerable for e in examples),
         "l2": parts.l2, "max_false_abstain": max_false,
         "leave_one_out": summary(loo, examples, threshold),
@@ -189,15 +189,6 @@ def summary(probability: np.ndarray, examples: Sequence[Example],
     return out
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def collect(items: Sequence[Any], searcher: Any) -> list[Example]:
     """Every item's features, from the service's own search (the features do not depend on
     the mode or on k)."""
@@ -218,6 +209,5 @@ def run_fit_command(args: argparse.Namespace, settings: Any) -> int:
                       "leave_one_out": decision.about["leave_one_out"]}, indent=2))
     print(f"wrote {args.out}")
     return 0
-
 
 

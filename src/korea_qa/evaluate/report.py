@@ -10,7 +10,6 @@ import base64
 import html
 import json
 import os
-import subprocess
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from korea_qa.evaluate import abstention, abstention_plots, plotting
 from korea_qa.evaluate.gold import GoldRun, misses, summarise
+from korea_qa.evaluate.provenance import git_commit
 
 SETTINGS_RECORDED = ("model", "backend", "chunk_min_words", "chunk_max_words",
                      "chunk_overlap_sentences", "fusion", "dense_weight", "rrf_k", "candidates",
@@ -35,7 +35,7 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
     decision = decision_for(settings.model_id(), settings.answerability_file)
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "gold": str(gold_path),
         "split": split,  # the part of the gold set asked: train, test or all
         "target": target,  # "in-process" or the server URL
@@ -56,15 +56,6 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
 def _miss(q: Any) -> dict[str, Any]:
     return {"id": q.id, "style": q.style, "question": q.question, "expected": q.expected,
             "first_hit": q.first_hit, "top": q.top}
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def write_reports(record: dict[str, Any], out_dir: Path, *, html_page: bool = True) -> list[Path]:
