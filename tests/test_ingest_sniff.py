@@ -61,7 +61,7 @@ def test_a_pdf_named_txt_is_a_pdf() -> None:
         (PNG, "page.html", "a PNG image"),
         (b"\xff\xd8\xff\xe0" + bytes(100), "a.pdf", "a JPEG image"),
         (b"GIF89a" + bytes(50), None, "a GIF image"),
-        (gzip.compress(b"<html><p>x</p></html>"), "page.html", "gzip-compressed data"),
+        (gzip.compress(b"<html><p>x</p></html>", mtime=0), "page.html", "gzip-compressed data"),
         (zipped(), "report.docx", "a ZIP archive"),
         (b"{\\rtf1\\ansi Hello}", "a.txt", "an RTF document"),
         (b"\x7fELF\x02\x01\x01" + bytes(60), None, "an executable program"),
