@@ -11,6 +11,10 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+# Compiled loops (korea_qa.lexical_top) check every index in tests: a read or write past an
+# array raises IndexError here instead of corrupting memory. Set before numba is imported.
+os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
+
 import pytest
 from fastapi.testclient import TestClient
 

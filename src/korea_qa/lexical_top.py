@@ -1,189 +1,203 @@
-"""Exact BM25 top n over one segment's postings, without scoring every passage.
+"""Exact BM25 over one segment's postings, in compiled loops: the top n, and any rows' scores.
 
-Scoring every passage holding any query term costs a fancy-indexed add per posting: at a
-million passages a question reads hundreds of thousands of postings (p50 ~30 ms here, see
-`bench/README.md`, "Scale"). Two things make it cheaper while every score stays what a full
-scoring gives, bit for bit:
+At a million passages a question reads hundreds of thousands of postings. As NumPy passes
+(gather, arithmetic, a sparse product, a threshold over every row) that cost p50 ~5 ms here
+even with MaxScore pruning; one compiled pass over the lists (numba) costs about half, with
+no pruning to get wrong (`bench/README.md`, "Scale"). Every score is what a full scoring
+(`Postings.scores`) gives, bit for bit: each posting's term is `lexical.impact`'s float64
+expression rounded to float32, added to its row in float32 in the question's token order.
 
-- The per-posting sums run in SciPy's compiled sparse product (one column per query token,
-  in the question's order, accumulated in float32 exactly as `Postings.scores` does).
-- MaxScore pruning (Turtle & Flood 1995). A term adds at most its bound to any passage: its
-  idf times the best `tf / (tf + norm)` over its postings, known from the term's highest count
-  and the shortest passage holding it at each count (`TermBounds`, stored with the postings
-  and independent of the collection statistics, so it survives adds and removals). Given a
-  score theta that n passages are known to reach (exact scores of a few hundred passages of
-  the rarest terms: `seed`), the terms whose bounds sum below theta cannot lift a passage into
-  the top n on their own. Only passages holding another ("essential") term are candidates,
-  and the long lists of common words are read only for those candidates.
+The top n: every list is added into a per-segment float32 accumulator (a scratch buffer kept
+between questions; the rows touched are reset after). A lower bound of the n-th best score,
+theta, comes from rows of the question's rarest terms (at most `SEED_ROWS * n` distinct rows,
+whose exact scores are in the accumulator by then); every allowed row scoring at least theta
+is returned, so the top n and anything tied with its last are among them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import numba
 import numpy as np
-import scipy.sparse
 
-from korea_qa.lexical import Bm25Params, CollectionStats, Postings, impact
+from korea_qa.lexical import Bm25Params, CollectionStats, Postings
 
-TF_LEVELS = 4  # bounds kept for counts 1, 2, 3 and 4 or more
-NO_LENGTH = np.iinfo(np.int64).max
-SEED_ROWS = 4  # times n: passages of the rarest terms scored to find theta
-# Float32 sums of float32 terms can exceed the float64 sum of their bounds by rounding; a
-# term set is pruned only when its bounds stay this far below theta.
-MARGIN = 1e-4
+SEED_ROWS = 4  # times n: rows of the rarest terms whose scores give theta
 
 
-@dataclass(frozen=True, slots=True)
-class TermBounds:
-    """Per term of a segment's postings: the highest count, and the shortest passage that
-    holds the term once, twice, three times, four or more times (NO_LENGTH: none)."""
+@numba.njit(nogil=True, cache=True)
+def _impact(weight: float, tf: float, length: int, k1: float, b: float,
+            avgdl: float) -> np.float32:
+    # The float64 expression of `lexical.impact`, operation for operation.
+    t = np.float64(tf)
+    return np.float32(weight * t / (t + k1 * (1.0 - b + b * np.float64(length) / avgdl)))
 
-    max_tf: np.ndarray  # int64 (terms,)
-    min_len: np.ndarray  # int64 (terms, TF_LEVELS)
 
-    @classmethod
-    def of(cls, postings: Postings, chunk: int = 1 << 23) -> TermBounds:
-        """Computed a block of whole lists at a time (postings may be mapped files)."""
-        ptr = np.asarray(postings.ptr)
-        terms = len(postings.terms)
-        max_tf = np.zeros(terms, dtype=np.int64)
-        min_len = np.full((terms, TF_LEVELS), NO_LENGTH, dtype=np.int64)
-        lengths = np.asarray(postings.lengths)
-        j = 0
-        while j < terms:
-            k = min(terms, max(j + 1, int(np.searchsorted(ptr, ptr[j] + chunk, "right")) - 1))
-            lo, hi = int(ptr[j]), int(ptr[k])
-            tf = np.asarray(postings.tf[lo:hi]).astype(np.int64)
-            length = lengths[np.asarray(postings.rows[lo:hi])]
-            starts = ptr[j:k] - lo
-            max_tf[j:k] = np.maximum.reduceat(tf, starts)
-            for level in range(1, TF_LEVELS + 1):
-                at = tf >= level if level == TF_LEVELS else tf == level
-                min_len[j:k, level - 1] = np.minimum.reduceat(np.where(at, length, NO_LENGTH),
-                                                              starts)
-            j = k
-        return cls(max_tf, min_len)
+@numba.njit(nogil=True, cache=True)
+def _top(ptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray,
+         cols: np.ndarray, weights: np.ndarray, k1: float, b: float, avgdl: float,
+         seed_rows: np.ndarray, n: int, allowed: np.ndarray, use_allowed: bool,
+         acc: np.ndarray, touched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    count = 0
+    for c in range(len(cols)):
+        j, w = cols[c], weights[c]
+        for p in range(ptr[j], ptr[j + 1]):
+            r = rows[p]
+            old = acc[r]
+            touched[count] = r
+            count += old == 0.0  # a row's first posting (every impact is positive)
+            acc[r] = np.float32(old + _impact(w, tf[p], lengths[r], k1, b, avgdl))
+    seen = np.empty(len(seed_rows), dtype=np.float32)
+    m = 0
+    for i in range(len(seed_rows)):
+        r = seed_rows[i]
+        if acc[r] > 0 and (not use_allowed or allowed[r]):
+            seen[m] = acc[r]
+            m += 1
+    theta = np.float32(0.0)
+    if 0 < n <= m:
+        theta = np.partition(seen[:m], m - n)[m - n]
+    out_rows = np.empty(count, dtype=np.int64)
+    out_scores = np.empty(count, dtype=np.float32)
+    k = 0
+    for i in range(count):
+        r = touched[i]
+        score = acc[r]
+        acc[r] = 0.0
+        if score > 0 and score >= theta and (not use_allowed or allowed[r]):
+            out_rows[k] = r
+            out_scores[k] = score
+            k += 1
+    return out_rows[:k], out_scores[:k]
 
-    def bound(self, j: np.ndarray, stats: CollectionStats, params: Bm25Params) -> np.ndarray:
-        """The best `tf / (tf + norm)` any posting of term positions `j` can have."""
-        tf = np.tile(np.arange(1, TF_LEVELS + 1, dtype=np.float64), (len(j), 1))
-        tf[:, -1] = self.max_tf[j]
-        length = self.min_len[j].astype(np.float64)
-        present = self.min_len[j] != NO_LENGTH
-        norm = params.k1 * (1.0 - params.b + params.b * np.where(present, length, 0.0)
-                            / stats.avgdl)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            best = np.where(present, tf / (tf + norm), 0.0)
-        return np.nan_to_num(best).max(axis=1)
+
+@numba.njit(nogil=True, cache=True)
+def _scores_of(ptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray,
+               cols: np.ndarray, weights: np.ndarray, k1: float, b: float, avgdl: float,
+               wanted: np.ndarray) -> np.ndarray:
+    """BM25 of `wanted` (ascending): per list, each row found by galloping on from the last."""
+    out = np.zeros(len(wanted), dtype=np.float32)
+    for c in range(len(cols)):
+        j, w = cols[c], weights[c]
+        lo, end = ptr[j], ptr[j + 1]
+        for i in range(len(wanted)):
+            r = wanted[i]
+            step = 1
+            hi = lo
+            while hi < end and rows[hi] < r:  # gallop: lo..hi brackets r
+                lo = hi + 1
+                hi += step
+                step *= 2
+            hi = min(hi, end)
+            while lo < hi:  # then bisect
+                mid = (lo + hi) >> 1
+                if rows[mid] < r:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < end and rows[lo] == r:
+                out[i] = np.float32(out[i] + _impact(w, tf[lo], lengths[r], k1, b, avgdl))
+    return out
+
+
+class _Scratch:
+    """Accumulators for `_top`, one per concurrent question and segment size, kept zeroed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    @contextmanager
+    def take(self, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        with self._lock:
+            free = self._free.setdefault(rows, [])
+            # `touched` is written before its count moves: one slot past the rows.
+            buffers = free.pop() if free else (np.zeros(rows, dtype=np.float32),
+                                               np.empty(rows + 1, dtype=np.int32))
+        try:
+            yield buffers
+        finally:
+            with self._lock:  # `_top` leaves the accumulator zeroed, even for a caller's
+                self._free[rows].append(buffers)  # KeyboardInterrupt it never saw
+
+
+_SCRATCH = _Scratch()
+_NO_MASK = np.zeros(1, dtype=np.bool_)
 
 
 class SegmentQuery:
     """One question's BM25 over one segment: exact scores of any rows, exact top n."""
 
-    def __init__(self, postings: Postings, bounds: TermBounds, term_ids: Sequence[int],
-                 weights: np.ndarray, stats: CollectionStats, params: Bm25Params) -> None:
-        self.postings = postings
-        self.bounds = bounds
+    def __init__(self, postings: Postings, term_ids: Sequence[int], weights: np.ndarray,
+                 stats: CollectionStats, params: Bm25Params) -> None:
+        self.rows = len(postings.lengths)
         self.stats = stats
         self.params = params
-        self.rows = len(postings.lengths)
+        self._ptr = np.asarray(postings.ptr, dtype=np.int64)
+        self._rows = np.asarray(postings.rows)
+        self._tf = np.asarray(postings.tf)
+        self._lengths = np.asarray(postings.lengths)
+        terms = np.asarray(postings.terms)
         ids = np.asarray(term_ids, dtype=np.int64)
-        where = np.searchsorted(postings.terms, ids)
-        where[where >= len(postings.terms)] = 0
-        found = (np.asarray(postings.terms)[where] == ids) if len(postings.terms) else \
-            np.zeros(len(ids), dtype=bool)
+        where = np.minimum(np.searchsorted(terms, ids), max(0, len(terms) - 1))
+        found = terms[where] == ids if len(terms) else np.zeros(len(ids), dtype=bool)
         # One column per query token present, in the question's order (repeats count again).
-        self.cols = [(int(j), float(w)) for j, w, f in
-                     zip(where, np.asarray(weights, dtype=np.float64), found, strict=True) if f]
-        self.ptr = np.asarray(postings.ptr)
+        self._cols = where[found].astype(np.int64)
+        self._weights = np.asarray(weights, dtype=np.float64)[found]
 
-    def _list(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = int(self.ptr[j]), int(self.ptr[j + 1])
-        return np.asarray(self.postings.rows[lo:hi]), np.asarray(self.postings.tf[lo:hi])
-
-    def _impact(self, weight: float, tf: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return impact(weight, tf, np.asarray(self.postings.lengths)[rows], self.stats,
-                      self.params)
+    def _bm25(self) -> tuple[float, float, float]:
+        return float(self.params.k1), float(self.params.b), float(self.stats.avgdl)
 
     def scores_of(self, rows: np.ndarray) -> np.ndarray:
         """BM25 of `rows` (any order), term by term as a full scoring adds them."""
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.zeros(len(rows), dtype=np.float32)
-        if not len(rows):
-            return out
-        for j, weight in self.cols:
-            plist, tf = self._list(j)
-            at = np.minimum(np.searchsorted(plist, rows), len(plist) - 1)
-            hit = plist[at] == rows
-            out[hit] += self._impact(weight, tf[at[hit]], rows[hit])
+        if not len(rows) or not len(self._cols):
+            return np.zeros(len(rows), dtype=np.float32)
+        order = np.argsort(rows, kind="stable")
+        out = np.empty(len(rows), dtype=np.float32)
+        out[order] = _scores_of(self._ptr, self._rows, self._tf, self._lengths, self._cols,
+                                self._weights, *self._bm25(), rows[order])
         return out
 
-    def seed(self, n: int, allowed: np.ndarray | None) -> np.ndarray:
-        """Exact scores (positive) of a few allowed rows holding the rarest query terms: the
-        n-th best of them is a score the true top n reaches."""
-        if not self.cols or n <= 0:
-            return np.zeros(0, dtype=np.float32)
-        distinct = sorted({j for j, _ in self.cols}, key=lambda j: self.ptr[j + 1] - self.ptr[j])
-        picked, total, most = [], 0, SEED_ROWS * n
-        for j in distinct:
-            plist = self._list(j)[0]
-            if len(plist) > most:  # any subset gives a valid bound: keep it cheap
-                plist = plist[np.linspace(0, len(plist) - 1, most).astype(np.int64)]
+    def top(self, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Allowed rows with a positive score of at least a lower bound of the n-th best (so
+        the top n, ties included, are among them), with their exact scores; unordered."""
+        if not len(self._cols) or n <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        mask = _NO_MASK if allowed is None else np.asarray(allowed, dtype=np.bool_)
+        with _SCRATCH.take(self.rows) as (acc, touched):
+            return _top(self._ptr, self._rows, self._tf, self._lengths, self._cols,
+                        self._weights, *self._bm25(), self._seed_rows(n), n, mask,
+                        allowed is not None, acc, touched)
+
+    def _seed_rows(self, n: int) -> np.ndarray:
+        """Distinct rows of the rarest query terms, at most SEED_ROWS * n (any subset gives a
+        valid bound; the rarest terms' rows tend to score highest)."""
+        most, picked, total = SEED_ROWS * n, [], 0
+        sizes = self._ptr[self._cols + 1] - self._ptr[self._cols]
+        for j in dict.fromkeys(self._cols[np.argsort(sizes, kind="stable")].tolist()):
+            lo, hi = int(self._ptr[j]), int(self._ptr[j + 1])
+            plist = self._rows[lo:hi] if hi - lo <= most else \
+                self._rows[lo + np.linspace(0, hi - lo - 1, most).astype(np.int64)]
             picked.append(plist)
             total += len(plist)
             if total >= most:
                 break
-        rows = np.unique(np.concatenate(picked))
-        if allowed is not None:
-            rows = rows[allowed[rows]]
-        scores = self.scores_of(rows)
-        return scores[scores > 0]
+        return np.unique(np.concatenate(picked)).astype(np.int64)
 
-    def top(self, theta: float, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Every allowed row scoring at least theta (and above 0), with its exact score."""
-        if not self.cols:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        optional = self._optional(theta)
-        candidate = None
-        if optional:
-            candidate = np.zeros(self.rows, dtype=bool)
-            for j in {j for j, _ in self.cols} - optional:
-                candidate[self._list(j)[0]] = True
-        # A narrow filter: read every list only at the allowed rows.
-        narrow = allowed is not None and np.count_nonzero(allowed) * 8 < self.rows
-        if narrow:
-            candidate = allowed if candidate is None else candidate & allowed
-        data, indices, indptr = [], [], [0]
-        for j, weight in self.cols:
-            plist, tf = self._list(j)
-            if candidate is not None and (narrow or j in optional):
-                keep = candidate[plist]
-                plist, tf = plist[keep], tf[keep]
-            data.append(self._impact(weight, tf, plist))
-            indices.append(plist.astype(np.int32, copy=False))
-            indptr.append(indptr[-1] + len(plist))
-        matrix = scipy.sparse.csc_array(
-            (np.concatenate(data), np.concatenate(indices), np.asarray(indptr, dtype=np.int64)),
-            shape=(self.rows, len(self.cols)))
-        # Column by column, row sums accumulate in float32 in the question's order.
-        totals = np.asarray(matrix @ np.ones(len(self.cols), dtype=np.float32))
-        keep = totals >= theta if theta > 0 else totals > 0
-        if allowed is not None:
-            keep &= allowed
-        rows = np.flatnonzero(keep)
-        return rows.astype(np.int64), totals[rows].astype(np.float32)
 
-    def _optional(self, theta: float) -> set[int]:
-        """The terms whose bounds together stay below theta (fewest first by bound)."""
-        if theta <= 0:
-            return set()
-        weight: dict[int, float] = {}
-        for j, w in self.cols:
-            weight[j] = weight.get(j, 0.0) + w
-        js = np.array(list(weight), dtype=np.int64)
-        ub = self.bounds.bound(js, self.stats, self.params) * np.array(list(weight.values()))
-        order = np.argsort(ub, kind="stable")
-        below = np.cumsum(ub[order]) < theta * (1.0 - MARGIN)
-        return {int(j) for j in js[order][below]}
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernels for a stored segment's array types,
+    so a server's first question does not pay for it."""
+    ptr, rows = np.array([0, 2], dtype=np.int64), np.array([0, 1], dtype=np.int32)
+    tf, lengths = np.ones(2, dtype=np.float32), np.array([3, 5], dtype=np.int32)
+    for array in (ptr, rows, tf, lengths):
+        array.setflags(write=False)  # stored segments are mapped read-only
+    postings = Postings(np.array([7], dtype=np.int32), ptr, rows, tf, lengths)
+    query = SegmentQuery(postings, [7], np.ones(1), CollectionStats(2, 8), Bm25Params())
+    for allowed in (None, np.ones(2, dtype=bool)):
+        query.top(1, allowed)
+    query.scores_of(np.array([1]))

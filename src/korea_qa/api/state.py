@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from korea_qa import lexical_top
 from korea_qa.batching import QueryEncoder
 from korea_qa.embed import Embedder, load_embedder
 from korea_qa.errors import IndexNotReady, KoreaQAError
@@ -51,6 +52,7 @@ class ServiceState:
         # OpenVINO); pay that here for typical question lengths, not in a user's request.
         for words in (4, 12, 24):
             self.embedder.encode([" ".join(["question"] * words)])
+        lexical_top.warm_up()  # BM25's compiled loops: loaded from numba's cache, or compiled
         s = self.settings
         self.encoder = QueryEncoder(self.embedder, max_batch=s.batch_max_size,
                                     wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)

@@ -3,7 +3,8 @@
     segments/<name>/segment.json      rows, dimension, and the size (and, for segments small
                                       enough to hash at every start, the sha256) of each file
     segments/<name>/<array>.npy       the per-passage arrays (`ARRAYS`), one file each
-    segments/<name>/inv_*.npy         the inverted lists and the terms' score bounds
+    segments/<name>/inv_*.npy         the inverted lists (format-2 segments written before
+                                      the compiled BM25 also hold term bounds, now unread)
     segments/<name>/ivf.faiss         an IVF index of the vectors, for large segments
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-# 2: sentence vectors in float16, passage lengths in int32, term bounds (inv_maxtf/minlen).
+# 2: sentence vectors in float16, passage lengths in int32.
 FORMAT = 2
 META = "segment.json"
 IVF = "ivf.faiss"

@@ -23,7 +23,6 @@ import numpy as np
 
 from korea_qa.errors import IndexNotReady
 from korea_qa.lexical import Forward, Postings
-from korea_qa.lexical_top import TermBounds
 from korea_qa.records import Passage
 from korea_qa.store.base import Put
 from korea_qa.store.layout import (
@@ -114,13 +113,12 @@ class Segment:
     """An opened segment: its arrays mapped read-only, its postings and IVF index if any."""
 
     def __init__(self, folder: Path, meta: dict[str, Any], data: SegmentData,
-                 postings: Postings, bounds: TermBounds, ivf: faiss.Index | None) -> None:
+                 postings: Postings, ivf: faiss.Index | None) -> None:
         self.folder = folder
         self.name = folder.name
         self.meta = meta
         self.data = data
         self.postings = postings
-        self.bounds = bounds
         self.ivf = ivf
         self.vector_rows = RowFile(folder / "vectors.npy")
         self.sentence_rows = RowFile(folder / "sentence_vectors.npy")
@@ -146,7 +144,6 @@ class Segment:
         try:
             arrays = {name: _map(folder / f"{name}.npy") for name in ARRAYS}
             postings = Postings(*(_map(folder / f"inv_{name}.npy") for name in POSTINGS))
-            bounds = TermBounds(_map(folder / "inv_maxtf.npy"), _map(folder / "inv_minlen.npy"))
             data = SegmentData(**arrays)
             if data.vectors.shape != (meta["rows"], dim) or data.rows != meta["rows"]:
                 raise ValueError(f"vectors have shape {data.vectors.shape}, the manifest says "
@@ -155,7 +152,7 @@ class Segment:
         except (OSError, ValueError, RuntimeError) as exc:
             raise IndexNotReady(f"cannot be read ({exc.__class__.__name__}: {exc})",
                                 file=str(folder)) from None
-        return cls(folder, meta, data, postings, bounds, ivf)
+        return cls(folder, meta, data, postings, ivf)
 
 
 def segment_data(puts: Sequence[Put], ords: Sequence[int], forward: Forward) -> SegmentData:

@@ -215,16 +215,11 @@ class LocalRetrieval:
         return _best(parts, n)
 
     def lexical_top(self, n: int) -> Scored:
-        searched = list(self._searched())
+        # Each segment returns at least its own top n, so their union holds the top n.
         queries = self._segment_queries()
-        seeds = [queries[i].seed(n, allowed) for i, _, allowed in searched]
-        found = np.concatenate(seeds) if seeds else np.zeros(0, dtype=np.float32)
-        # The n-th best of these exact scores is one the true top n reaches.
-        theta = float(np.partition(found, len(found) - n)[len(found) - n]) \
-            if len(found) >= n > 0 else 0.0
         parts = []
-        for i, _, allowed in searched:
-            rows, scores = queries[i].top(theta, allowed)
+        for i, _, allowed in self._searched():
+            rows, scores = queries[i].top(n, allowed)
             parts.append((rows + self.view.bases[i], scores))
         return _best(parts, n, positive=True)
 
@@ -288,7 +283,7 @@ class LocalRetrieval:
 
     def _segment_queries(self) -> list[SegmentQuery]:
         if self._queries is None:
-            self._queries = [SegmentQuery(s.postings, s.bounds, self.term_ids, self.weights,
+            self._queries = [SegmentQuery(s.postings, self.term_ids, self.weights,
                                           self.view.stats, self.view.bm25)
                              for s in self.view.segments]
         return self._queries

@@ -4,11 +4,10 @@
 the final shape at the end: NumPy pads it so that it never changes length); `finish` derives
 the rest from those files, again a block at a time: the inverted lists (a counting pass for
 each term's place, then rows scattered into a mapped output, so each list stays in row
-order), the terms' score bounds (`korea_qa.lexical_top.TermBounds`), the IVF index of large
-segments, and the manifest; then the folder is renamed into place. Until then it is
-`.tmp-<name>`, and its writer holds an flock on `.lock-<name>` beside it, so that a sweep by
-another writer leaves a build in progress alone (big merges run without the index's write
-lock).
+order), the IVF index of large segments, and the manifest; then the folder is renamed into
+place. Until then it is `.tmp-<name>`, and its writer holds an flock on `.lock-<name>`
+beside it, so that a sweep by another writer leaves a build in progress alone (big merges run
+without the index's write lock).
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from typing import IO, Any
 import numpy as np
 
 from korea_qa.lexical import Forward, Postings
-from korea_qa.lexical_top import TermBounds
 from korea_qa.store.layout import (
     ARRAYS,
     DTYPES,
@@ -125,9 +123,6 @@ class SegmentWriter:
         load = {a: np.load(self.tmp / f"{a}.npy", mmap_mode="r") for a in self.columns}
         forward = Forward(load["fwd_ptr"], load["fwd_terms"], load["fwd_counts"])
         postings = _invert(self.tmp, forward, load["inv_lengths"])
-        bounds = TermBounds.of(postings)
-        save_array(self.tmp / "inv_maxtf.npy", bounds.max_tf)
-        save_array(self.tmp / "inv_minlen.npy", bounds.min_len)
         if ann is not None and self.rows >= ann.min_rows:
             write_ivf(build_ivf(load["vectors"], ann), self.tmp / IVF)
             fsync_file(self.tmp / IVF)
