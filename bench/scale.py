@@ -188,7 +188,8 @@ def main() -> int:
     result: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                               "machine": describe(), "model": embedder.model_id,
                               "ann": {"min_rows": options.ann.min_rows,
-                                      "nprobe": options.ann.nprobe, "kind": options.ann.kind}}
+                                      "nprobe": options.ann.nprobe, "kind": options.ann.kind,
+                                      "candidates": options.ann.candidates(settings.candidates)}}
     try:
         if not (index_dir / "current").exists():
             result["build"] = build(index_dir, settings, options, args.passages,

@@ -172,8 +172,8 @@ def real_vectors_section(work: Path, options: StoreOptions, settings: Settings,
     exact = exact_view(store.folder, options)
     result: dict[str, Any] = dict(agreement(approx, exact, settings, queries, qvectors))
     by_nprobe = {}
-    for nprobe in (8, 16, 32, 64, 128):
-        approx.nprobe = nprobe
+    for nprobe in (8, 16, 32, 64, 128, 256):
+        approx.ann = replace(approx.ann, nprobe=nprobe)
         by_nprobe[nprobe] = agreement(approx, exact, settings, queries, qvectors)
     result.update(passages=len(texts), segments=len(approx.segments), by_nprobe=by_nprobe,
                   lists=[int(faiss.extract_index_ivf(s.ivf).nlist) for s in approx.segments

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from korea_qa import aliases
 from korea_qa.lexical import Bm25Params
+from korea_qa.vector import AnnKind, AnnParams
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
@@ -142,16 +143,26 @@ class Settings(BaseSettings):
         description="BM25 length normalisation b; applied at query time, no rebuild.")
 
     # The store. A segment of at least ann_min_rows passages gets an approximate vector index
-    # (IVF, 8-bit codes, exact re-scoring), searched over ann_nprobe clusters; smaller ones are
-    # searched exactly. Chosen from measurements (bench/README.md, "Scale").
+    # (IVF with 4-bit fast-scan codes; ann_refine x the wanted candidates re-scored exactly),
+    # searched over ann_nprobe clusters; smaller ones are searched exactly. Chosen from
+    # measurements (bench/README.md, "Scale").
     ann_min_rows: int = Field(
-        default=20_000, ge=1,
+        default=AnnParams().min_rows, ge=1,
         description="A segment of at least this many passages gets an approximate vector index "
-                    "(IVF, 8-bit codes, exact re-scoring of the candidates); smaller ones are "
-                    "searched exactly.")
+                    "(IVF, exact re-scoring of the candidates); smaller ones are searched "
+                    "exactly.")
     ann_nprobe: int = Field(
-        default=128, ge=1,
+        default=AnnParams().nprobe, ge=1,
         description="Clusters searched in an approximate (IVF) vector index.")
+    ann_refine: int = Field(
+        default=AnnParams().refine, ge=1,
+        description="An approximate index returns this many times the candidates wanted; "
+                    "they are re-scored exactly from the float vectors and the best kept.")
+    ann_kind: AnnKind = Field(
+        default=AnnParams().kind,
+        description="The codes of the approximate index built for a large segment: ivf-pq4fs "
+                    "(4-bit product quantisation, fast-scan), ivf-sq8 (8-bit scalar) or "
+                    "ivf-flat (float vectors). Applies to segments written from then on.")
     merge_factor: int = Field(
         default=8, ge=2,
         description="When this many segments of one size tier exist, they are merged into one.")

@@ -214,10 +214,19 @@ class Catalog:
                                  chunk))
         return out
 
-    def passage_text(self, ord_: int, start: int, end: int) -> str:
-        rows = self._all("SELECT substr(text, ?, ?) FROM articles WHERE ord = ?",
-                         (start + 1, end - start, ord_))
-        return str(rows[0][0]) if rows else ""
+    def passage_texts(self, spans: Sequence[tuple[int, int, int]]) -> list[tuple[str, str]]:
+        """(doc_id, text) of each (ord, start, end) span of an article's text, in one query
+        per 300 spans (a search reads a dozen passages; a query each cost ~35 us apiece)."""
+        out: list[tuple[str, str]] = []
+        for chunk in _chunks(list(spans), 300):
+            values = ",".join(["(?, ?, ?, ?)"] * len(chunk))
+            args = [x for i, (o, a, b) in enumerate(chunk) for x in (i, o, a + 1, b - a)]
+            got = {i: (d, t) for i, d, t in self._all(
+                f"WITH want(i, ord, at, len) AS (VALUES {values}) SELECT want.i, a.doc_id, "
+                "substr(a.text, want.at, want.len) FROM want JOIN articles a ON a.ord = want.ord",
+                args)}
+            out.extend(got.get(i, ("", "")) for i in range(len(chunk)))
+        return out
 
     def text(self, doc_id: str) -> str | None:
         rows = self._all("SELECT text FROM articles WHERE doc_id = ?", (doc_id,))

@@ -11,7 +11,8 @@ from korea_qa.vector import AnnParams
 
 def store_options(settings: Settings) -> StoreOptions:
     return StoreOptions(
-        ann=AnnParams(min_rows=settings.ann_min_rows, nprobe=settings.ann_nprobe),
+        ann=AnnParams(min_rows=settings.ann_min_rows, nprobe=settings.ann_nprobe,
+                      refine=settings.ann_refine, kind=settings.ann_kind),
         bm25=settings.bm25_params(), merge_factor=settings.merge_factor,
         merge_inline_rows=settings.merge_inline_rows)
 

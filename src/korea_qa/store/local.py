@@ -141,7 +141,7 @@ class LocalStore:
             dim = int(catalog.meta()["dim"])
             segments = [self._segment(name, dim) for name in catalog.segments()]
             view = LocalView(self.folder.name, catalog, segments, catalog.dead_ranges(),
-                             bm25=self.options.bm25, nprobe=self.options.ann.nprobe)
+                             bm25=self.options.bm25, ann=self.options.ann)
         except BaseException:
             catalog.close()
             raise

@@ -120,7 +120,6 @@ class Segment:
         self.data = data
         self.postings = postings
         self.ivf = ivf
-        self.vector_rows = RowFile(folder / "vectors.npy")
         self.sentence_rows = RowFile(folder / "sentence_vectors.npy")
 
     @property

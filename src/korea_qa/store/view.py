@@ -22,7 +22,7 @@ from korea_qa.store.base import Scored, StoredArticle
 from korea_qa.store.catalog import Catalog, row_to_article
 from korea_qa.store.segment import Segment
 from korea_qa.topk import DENSE_TIE, best_positive, best_rows
-from korea_qa.vector import exact_top, ivf_top, one_thread, selector_bitmap
+from korea_qa.vector import AnnParams, exact_top, ivf_top, one_thread, selector_bitmap
 
 # A filter leaving fewer rows than this in a segment is searched exactly: reading a few
 # thousand vectors costs less than probing clusters that hold few allowed rows.
@@ -36,11 +36,11 @@ Allowed = list[np.ndarray | None]  # per segment: a row mask, or None for every 
 
 class LocalView:
     def __init__(self, name: str, catalog: Catalog, segments: Sequence[Segment],
-                 dead: dict[str, np.ndarray], *, bm25: Bm25Params, nprobe: int) -> None:
+                 dead: dict[str, np.ndarray], *, bm25: Bm25Params, ann: AnnParams) -> None:
         self.name = name
         self.catalog = catalog
         self.bm25 = bm25
-        self.nprobe = nprobe
+        self.ann = ann
         meta = catalog.meta()
         self.generation = int(meta.get("generation", 0))
         self.stats = CollectionStats(int(meta.get("passages", 0)),
@@ -96,17 +96,19 @@ class LocalView:
 
     def passages(self, refs: np.ndarray) -> list[Passage]:
         segs, rows = self.locate(np.asarray(refs, dtype=np.int64))
-        ords = [int(self.segments[s].data.ords[r]) for s, r in zip(segs, rows, strict=True)]
-        doc_ids = self.catalog.doc_ids_by_ord(ords)
-        out = []
-        for s, r, ord_ in zip(segs, rows, ords, strict=True):
+        spans = []
+        for s, r in zip(segs.tolist(), rows.tolist(), strict=True):
             d = self.segments[s].data
-            start, end = int(d.starts[r]), int(d.ends[r])
+            spans.append((int(d.ords[r]), int(d.starts[r]), int(d.ends[r])))
+        out = []
+        for (s, r), (_, start, end), (doc_id, text) in zip(
+                zip(segs.tolist(), rows.tolist(), strict=True), spans,
+                self.catalog.passage_texts(spans), strict=True):
+            d = self.segments[s].data
             lo, hi = int(d.sentence_ptr[r]), int(d.sentence_ptr[r + 1])
             out.append(Passage(
-                doc_id=doc_ids[ord_], position=int(d.positions[r]),
-                paragraph=int(d.paragraphs[r]), start=start, end=end,
-                text=self.catalog.passage_text(ord_, start, end),
+                doc_id=doc_id, position=int(d.positions[r]), paragraph=int(d.paragraphs[r]),
+                start=start, end=end, text=text,
                 sentences=tuple((int(a), int(b)) for a, b in d.sentence_spans[lo:hi]),
                 page=int(d.pages[r]) or None))
         return out
@@ -205,12 +207,12 @@ class LocalRetrieval:
             if segment.ivf is not None and (not self.filtered or count >= EXACT_BELOW):
                 bitmap = None if allowed is None else \
                     selector_bitmap(allowed) if self.filtered else self.view.live_bitmap(i)
-                rows = ivf_top(segment.ivf, self.query, n, self.view.nprobe, bitmap)
+                rows = ivf_top(segment.ivf, self.query, self.view.ann.candidates(n),
+                               self.view.ann.nprobe, bitmap)
                 scores = self._exact_cosines(i, rows)
             # The clusters probed may hold fewer than n allowed rows: then exactly.
             if len(rows) < min(n, count):
-                rows, scores = exact_top(segment.data.vectors, self.query, n, allowed,
-                                         segment.vector_rows.take)
+                rows, scores = exact_top(segment.data.vectors, self.query, n, allowed)
             parts.append((rows + self.view.bases[i], scores))
         return _best(parts, n)
 
@@ -238,7 +240,7 @@ class LocalRetrieval:
         """Cosines of rows of segment i, remembered for `dense_scores`. In float64, so a
         passage's cosine does not depend on which others share the product (float32
         products round with their shape): fused scores stay exact."""
-        picked = self.view.segments[i].vector_rows.take(rows).astype(np.float64)
+        picked = np.asarray(self.view.segments[i].data.vectors[rows], dtype=np.float64)
         with one_thread():
             scores = (picked @ self.query.astype(np.float64)).astype(np.float32)
         self._cosines.update(zip((rows + self.view.bases[i]).tolist(), scores.tolist(),
