@@ -22,6 +22,7 @@ import numpy as np
 from korea_qa.records import Explain, Passage, Span
 from korea_qa.store.base import Retrieval, Scored, StoreView
 from korea_qa.tokenize import Token, token_spans
+from korea_qa.topk import order_by_score
 
 # Words of asking, not of the subject: a question's "what" or "did" is never "not mentioned",
 # nor marked in a passage. (Lucene's stopwords, which the tokenizer drops, do not list them.)
@@ -70,14 +71,7 @@ class TopList:
     def of(cls, refs: np.ndarray, scores: np.ndarray, retrieval: Retrieval) -> TopList:
         refs = np.asarray(refs, dtype=np.int64)
         scores = np.asarray(scores, dtype=np.float64)
-        order = np.argsort(-scores, kind="stable")
-        values = scores[order]
-        tied = np.flatnonzero(np.r_[False, values[1:] == values[:-1]] |
-                              np.r_[values[:-1] == values[1:], False])
-        if len(tied):  # keys only where needed: they are read from the catalog
-            keys = dict(zip(tied.tolist(), retrieval.keys(refs[order[tied]]), strict=True))
-            positions = sorted(range(len(order)), key=lambda i: (-values[i], keys.get(i, "")))
-            order = order[positions]
+        order = order_by_score(scores, refs, retrieval.keys)
         return cls(refs[order], scores[order])
 
     def rank(self, ref: int) -> int | None:

@@ -23,6 +23,7 @@ from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import MODES, Settings
 from korea_qa.store.base import Retrieval, Scored, StoreView, open_retrieval
 from korea_qa.tokenize import tokenize
+from korea_qa.topk import order_by_score
 
 Encode = Callable[[str], np.ndarray]
 
@@ -139,16 +140,7 @@ def rank(retrieval: Retrieval, mode: str, *, settings: Settings,
 def ordered(scores: np.ndarray, refs: np.ndarray, retrieval: Retrieval) -> np.ndarray:
     """Best score first; equal scores by passage key, so the order never depends on where
     passages are stored (an index grown article by article ranks as a fresh build)."""
-    order = np.argsort(-scores, kind="stable")
-    values = scores[order]
-    tied = np.flatnonzero(np.r_[False, values[1:] == values[:-1]] |
-                          np.r_[values[:-1] == values[1:], False])
-    if len(tied):
-        keys = dict(zip(tied.tolist(), retrieval.keys(refs[order[tied]]), strict=True))
-        positions = list(range(len(order)))
-        positions.sort(key=lambda i: (-float(values[i]), keys.get(i, "")))
-        order = order[positions]
-    return order
+    return order_by_score(scores, refs, retrieval.keys)
 
 
 class Searcher:

@@ -7,6 +7,9 @@ would rank differently from a fresh build of the same articles.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
 import numpy as np
 
 # Float32 matrix products round differently with the shape of the matrix (how the BLAS
@@ -30,3 +33,22 @@ def best_positive(scores: np.ndarray, n: int, allowed: np.ndarray | None = None)
     keep = scores > 0 if allowed is None else (scores > 0) & allowed
     candidates = np.flatnonzero(keep)
     return candidates[best_rows(scores[candidates], n)]
+
+
+def order_by_score(scores: np.ndarray, refs: np.ndarray,
+                   keys: Callable[[np.ndarray], list[str]]) -> np.ndarray:
+    """Positions of `scores`, best first; equal scores by the key of their ref (`keys` maps
+    refs to passage keys: asked only of tied refs, since keys are read from the catalog)."""
+    order = np.argsort(-scores, kind="stable")
+    values = scores[order]
+    same = values[1:] == values[:-1]
+    if not same.any():
+        return order
+    # Runs of equal scores, [start, stop) in `order`: each is sorted by key alone.
+    edges = np.flatnonzero(np.r_[True, ~same, True])
+    runs = [(int(a), int(b)) for a, b in itertools.pairwise(edges.tolist()) if b - a > 1]
+    tied = np.concatenate([order[a:b] for a, b in runs])
+    key_of = dict(zip(tied.tolist(), keys(refs[tied]), strict=True))
+    for a, b in runs:
+        order[a:b] = sorted(order[a:b].tolist(), key=key_of.__getitem__)
+    return order

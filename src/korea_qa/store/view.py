@@ -50,6 +50,7 @@ class LocalView:
         self.bases = np.cumsum([0] + [s.rows for s in self.segments]).astype(np.int64)
         self.live: Allowed = [_live_rows(s.rows, dead.get(s.name)) for s in self.segments]
         self._bitmaps: dict[int, np.ndarray] = {}
+        self._doc_id_cache: dict[int, str] = {}
 
     def close(self) -> None:
         self.catalog.close()
@@ -116,9 +117,23 @@ class LocalView:
     def keys(self, refs: np.ndarray) -> list[str]:
         segs, rows = self.locate(np.asarray(refs, dtype=np.int64))
         ords = [int(self.segments[s].data.ords[r]) for s, r in zip(segs, rows, strict=True)]
-        doc_ids = self.catalog.doc_ids_by_ord(ords)
+        doc_ids = self._doc_ids(ords)
         return [f"{doc_ids[o]}#{int(self.segments[s].data.positions[r])}"
                 for s, r, o in zip(segs, rows, ords, strict=True)]
+
+    def _doc_ids(self, ords: list[int]) -> dict[int, str]:
+        """ord -> doc_id, remembered for the view's life (the snapshot never changes them):
+        ties are broken by passage key three times a search, often among the same articles."""
+        cache = self._doc_id_cache  # shared by the server's threads: read, never relied on
+        out = {o: d for o in ords if (d := cache.get(o)) is not None}
+        missing = [o for o in ords if o not in out]
+        if missing:
+            fetched = self.catalog.doc_ids_by_ord(missing)
+            if len(cache) > 100_000:
+                cache.clear()
+            cache.update(fetched)
+            out.update(fetched)
+        return out
 
     def sentence_vectors(self, ref: int) -> np.ndarray:
         segs, rows = self.locate(np.asarray([ref], dtype=np.int64))
