@@ -2,12 +2,12 @@
 
 Every vector of the shared embedding cache (all-MiniLM-L6-v2 vectors of the texts the
 benchmarks embedded: SciFact abstracts and windows and more) but the SciFact claims, which
-are the questions. For IVF-Flat, IVF with 8-bit scalar codes (what the store builds; its
-candidates re-scored exactly from the float vectors) and HNSW: build time, size, one-question
-latency (one thread) and recall@10 and @200 against exact search, over a sweep of
-nprobe / efSearch. Minutes on two cores.
+are the questions. For IVF-Flat, IVF with 8-bit scalar codes, IVF with 4-bit fast-scan PQ
+codes (what the store builds: 400 candidates re-scored exactly from the float vectors for a
+top 200) and HNSW: build time, one-question latency (one thread) and recall@10 and @200
+against exact search, over a sweep of nprobe / efSearch. Minutes on two cores.
 
-    .venv/bin/python bench/ann_choice.py [--lists 1,2,4]
+    .venv/bin/python bench/ann_choice.py [--lists 1,2,4] [--kinds ivf-flat,ivf-sq8,...]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from machine import describe
 
 from korea_qa.evaluate.embed_cache import text_key
 from korea_qa.settings import Settings
+from korea_qa.vector import AnnKind, AnnParams, build_ivf
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
@@ -49,34 +50,31 @@ def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
 
 
 def timed_search(index: Any, queries: np.ndarray, k: int, params: Any = None,
-                 db: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                 db: np.ndarray | None = None, refine: int = 1) -> tuple[np.ndarray, float]:
     out, seconds = np.zeros((len(queries), k), dtype=np.int64), []
     for i, q in enumerate(queries):
         started = time.perf_counter()
-        _, ids = index.search(q[None, :], k, params=params)
+        _, ids = index.search(q[None, :], k * refine, params=params)
         if db is not None:  # exact re-scoring of the candidates, as the store does
             rows = ids[0][ids[0] >= 0]
-            ids = rows[np.argsort(-(db[rows] @ q), kind="stable")][None, :]
+            ids = rows[np.argsort(-(db[rows] @ q), kind="stable")][None, :k]
         seconds.append(time.perf_counter() - started)
         out[i, :ids.shape[1]] = ids[0]
     return out, float(np.median(seconds) * 1000)
 
 
 def ivf(db: np.ndarray, lists: int, kind: str) -> tuple[Any, float]:
-    quantizer = faiss.IndexFlatIP(db.shape[1])
-    index = faiss.IndexIVFFlat(quantizer, db.shape[1], lists, faiss.METRIC_INNER_PRODUCT) \
-        if kind == "ivf-flat" else faiss.IndexIVFScalarQuantizer(
-            quantizer, db.shape[1], lists, faiss.ScalarQuantizer.QT_8bit,
-            faiss.METRIC_INNER_PRODUCT)
+    """The store's own IVF of that kind (`korea_qa.vector.build_ivf`), with `lists` lists."""
     started = time.perf_counter()
-    index.train(db)
-    index.add(db)
+    index = build_ivf(db, AnnParams(kind=kind, train_rows=len(db)), lists)
     return index, time.perf_counter() - started
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lists", default="1,2,4", help="IVF lists as multiples of sqrt(n)")
+    parser.add_argument("--kinds", default="ivf-flat,ivf-sq8,ivf-pq4fs,hnsw",
+                        help="which indexes (hnsw: HNSW M16 and M32)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
@@ -86,21 +84,23 @@ def main() -> int:
     db, queries = vectors(settings, load_embedder(settings).model_id)
     _, truth = faiss.knn(queries, db, 200, metric=faiss.METRIC_INNER_PRODUCT)
     rows: list[dict[str, Any]] = []
+    kinds: list[AnnKind | str] = args.kinds.split(",")
     for mult in (float(m) for m in args.lists.split(",")):
         lists = int(mult * np.sqrt(len(db)))
-        for kind in ("ivf-flat", "ivf-sq8"):
+        for kind in [k for k in kinds if k.startswith("ivf")]:
             index, build = ivf(db, lists, kind)
-            for nprobe in (16, 32, 64, 128):
+            for nprobe in (16, 32, 64, 128, 256):
                 params = faiss.SearchParametersIVF()
                 params.nprobe = nprobe
                 found, ms = timed_search(index, queries, 200, params,
-                                         db if kind == "ivf-sq8" else None)
+                                         None if kind == "ivf-flat" else db,
+                                         2 if kind == "ivf-pq4fs" else 1)
                 rows.append({"index": f"{kind} {lists} lists", "param": f"nprobe {nprobe}",
                              "build_s": round(build, 1), "ms": round(ms, 3),
                              "recall@10": round(recall(found, truth, 10), 4),
                              "recall@200": round(recall(found, truth, 200), 4)})
                 print(rows[-1], flush=True)
-    for m in (16, 32):
+    for m in (16, 32) if "hnsw" in kinds else ():
         index = faiss.IndexHNSWFlat(db.shape[1], m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
         started = time.perf_counter()

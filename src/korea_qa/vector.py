@@ -98,10 +98,11 @@ def exact_top(vectors: np.ndarray, query: np.ndarray, n: int,
     return rows[keep].astype(np.int64), scores[keep]
 
 
-def build_ivf(vectors: np.ndarray, params: AnnParams) -> faiss.Index:
-    """An IVF index of `vectors` (possibly a mapped file: it is read in slices)."""
+def build_ivf(vectors: np.ndarray, params: AnnParams, lists: int | None = None) -> faiss.Index:
+    """An IVF index of `vectors` (possibly a mapped file: it is read in slices), of
+    `params.lists(rows)` lists unless told."""
     rows, dim = vectors.shape
-    lists = params.lists(rows)
+    lists = params.lists(rows) if lists is None else lists
     quantizer = faiss.IndexFlatIP(dim)
     index: faiss.IndexIVF
     if params.kind == "ivf-flat":
