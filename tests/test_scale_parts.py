@@ -19,7 +19,7 @@ from korea_qa.store.segment import Segment, SegmentData, in_use, write_segment
 from korea_qa.store.view import _live_rows
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.topk import best_positive
-from korea_qa.vector import AnnParams
+from korea_qa.vector import AnnParams, build_ivf, ivf_top, selector_bitmap
 
 
 def _forward(rng: np.random.Generator, rows: int, vocab: int) -> Forward:
@@ -186,3 +186,27 @@ def test_rows_read_without_mapping_are_the_mapped_rows(tmp_path: Path) -> None:
     assert np.array_equal(segment.sentence_rows.slice(2, 9),
                           data.sentence_vectors[2:9].astype(np.float16))
     assert segment.sentence_rows.slice(4, 4).shape == (0, 8)
+
+
+@pytest.mark.parametrize(("kind", "dim", "built"), [
+    ("ivf-pq4fs", 16, "IndexIVFPQFastScan"), ("ivf-pq4fs", 15, "IndexIVFScalarQuantizer"),
+    ("ivf-sq8", 16, "IndexIVFScalarQuantizer"), ("ivf-flat", 16, "IndexIVFFlat")])
+def test_each_ivf_kind_finds_the_exact_neighbours_among_its_candidates(
+        kind: str, dim: int, built: str) -> None:
+    rng = np.random.default_rng(11)
+    centres = rng.standard_normal((20, dim))
+    vectors = (centres[rng.integers(0, 20, 3000)] + 0.3 * rng.standard_normal((3000, dim)))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    params = AnnParams(min_rows=1, nprobe=64, kind=kind)  # type: ignore[arg-type]
+    index = build_ivf(vectors, params)
+    assert type(index).__name__ == built  # odd dimensions cannot pair up: 8-bit codes
+    live = np.ones(3000, dtype=bool)
+    live[::3] = False  # removed rows are never candidates
+    recall = []
+    for q in vectors[1:400:20]:
+        rows = ivf_top(index, q, params.candidates(10), params.nprobe, selector_bitmap(live))
+        assert len(rows) == params.candidates(10) and live[rows].all()
+        best = rows[np.argsort(-(vectors[rows] @ q), kind="stable")[:10]]
+        truth = np.flatnonzero(live)[np.argsort(-(vectors[live] @ q), kind="stable")[:10]]
+        recall.append(len(set(best.tolist()) & set(truth.tolist())) / 10)
+    assert np.mean(recall) >= 0.95
