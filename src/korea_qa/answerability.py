@@ -59,11 +59,16 @@ class Pool:
     agree: bool  # the best passage by cosine is among the best three by BM25
 
 
-def gather(tops: TopLists, view: StoreView, query_vector: np.ndarray) -> Pool:
+def gather(tops: TopLists, view: StoreView, query_vector: np.ndarray,
+           known: dict[int, Passage] | None = None) -> Pool:
+    """The pool of a question; `known` passages (by ref) are not read again."""
     dense_refs = tops.dense.refs[:DENSE_POOL]
     lexical_refs = tops.lexical.refs[:LEXICAL_POOL]
-    wanted = list(dict.fromkeys([*dense_refs.tolist(), *lexical_refs.tolist()]))
-    passages = dict(zip(wanted, view.passages(np.asarray(wanted, dtype=np.int64)), strict=True))
+    passages = dict(known or {})
+    wanted = [r for r in dict.fromkeys([*dense_refs.tolist(), *lexical_refs.tolist()])
+              if r not in passages]
+    passages.update(zip(wanted, view.passages(np.asarray(wanted, dtype=np.int64)),
+                        strict=True))
     query = np.asarray(query_vector, dtype=np.float32)
     read = list(dict.fromkeys([*dense_refs.tolist(), *lexical_refs[:LEXICAL_SENTENCES].tolist()]))
     return Pool(

@@ -194,7 +194,9 @@ class Searcher:
                             lexical_score=float(lexical[rank_ - 1]), answer=answer,
                             explain=why))
         judged = answerability.judge(
-            query, asked, answerability.gather(tops, self.view, query_vector),
+            query, asked, answerability.gather(
+                tops, self.view, query_vector,
+                known=dict(zip(refs[:k].tolist(), passages, strict=True))),
             self.view.count_passages(), decision=self.decision, has_terms=bool(query_terms),
             use_decision=self.settings.answerable_rule == "fitted",
             cosine_rule=is_answerable(confidence, self.settings.abstain_threshold))

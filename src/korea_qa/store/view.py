@@ -206,6 +206,7 @@ class LocalRetrieval:
             if present else np.zeros(0)
         self._queries: list[SegmentQuery] | None = None
         self._cosines: dict[int, float] = {}  # ref -> exact cosine, computed once
+        self._bm25: dict[int, float] = {}  # ref -> BM25, of the lexical top list
 
     def _searched(self) -> Iterator[tuple[int, Segment, np.ndarray | None]]:
         """The segments that may return rows, with their masks."""
@@ -238,7 +239,9 @@ class LocalRetrieval:
         for i, _, allowed in self._searched():
             rows, scores = queries[i].top(n, allowed)
             parts.append((rows + self.view.bases[i], scores))
-        return _best(parts, n, positive=True)
+        best = _best(parts, n, positive=True)
+        self._bm25.update(zip(best.refs.tolist(), best.scores.tolist(), strict=True))
+        return best
 
     def dense_scores(self, refs: np.ndarray) -> np.ndarray:
         out = np.array([self._cosines.get(int(r), np.nan) for r in refs], dtype=np.float32)
@@ -263,12 +266,15 @@ class LocalRetrieval:
         return scores
 
     def lexical_scores(self, refs: np.ndarray) -> np.ndarray:
-        segs, rows = self.view.locate(refs)
-        out = np.zeros(len(refs), dtype=np.float32)
+        """BM25 of `refs`: those of the lexical top list as it found them (the same bits),
+        the others from their lists."""
+        out = np.array([self._bm25.get(int(r), np.nan) for r in refs], dtype=np.float32)
+        missing = np.flatnonzero(np.isnan(out))
+        segs, rows = self.view.locate(refs[missing])
         queries = self._segment_queries()
         for s in np.unique(segs):
             here = segs == s
-            out[here] = queries[int(s)].scores_of(rows[here])
+            out[missing[here]] = queries[int(s)].scores_of(rows[here])
         return out
 
     def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
