@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faiss
 import numpy as np
@@ -63,7 +63,7 @@ def timed_search(index: Any, queries: np.ndarray, k: int, params: Any = None,
     return out, float(np.median(seconds) * 1000)
 
 
-def ivf(db: np.ndarray, lists: int, kind: str) -> tuple[Any, float]:
+def ivf(db: np.ndarray, lists: int, kind: AnnKind) -> tuple[Any, float]:
     """The store's own IVF of that kind (`korea_qa.vector.build_ivf`), with `lists` lists."""
     started = time.perf_counter()
     index = build_ivf(db, AnnParams(kind=kind, train_rows=len(db)), lists)
@@ -84,11 +84,11 @@ def main() -> int:
     db, queries = vectors(settings, load_embedder(settings).model_id)
     _, truth = faiss.knn(queries, db, 200, metric=faiss.METRIC_INNER_PRODUCT)
     rows: list[dict[str, Any]] = []
-    kinds: list[AnnKind | str] = args.kinds.split(",")
+    kinds: list[str] = args.kinds.split(",")
     for mult in (float(m) for m in args.lists.split(",")):
         lists = int(mult * np.sqrt(len(db)))
         for kind in [k for k in kinds if k.startswith("ivf")]:
-            index, build = ivf(db, lists, kind)
+            index, build = ivf(db, lists, cast(AnnKind, kind))
             for nprobe in (16, 32, 64, 128, 256):
                 params = faiss.SearchParametersIVF()
                 params.nprobe = nprobe
