@@ -48,7 +48,8 @@ def report(r: dict[str, Any]) -> str:
         "  before, for comparison:",
         f"    exact dense top 200           {a['exact_dense_top']['p50']:>8.2f} "
         f"{a['exact_dense_top']['p95']:>8.2f}   (hybrid p50 {ratio:.1f}x faster than exact "
-        f"search alone [target >= 12x: {_verdict(ratio >= 12)}])",
+        "search alone" + (f" [target >= 12x: {_verdict(ratio >= 12)}])"
+                          if idx["passages"] >= 1_000_000 else "; the 12x target is at 1M)"),
         f"    lexical, every passage scored {s['lexical_every_passage']['p50']:>8.2f} "
         f"{s['lexical_every_passage']['p95']:>8.2f}",
         f"approximate vs exact, bench vectors, {a['questions']} questions: hybrid top 10 "
