@@ -22,7 +22,7 @@ from korea_qa.search import Searcher, rank
 from korea_qa.settings import Settings
 from korea_qa.store import local as local_store
 from korea_qa.store import merge as merging
-from korea_qa.store import view as view_module
+from korea_qa.store import retrieval as retrieval_module
 from korea_qa.store.local import LocalStore, StoreOptions
 from korea_qa.store.view import LocalView
 
@@ -132,7 +132,7 @@ def test_filters_with_approximate_search(mixed: tuple[Library, Settings],
                                          filters: Filters) -> None:
     library, s = mixed
     # Every filtered segment through the IVF index with its selector, however few rows.
-    monkeypatch.setattr(view_module, "EXACT_BELOW", 1)
+    monkeypatch.setattr(retrieval_module, "EXACT_BELOW", 1)
     view = library.view()
     allowed = {a["doc_id"] for a in view.articles(limit=1000, filters=filters)}
     assert allowed

@@ -5,7 +5,7 @@ statistics, article metadata, passage text) is of the same commit as the segment
 rows it was built from. Rows are named by refs: `base of the segment in this view + row`.
 Nothing here is per passage in Python: a segment is mapped arrays, its dead rows a mask made
 from the catalog's few dead ranges (None when it has none), and a question reads the lists
-and vectors it needs (`korea_qa.lexical_top`, `korea_qa.vector`).
+and vectors it needs (`store.retrieval`).
 """
 
 from __future__ import annotations
@@ -15,18 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.lexical import Bm25Params, CollectionStats, idf
-from korea_qa.lexical_top import SegmentQuery
+from korea_qa.lexical import Bm25Params, CollectionStats
 from korea_qa.records import Filters, Passage
-from korea_qa.store.base import Scored, StoredArticle
+from korea_qa.store.base import StoredArticle
 from korea_qa.store.catalog import Catalog, row_to_article
+from korea_qa.store.retrieval import LocalRetrieval
 from korea_qa.store.segment import Segment
-from korea_qa.topk import DENSE_TIE, best_positive, best_rows
-from korea_qa.vector import AnnParams, exact_top, ivf_top, one_thread, selector_bitmap
+from korea_qa.vector import AnnParams, selector_bitmap
 
-# A filter leaving fewer rows than this in a segment is searched exactly: reading a few
-# thousand vectors costs less than probing clusters that hold few allowed rows.
-EXACT_BELOW = 20_000
 # A filter matching at most this many articles is turned into row masks from their
 # placements; a broader one through the article number of every row.
 FEW_ARTICLES = 2_000
@@ -97,15 +93,12 @@ class LocalView:
 
     def passages(self, refs: np.ndarray) -> list[Passage]:
         segs, rows = self.locate(np.asarray(refs, dtype=np.int64))
-        spans = []
-        for s, r in zip(segs.tolist(), rows.tolist(), strict=True):
-            d = self.segments[s].data
-            spans.append((int(d.ords[r]), int(d.starts[r]), int(d.ends[r])))
+        places = [(self.segments[s].data, r) for s, r in zip(segs.tolist(), rows.tolist(),
+                                                             strict=True)]
+        spans = [(int(d.ords[r]), int(d.starts[r]), int(d.ends[r])) for d, r in places]
         out = []
-        for (s, r), (_, start, end), (doc_id, text) in zip(
-                zip(segs.tolist(), rows.tolist(), strict=True), spans,
-                self.catalog.passage_texts(spans), strict=True):
-            d = self.segments[s].data
+        for (d, r), (_, start, end), (doc_id, text) in zip(
+                places, spans, self.catalog.passage_texts(spans), strict=True):
             lo, hi = int(d.sentence_ptr[r]), int(d.sentence_ptr[r + 1])
             out.append(Passage(
                 doc_id=doc_id, position=int(d.positions[r]), paragraph=int(d.paragraphs[r]),
@@ -188,135 +181,6 @@ class LocalView:
 
     def bytes(self) -> int:
         return sum(s.bytes for s in self.segments) + self.catalog.path.stat().st_size
-
-
-class LocalRetrieval:
-    """One question over a `LocalView`: each side's work is done once, then reused."""
-
-    def __init__(self, view: LocalView, query_vector: np.ndarray, terms: Sequence[str],
-                 filters: Filters) -> None:
-        self.view = view
-        self.query = np.asarray(query_vector, dtype=np.float32)
-        self.allowed = view.allowed(filters)
-        self.filtered = bool(filters)
-        known = view.catalog.term_ids(terms) if terms else {}
-        present = [t for t in terms if t in known and known[t][1] > 0]
-        self.term_ids = [known[t][0] for t in present]
-        self.weights = idf(np.array([known[t][1] for t in present]), view.stats.passages) \
-            if present else np.zeros(0)
-        self._queries: list[SegmentQuery] | None = None
-        self._cosines: dict[int, float] = {}  # ref -> exact cosine, computed once
-        self._bm25: dict[int, float] = {}  # ref -> BM25, of the lexical top list
-
-    def _searched(self) -> Iterator[tuple[int, Segment, np.ndarray | None]]:
-        """The segments that may return rows, with their masks."""
-        for i, segment in enumerate(self.view.segments):
-            allowed = self.allowed[i]
-            if allowed is None or allowed.any():
-                yield i, segment, allowed
-
-    def dense_top(self, n: int) -> Scored:
-        parts = []
-        for i, segment, allowed in self._searched():
-            count = segment.rows if allowed is None else int(np.count_nonzero(allowed))
-            rows = np.zeros(0, dtype=np.int64)
-            if segment.ivf is not None and (not self.filtered or count >= EXACT_BELOW):
-                bitmap = None if allowed is None else \
-                    selector_bitmap(allowed) if self.filtered else self.view.live_bitmap(i)
-                rows = ivf_top(segment.ivf, self.query, self.view.ann.candidates(n),
-                               self.view.ann.nprobe, bitmap)
-                scores = self._exact_cosines(i, rows)
-            # The clusters probed may hold fewer than n allowed rows: then exactly.
-            if len(rows) < min(n, count):
-                rows, scores = exact_top(segment.data.vectors, self.query, n, allowed)
-            parts.append((rows + self.view.bases[i], scores))
-        return _best(parts, n)
-
-    def lexical_top(self, n: int) -> Scored:
-        # Each segment returns at least its own top n, so their union holds the top n.
-        queries = self._segment_queries()
-        parts = []
-        for i, _, allowed in self._searched():
-            rows, scores = queries[i].top(n, allowed)
-            parts.append((rows + self.view.bases[i], scores))
-        best = _best(parts, n, positive=True)
-        self._bm25.update(zip(best.refs.tolist(), best.scores.tolist(), strict=True))
-        return best
-
-    def dense_scores(self, refs: np.ndarray) -> np.ndarray:
-        out = np.array([self._cosines.get(int(r), np.nan) for r in refs], dtype=np.float32)
-        missing = np.isnan(out)
-        segs, rows = self.view.locate(refs[missing])
-        found = np.zeros(len(rows), dtype=np.float32)
-        for s in np.unique(segs):
-            here = segs == s
-            found[here] = self._exact_cosines(int(s), rows[here])
-        out[missing] = found
-        return out
-
-    def _exact_cosines(self, i: int, rows: np.ndarray) -> np.ndarray:
-        """Cosines of rows of segment i, remembered for `dense_scores`. In float64, so a
-        passage's cosine does not depend on which others share the product (float32
-        products round with their shape): fused scores stay exact."""
-        picked = np.asarray(self.view.segments[i].data.vectors[rows], dtype=np.float64)
-        with one_thread():
-            scores = (picked @ self.query.astype(np.float64)).astype(np.float32)
-        self._cosines.update(zip((rows + self.view.bases[i]).tolist(), scores.tolist(),
-                                 strict=True))
-        return scores
-
-    def lexical_scores(self, refs: np.ndarray) -> np.ndarray:
-        """BM25 of `refs`: those of the lexical top list as it found them (the same bits),
-        the others from their lists."""
-        out = np.array([self._bm25.get(int(r), np.nan) for r in refs], dtype=np.float32)
-        missing = np.flatnonzero(np.isnan(out))
-        segs, rows = self.view.locate(refs[missing])
-        queries = self._segment_queries()
-        for s in np.unique(segs):
-            here = segs == s
-            out[missing[here]] = queries[int(s)].scores_of(rows[here])
-        return out
-
-    def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
-        segs, rows = self.view.locate(refs)
-        out = np.zeros(len(refs), dtype=np.float64)
-        query = self.query.astype(np.float64)
-        for s in np.unique(segs):
-            here = np.flatnonzero(segs == s)
-            data = self.view.segments[int(s)].data
-            ptr = np.asarray(data.sentence_ptr)
-            lo, counts = ptr[rows[here]], ptr[rows[here] + 1] - ptr[rows[here]]
-            has = counts > 0
-            # Every sentence of the passages, passage after passage: starts repeated, plus
-            # each sentence's offset within its passage.
-            sentences = np.repeat(lo[has], counts[has]) + (
-                np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts[has]) - counts[has],
-                                                         counts[has]))
-            if len(sentences):
-                # float64, as dense_scores: a cosine must not depend on the batch it is in.
-                cosines = np.asarray(data.sentence_vectors[sentences], dtype=np.float64) @ query
-                firsts = np.cumsum(counts[has]) - counts[has]
-                out[here[has]] = np.maximum.reduceat(cosines, firsts)
-            if not has.all():
-                out[here[~has]] = self.dense_scores(refs[here[~has]])
-        return out
-
-    def keys(self, refs: np.ndarray) -> list[str]:
-        return self.view.keys(refs)
-
-    def _segment_queries(self) -> list[SegmentQuery]:
-        if self._queries is None:
-            self._queries = [SegmentQuery(s.postings, self.term_ids, self.weights,
-                                          self.view.stats, self.view.bm25)
-                             for s in self.view.segments]
-        return self._queries
-
-
-def _best(parts: list[tuple[np.ndarray, np.ndarray]], n: int, positive: bool = False) -> Scored:
-    refs = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    scores = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.float32)
-    keep = best_positive(scores, n) if positive else best_rows(scores, n, DENSE_TIE)
-    return Scored(refs[keep].astype(np.int64), scores[keep].astype(np.float32))
 
 
 def _live_rows(rows: int, dead: np.ndarray | None) -> np.ndarray | None:
