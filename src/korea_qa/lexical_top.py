@@ -112,24 +112,28 @@ def _scores_of(ptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.nd
 
 
 class _Scratch:
-    """Accumulators for `_top`, one per concurrent question and segment size, kept zeroed."""
+    """Accumulators for `_top`, kept zeroed (`_top` resets the rows it touched): one pair of
+    buffers per question running at once, each as long as the longest segment asked for.
+    A segment uses a buffer's first rows, so segments of many sizes (every write and merge
+    makes one) share the same few buffers instead of keeping a pair per size."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._free: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._free: list[tuple[np.ndarray, np.ndarray]] = []
 
     @contextmanager
     def take(self, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         with self._lock:
-            free = self._free.setdefault(rows, [])
+            self._free.sort(key=lambda b: len(b[0]))
+            buffers = self._free.pop() if self._free else None
+        if buffers is None or len(buffers[0]) < rows:  # a shorter one is dropped
             # `touched` is written before its count moves: one slot past the rows.
-            buffers = free.pop() if free else (np.zeros(rows, dtype=np.float32),
-                                               np.empty(rows + 1, dtype=np.int32))
+            buffers = (np.zeros(rows, dtype=np.float32), np.empty(rows + 1, dtype=np.int32))
         try:
             yield buffers
         finally:
-            with self._lock:  # `_top` leaves the accumulator zeroed, even for a caller's
-                self._free[rows].append(buffers)  # KeyboardInterrupt it never saw
+            with self._lock:
+                self._free.append(buffers)
 
 
 _SCRATCH = _Scratch()
