@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from korea_qa.article_file import DOC_ID_RE, DOC_ID_RULE, STATED_FIELDS, check_date
 from korea_qa.errors import InvalidArticle
-from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.extracted import Extracted
 from korea_qa.records import Article
 
 MAX_FIELD_CHARS = 500

@@ -77,7 +77,3 @@ def _terms(all_words: list[str], table: AliasTable) -> list[tuple[str, int, int]
     for j, stem in zip(plain, stems, strict=True):
         out[j] = (stem, out[j][1], out[j][2])
     return out
-
-
-def tokenize_many(texts: list[str]) -> list[list[str]]:
-    return [tokenize(t) for t in texts]

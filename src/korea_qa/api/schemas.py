@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model
 
 from korea_qa.article_file import DOC_ID_PATTERN
+from korea_qa.errors import IndexNotReady
 from korea_qa.records import Hit, SearchResult
 from korea_qa.settings import MODES, Settings
 from korea_qa.store.base import StoreView
@@ -136,7 +137,9 @@ class SearchResponse(BaseModel):
             p = hit.passage
             if p.doc_id not in articles:
                 stored = view.article(p.doc_id)
-                assert stored is not None  # the view that found the passage holds its article
+                if stored is None:  # the view that found a passage holds its article
+                    raise IndexNotReady(f"index {view.name} has passages of {p.doc_id!r} but "
+                                        "not the article")
                 articles[p.doc_id] = stored.article
             article = articles[p.doc_id]
             rows.append(

@@ -18,8 +18,8 @@ from korea_qa.article_file import (
     title_is_descriptive,
 )
 from korea_qa.errors import DamagedFile, NoText
+from korea_qa.ingest.extracted import Extracted
 from korea_qa.ingest.markdown import markdown_to_blocks
-from korea_qa.ingest.records import Extracted
 
 TITLE_MAX_CHARS = 120
 _NOTE_RE = re.compile(r"\[note\](.*?)\[/note\]", re.DOTALL | re.IGNORECASE)
