@@ -30,6 +30,7 @@ from korea_qa.article_file import (
     title_is_descriptive,
 )
 from korea_qa.errors import CorpusError
+from korea_qa.faults import pause_point
 from korea_qa.files import atomic_write, fsync_file
 from korea_qa.ingest.text import clean_text
 from korea_qa.records import Article
@@ -91,6 +92,7 @@ def write_article(corpus_dir: Path, article: Article, original: bytes | None = N
         atomic_write(folder / name, original)
     path = corpus_dir / f"{article.doc_id}.md"
     atomic_write(path, format_article(article))
+    pause_point("corpus-written")
     return file_state(path, corpus_dir)
 
 
@@ -101,6 +103,7 @@ def delete_article(corpus_dir: Path, doc_id: str, file: str | None) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     fsync_file(corpus_dir)
+    pause_point("corpus-written")
 
 
 def format_article(article: Article) -> str:

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from korea_qa.faults import pause_point
 from korea_qa.files import fsync_file, replace_durably
 from korea_qa.lexical import Forward, Postings
 from korea_qa.store.layout import (
@@ -134,6 +135,7 @@ class SegmentWriter:
         meta = {"format": FORMAT, "rows": self.rows, "sentences": self.sentences,
                 "dim": self.dim, "files": files}
         write_bytes(self.tmp / META, json.dumps(meta, indent=1).encode())
+        pause_point("segment-written")
         fsync_file(self.tmp)
         replace_durably(self.tmp, self.final)
         self._release()
