@@ -38,8 +38,11 @@ STORED_KEYS = ("format", "original", "pages", "references")
 DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,79}$"
 DOC_ID_RE = re.compile(DOC_ID_PATTERN)
 DOC_ID_RULE = "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 80"
-# The shape of a date; whether it is a day of the calendar, `date.fromisoformat` says.
-_DATE_SHAPE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# A date written YYYY-MM-DD, year 0001 or later: the shape (a JSON Schema pattern too, for
+# the API's schema); whether it is a day of the calendar (not 2023-02-31), `check_date` asks
+# `date.fromisoformat`.
+DATE_PATTERN = r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DATE_SHAPE = re.compile(DATE_PATTERN)
 
 
 def check_doc_id(doc_id: str) -> None:
