@@ -4,50 +4,42 @@
     corpus/originals/<doc_id>.<ext>  the file an added article was extracted from (a saved
                                      page, a PDF, a text), kept so a better extractor can redo it
 
-A file is UTF-8 text (`.md` or `.txt`) with a header:
-
-    ---
-    doc_id: russia-last-lifeline
-    title: Is Russia the Last Lifeline of North Korea?
-    author: Dani Belo
-    published:
-    source: NATO Association of Canada
-    url:
-    ---
-    First paragraph ...
-
-    Second paragraph ...
-
-An empty header value means the article does not state it. A file written by hand is cleaned
-as it is read (`korea_qa.ingest.text.clean_text`: paragraphs joined, site boilerplate
-dropped). A file written by
-`korea-qa add` says which `format` it was extracted from, and then its body is the article
-text exactly as stored (every citation offset points into it); it may also name its
-`original` and, for PDFs, the offsets where its `pages` start.
+A file is UTF-8 text (`.md` or `.txt`) with a header (`korea_qa.article_file`). A file
+written by hand is cleaned as it is read (`korea_qa.ingest.text.clean_text`: paragraphs
+joined, site boilerplate dropped). A file written by `korea-qa add` says which `format` it was
+extracted from, and then its body is the article text exactly as stored (every citation
+offset points into it); it may also name its `original` and, for PDFs, the offsets where its
+`pages` start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterable
-from datetime import date
 from pathlib import Path
 
+from korea_qa.article_file import (
+    METADATA_FIELDS,
+    STORED_KEYS,
+    check_date,
+    check_doc_id,
+    format_header,
+    normalise,
+    split_header,
+    title_is_descriptive,
+)
 from korea_qa.errors import CorpusError
-from korea_qa.ingest.text import DOC_ID_RE, HEADER_KEYS, clean_text, split_header
+from korea_qa.faults import pause_point
+from korea_qa.files import atomic_write, fsync_file
+from korea_qa.ingest.text import clean_text
 from korea_qa.records import Article
 from korea_qa.store.base import FileState
-from korea_qa.store.segment import fsync_file
 
 SUFFIXES = (".md", ".txt")
 ORIGINALS = "originals"
-# What a file written by `korea-qa add` says beyond what a person writes by hand.
-STORED_KEYS = ("format", "original", "pages", "references")
-CORPUS_KEYS = HEADER_KEYS + STORED_KEYS
+CORPUS_KEYS = METADATA_FIELDS + STORED_KEYS
 FORMATS = ("text", "markdown", "html", "pdf")
-DOC_ID_RULE = "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 80"
 
 
 # ---------------------------------------------------------------- the folder
@@ -97,11 +89,10 @@ def write_article(corpus_dir: Path, article: Article, original: bytes | None = N
         for stale in folder.glob(f"{article.doc_id}.*"):
             if stale.name != name:
                 stale.unlink()
-        _replace(folder / name, original)
-        fsync_file(folder)
+        atomic_write(folder / name, original)
     path = corpus_dir / f"{article.doc_id}.md"
-    _replace(path, format_article(article).encode("utf-8"))
-    fsync_file(corpus_dir)
+    atomic_write(path, format_article(article))
+    pause_point("corpus-written")
     return file_state(path, corpus_dir)
 
 
@@ -112,37 +103,20 @@ def delete_article(corpus_dir: Path, doc_id: str, file: str | None) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     fsync_file(corpus_dir)
+    pause_point("corpus-written")
 
 
 def format_article(article: Article) -> str:
     """The file `korea-qa add` writes: a header, then the text exactly."""
-    values = {
-        "doc_id": article.doc_id,
-        "title": article.title,
-        "title_is_descriptive": "true" if article.title_is_descriptive else "false",
-        "author": article.author, "published": article.published, "source": article.source,
-        "url": article.url, "format": article.format, "original": article.original,
+    values: dict[str, str | None] = {name: getattr(article, name) for name in METADATA_FIELDS}
+    values["title_is_descriptive"] = "true" if article.title_is_descriptive else "false"
+    values.update({
+        "format": article.format, "original": article.original,
         "pages": " ".join(str(p) for p in article.page_starts) or None,
         "references": json.dumps(list(article.references), ensure_ascii=False)
         if article.references else None,
-    }
-    lines = ["---"]
-    for key, value in values.items():
-        lines.append(f"{key}: {_one_line(value) if value is not None else ''}".rstrip())
-    return "\n".join(lines) + "\n---\n" + article.text + "\n"
-
-
-def _one_line(value: str) -> str:
-    return " ".join(str(value).split())
-
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    })
+    return format_header(values) + article.text + "\n"
 
 
 # ---------------------------------------------------------------- one file
@@ -163,8 +137,7 @@ def parse_file(path: Path) -> Article:
 
 def parse_article(raw: str, *, default_id: str, path: str = "") -> Article:
     """Parse one file's text. Raises ValueError with a message fit for a person."""
-    raw = raw.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    header, body = split_header(raw, CORPUS_KEYS)
+    header, body = split_header(normalise(raw), CORPUS_KEYS)
     doc_id = header.get("doc_id") or default_id
     check_doc_id(doc_id)
     title = header.get("title")
@@ -172,9 +145,7 @@ def parse_article(raw: str, *, default_id: str, path: str = "") -> Article:
         raise ValueError(
             "header has no title (write a short descriptive one if the article has none)"
         )
-    descriptive = (header.get("title_is_descriptive") or "false").lower()
-    if descriptive not in ("true", "false"):
-        raise ValueError("title_is_descriptive must be true or false")
+    descriptive = title_is_descriptive(header)
     published = header.get("published")
     if published is not None:
         check_date(published)
@@ -188,27 +159,12 @@ def parse_article(raw: str, *, default_id: str, path: str = "") -> Article:
     if not text.strip():
         raise ValueError("the article has no text after the header")
     return Article(
-        doc_id=doc_id, title=title, title_is_descriptive=descriptive == "true",
+        doc_id=doc_id, title=title, title_is_descriptive=descriptive,
         author=header.get("author"), published=published, source=header.get("source"),
         url=header.get("url"), text=text, references=tuple(references),
         format=stored or "text", page_starts=_pages(header.get("pages"), len(text)),
         original=header.get("original"), path=path,
     )
-
-
-def check_doc_id(doc_id: str) -> None:
-    if not DOC_ID_RE.match(doc_id):
-        raise ValueError(f"doc_id {doc_id!r} must be {DOC_ID_RULE}")
-
-
-def check_date(value: str) -> None:
-    """An ISO calendar date, YYYY-MM-DD."""
-    try:
-        if len(value) != 10:
-            raise ValueError
-        date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"published {value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def _pages(value: str | None, length: int) -> tuple[int, ...]:
