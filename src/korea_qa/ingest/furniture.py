@@ -45,11 +45,12 @@ def drop_furniture(pages: list[list[Line]], title: str | None = None) -> list[li
     printed = sum(any(page) for page in marks)
     needed = max(2, math.ceil(RUNNING_SHARE * printed))
     titled = _STAMP.sub("", _key(title), count=1) if title else None
-    return [
-        without(lines, {i for i, mark in enumerate(page) if mark and (
-            counts[mark] >= needed or (i in _edges(lines) and _print_line(mark[0], titled)))})
-        for lines, page in zip(pages, marks, strict=True)
-    ]
+    kept: list[list[Line]] = []
+    for lines, page in zip(pages, marks, strict=True):
+        edges = _edges(lines)
+        kept.append(without(lines, {i for i, mark in enumerate(page) if mark and (
+            counts[mark] >= needed or (i in edges and _print_line(mark[0], titled)))}))
+    return kept
 
 
 def _print_line(key: str, title: str | None) -> bool:

@@ -12,6 +12,7 @@ tell from the publication date; an invented date would filter articles wrongly.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -24,12 +25,12 @@ from korea_qa.errors import DamagedFile, EncryptedFile, ExtractionLimit, NoText
 from korea_qa.ingest.furniture import drop_furniture
 from korea_qa.ingest.printed import article_lines, printed_by_browser
 from korea_qa.ingest.extracted import Extracted
-from korea_qa.ingest.reflow import Line, assemble
+from korea_qa.ingest.reflow import Line, assemble, join_lines
 from korea_qa.ingest.titles import headline
 
 OVERDRAW = 0.25  # the same text this share of its size away or less is drawn over itself
 GLYPH_WIDTH = 0.3  # a narrow glyph's width for its font size: a piece is no wider than this
-MAX_LINKS = 5000  # link areas read per page; a page with more is not a web page's print
+MAX_LINKS = 500  # link areas read per page (each piece of text is looked up in them)
 HEADLINE_LINES = 300  # lines from the start of a printed page among which its headline is
 # Titles that name the file or the tool rather than the article (a browser prints a page
 # without a <title> under its address).
@@ -111,15 +112,26 @@ def _read(data: bytes, max_chars: int) -> tuple[list[list[Line]], _Info]:
 
 
 def _shown(pages: list[list[Line]]) -> Iterator[str]:
-    """Each line among the first few, and each run of up to three of them (a headline
-    wraps), as candidates for the page's headline; not a link (the site's name is one, to
-    its home page)."""
-    lines = [line.text for page in pages for line in page
-             if line.text and line.linked < 0.5][:HEADLINE_LINES]
+    """Each line among the first few set larger than the document's usual type, and each
+    run of up to three of them (a headline wraps): where a page shows its headline (the
+    site's name, also a line of the page, is in smaller type)."""
+    placed = [line for page in pages for line in page if line.text and line.size]
+    if not placed:
+        return
+    usual = _usual_size(placed)
+    lines = [line.text for line in placed[:HEADLINE_LINES] if (line.size or 0) > usual]
     for i in range(len(lines)):
         for k in range(1, 4):
             if i + k <= len(lines):
-                yield " ".join(lines[i:i + k])
+                yield join_lines(lines[i:i + k])
+
+
+def _usual_size(lines: list[Line]) -> float:
+    """The type size that carries the most characters."""
+    carried: Counter[float] = Counter()
+    for line in lines:
+        carried[round(line.size or 0.0, 1)] += len(line.text)
+    return carried.most_common(1)[0][0]
 
 
 def _open(reader: PdfReader) -> None:

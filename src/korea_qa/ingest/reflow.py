@@ -78,7 +78,7 @@ def measure(pages: list[list[Line]]) -> tuple[float | None, int]:
 def page_paragraphs(lines: list[Line], spacing: float | None, width: int) -> PageText:
     """Paragraphs of one page, given the document's usual line spacing and line width."""
     groups = line_groups(lines, spacing, width)
-    joined = [_join([lines[i].text for i in group]) for group in groups]
+    joined = [join_lines([lines[i].text for i in group]) for group in groups]
     # A blank line after the last paragraph ends it, as it ends any paragraph.
     runs_on = bool(joined) and bool(lines[-1].text) and not _SENTENCE_END.search(joined[-1])
     return PageText(joined, runs_on)
@@ -120,7 +120,8 @@ def _usual_spacing(pages: list[list[Line]]) -> float | None:
     return 1.2 * statistics.median(sizes) if sizes else None
 
 
-def _join(lines: list[str]) -> str:
+def join_lines(lines: list[str]) -> str:
+    """Wrapped lines as the one line they were."""
     text = lines[0]
     for line in lines[1:]:
         soft_hyphen = text.endswith("\u00ad")
