@@ -19,6 +19,8 @@ when the marked headline is inside the extracted title (a "Headline - Site" titl
 exact, or within a day (a page stamped 02:34Z on the 19th was written on the 18th in New
 York).
 Also: time per page (in this process, no worker), and the worker's per-call overhead.
+Then the same pages printed to PDF by headless Chromium and read as raw pypdf text, by our
+PDF path and by the HTML path (`extraction_pdf.py`; `--printed only` runs just that).
 Writes bench/results/extraction-<time>.json.
 """
 

@@ -71,15 +71,17 @@ def _marks(lines: list[Line]) -> list[tuple[str, int | None] | None]:
     """What identifies each line across pages: its text (as `_key` compares it) and the
     height it is drawn at, so that a box fixed on the screen (a cookie notice, a sticky menu),
     which a browser prints on every page, is found wherever it sits. A line without a known
-    height counts only among the first and last few lines."""
+    height counts only among the first and last few lines; a line without words, not at
+    all."""
     edges = _edges(lines)
     marks: list[tuple[str, int | None] | None] = []
     for i, line in enumerate(lines):
         key = _key(line.text)
         height = None if line.y is None else round(line.y)
-        # Away from the edges, a line of figures ("12 34 56" in a table) is no banner.
-        inner = height is not None and len(_LETTERS.findall(key)) >= MIN_LETTERS
-        marks.append((key, height) if key and (i in edges or inner) else None)
+        # Words or a web address: a line of figures ("12 34 56") may be a table's row, and
+        # a page number alone is `reflow`'s to drop.
+        worded = "@" in key or len(_LETTERS.findall(key)) >= MIN_LETTERS
+        marks.append((key, height) if worded and (height is not None or i in edges) else None)
     return marks
 
 

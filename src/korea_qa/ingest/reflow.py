@@ -19,7 +19,8 @@ SHORT_LINE = 0.75  # a sentence ending on a line shorter than this share of the 
 _SENTENCE_END = re.compile(r"[.!?:\u2026][\"'\u201d\u2019)\]]*$")
 # Han, kana and their punctuation and full-width forms (not Hangul: Korean spaces its words).
 _UNSPACED = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60]")
-_PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re.I)
+_PAGE_NUMBER = re.compile(
+    r"^[-\u2013\u2014 ]*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?[-\u2013\u2014 ]*$", re.I)
 
 
 @dataclass(frozen=True, slots=True)
