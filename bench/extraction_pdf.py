@@ -3,6 +3,8 @@ Chromium at benchmark time, as a reader's "Save as PDF" makes it (print header a
 on), then read three ways against the marked article body:
 
 - **raw pypdf**: every page's `extract_text()`, joined; what the PDF holds;
+- **PDF path, any PDF**: the same, with the Creator and Producer that name the browser
+  taken out: only what repeats on every page (the print header and footer) is dropped;
 - **PDF path**: `korea_qa.ingest.pdf.extract_pdf`, what `korea-qa add page.pdf` stores;
 - **HTML path**: `extract_html` on the saved page itself (our default options).
 
@@ -24,7 +26,7 @@ from io import BytesIO
 from pathlib import Path
 
 from extraction import PageResult, measure, prf, summarise
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
 from korea_qa.ingest.html import DEFAULT_OPTIONS, extract_html
 from korea_qa.ingest.pdf import extract_pdf
@@ -38,7 +40,7 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND",
 )
-WAYS = ("raw pypdf", "PDF path", "HTML path")
+WAYS = ("raw pypdf", "PDF path, any PDF", "PDF path", "HTML path")
 # A page whose print holds less of the body than this (raw pypdf recall) did not print its
 # article from the saved copy (scripts that blank it, or send the browser elsewhere).
 PRINTED_RECALL = 0.5
@@ -82,6 +84,16 @@ def raw_text(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(BytesIO(pdf)).pages)
 
 
+def anonymous(pdf: bytes) -> bytes:
+    """The same PDF without the Creator and Producer that say a browser printed it: read
+    as any PDF is (running lines dropped; no article picked out of the page)."""
+    writer = PdfWriter(clone_from=BytesIO(pdf))
+    writer.add_metadata({"/Creator": "", "/Producer": ""})
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def read_printed(printed: Printed, html: bytes, body: str) -> dict[str, PageResult]:
     """The page's scores read each way."""
 
@@ -92,11 +104,16 @@ def read_printed(printed: Printed, html: bytes, body: str) -> dict[str, PageResu
         got = extract_pdf(printed.pdf, max_chars=MAX_CHARS)
         return got.text, got.title, got.published
 
+    def any_pdf() -> tuple[str, str | None, str | None]:
+        got = extract_pdf(anonymous(printed.pdf), max_chars=MAX_CHARS)
+        return got.text, got.title, got.published
+
     def html_path() -> tuple[str, str | None, str | None]:
         got = extract_html(html, options=DEFAULT_OPTIONS)
         return got.text, got.title, got.published
 
-    calls = {"raw pypdf": raw, "PDF path": ours, "HTML path": html_path}
+    calls = {"raw pypdf": raw, "PDF path, any PDF": any_pdf, "PDF path": ours,
+             "HTML path": html_path}
     return {way: measure(printed.page, body, call) for way, call in calls.items()}
 
 

@@ -136,6 +136,19 @@ def test_offsets_point_at_each_page_in_the_kept_text() -> None:
     assert got.page_starts == tuple(sorted(got.page_starts))
 
 
+def test_a_chapter_running_head_goes_a_heading_on_two_pages_stays() -> None:
+    pages = []
+    for number in range(1, 7):
+        chapter = "Chapter 1: The ferry" if number <= 3 else "Chapter 2: The freight"
+        notes = number in (2, 5)  # a heading at the top of two pages, at the same height
+        lines = ["Notes", "", *FERRY] if notes else [*FERRY]
+        pages.append(Page(lines=body(*lines), header=f"{chapter} {number}",
+                          top=30 if notes else 31 + number))  # the text elsewhere differs
+    got = extract_here(build(pages), "book.pdf", MAX)
+    assert "Chapter" not in got.text
+    assert got.text.split("\n\n").count("Notes") == 2
+
+
 def test_a_pdf_of_nothing_but_running_lines_says_so() -> None:
     data = build([Page(lines=[], header="Draft - do not cite", footer=f"Page {n}")
                   for n in (1, 2, 3)])

@@ -4,9 +4,11 @@ A page printed from a browser ("Save as PDF") carries the print header and foote
 page (date and time, the page's title, its address, "2/5") and the site's menus; a report
 repeats its running head and page numbers. None of it is article text.
 
-- **Running lines**: a line among the first or last few of a page (in reading order or by
-  height) that recurs at the edge of most pages, compared with its digits and web addresses
-  blanked out so that the page number, the date and the address may vary.
+- **Running lines**: a line drawn at the same height on most pages (a browser prints a box
+  fixed on the screen on every page), or among the first or last few lines of three pages or
+  more (a running head, a chapter's), compared with its digits and web addresses blanked
+  out so that the page number, the date and the address may vary; a line of figures alone
+  is a table's (a page number alone is `reflow`'s to drop).
 - **Navigation**: a short line drawn inside link areas (a menu entry, a "related" link),
   which the page's link annotations reveal.
 
@@ -24,7 +26,8 @@ from collections import Counter
 from korea_qa.ingest.reflow import Line, without
 
 EDGE_LINES = 3  # lines at each edge of a page where running heads and feet are looked for
-RUNNING_SHARE = 0.5  # a line at the edge of at least this share of the pages recurs
+RUNNING_SHARE = 0.5  # a line on at least this share of the pages recurs,
+CHAPTER_PAGES = 3  # and one at the edge of this many pages (a chapter's running head)
 _URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)\S*", re.I)
 _DIGITS = re.compile(r"\d+")
 _LETTERS = re.compile(r"[^\W\d_]")
@@ -44,12 +47,16 @@ def drop_furniture(pages: list[list[Line]], title: str | None = None) -> list[li
     counts = Counter(mark for page in marks for mark in set(page) if mark)
     printed = sum(any(page) for page in marks)
     needed = max(2, math.ceil(RUNNING_SHARE * printed))
+    # A book's or a report's running head names its chapter: it recurs on that chapter's
+    # pages only. Elsewhere on the page, a line must recur on most pages.
+    needed_at_edge = min(needed, CHAPTER_PAGES)
     titled = _STAMP.sub("", _key(title), count=1) if title else None
     kept: list[list[Line]] = []
     for lines, page in zip(pages, marks, strict=True):
         edges = _edges(lines)
         kept.append(without(lines, {i for i, mark in enumerate(page) if mark and (
-            counts[mark] >= needed or (i in edges and _print_line(mark[0], titled)))}))
+            counts[mark] >= (needed_at_edge if i in edges else needed)
+            or (i in edges and _print_line(mark[0], titled)))}))
     return kept
 
 
