@@ -15,6 +15,7 @@ and is the same on every run. Scripts run, as in a reader's browser.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import statistics
 import subprocess
@@ -31,6 +32,8 @@ from pypdf import PdfReader, PdfWriter
 from korea_qa.ingest.html import DEFAULT_OPTIONS, extract_html
 from korea_qa.ingest.pdf import extract_pdf
 
+# pypdf warns of each print's cross-reference table as it copies it; nothing to act on.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 PRINT_TIMEOUT_S = 120.0
 MAX_CHARS = 10_000_000
 # Chromium's own start-up chatter is switched off; nothing here turns the print header and
@@ -104,8 +107,10 @@ def read_printed(printed: Printed, html: bytes, body: str) -> dict[str, PageResu
         got = extract_pdf(printed.pdf, max_chars=MAX_CHARS)
         return got.text, got.title, got.published
 
+    plain = anonymous(printed.pdf)  # made before the clock starts
+
     def any_pdf() -> tuple[str, str | None, str | None]:
-        got = extract_pdf(anonymous(printed.pdf), max_chars=MAX_CHARS)
+        got = extract_pdf(plain, max_chars=MAX_CHARS)
         return got.text, got.title, got.published
 
     def html_path() -> tuple[str, str | None, str | None]:

@@ -1,9 +1,14 @@
 """PDF files, page by page, with pypdf (BSD; never PyMuPDF, which is AGPL).
 
-pypdf gives each page's text lines; paragraphs are rebuilt from them (`reflow.py`) and
-`page_starts` records where each page's text begins in the article text.
+pypdf gives each page's text lines (with their height, type size and the share of them
+inside link areas); what is printed on every page is dropped (`furniture.py`), and from a web
+page a browser printed ("Save as PDF": its Creator says so) only the article is kept
+(`printed.py`); paragraphs are rebuilt from the lines left (`reflow.py`) and `page_starts`
+records where each page's text begins in the article text.
 
-Metadata: Title and Author from the document information when present. CreationDate is
+Metadata: Title and Author from the document information when present; a browser's Title
+is the page's <title>, "Headline | Site", and loses the site as on the HTML path when the
+page shows the headline (`titles.py`). CreationDate is
 NOT taken as the publication date: it is when the file was made (an export from a word
 processor, a "print to PDF" of a page saved years later, a scan), which a reader cannot
 tell from the publication date; an invented date would filter articles wrongly.
