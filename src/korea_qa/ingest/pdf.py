@@ -27,9 +27,9 @@ from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError, LimitReachedError
 
 from korea_qa.errors import DamagedFile, EncryptedFile, ExtractionLimit, NoText
+from korea_qa.ingest.extracted import Extracted
 from korea_qa.ingest.furniture import drop_furniture
 from korea_qa.ingest.printed import article_lines, printed_by_browser
-from korea_qa.ingest.extracted import Extracted
 from korea_qa.ingest.reflow import Line, assemble, join_lines
 from korea_qa.ingest.titles import headline
 
