@@ -113,14 +113,34 @@ class Retrieval(Protocol):
     def keys(self, refs: np.ndarray) -> list[str]: ...
 
 
+class SearchRetrieval(Retrieval, Protocol):
+    """A question over a store view: what ranking asks, and what reading the passages asks,
+    each computed once (the BEIR benchmark ranks over arrays and needs only `Retrieval`)."""
+
+    def sentence_cosines(self, refs: np.ndarray) -> list[np.ndarray]:
+        """Each passage's sentences' cosines with the question (float64, in order; empty for
+        a passage without sentence vectors). `sentence_scores` is their maximum."""
+        ...
+
+    def held_terms(self, refs: np.ndarray) -> list[frozenset[str]]:
+        """The question's terms each passage holds (from the store's term lists)."""
+        ...
+
+    def document_frequencies(self, terms: Sequence[str],
+                             words: Sequence[str]) -> dict[str, int]:
+        """`StoreView.document_frequencies` of some of the question's terms, as this
+        retrieval read them."""
+        ...
+
+
 def open_retrieval(view: StoreView, query_vector: np.ndarray, text: str,
-                   terms: Sequence[str], filters: Filters) -> Retrieval:
+                   terms: Sequence[str], filters: Filters) -> SearchRetrieval:
     """The view's retrieval for a question. A view that scores words itself (Milvus's BM25
     analyses the question as typed) offers `text_retrieval(query_vector, text, terms,
     filters)`; the others get korea-qa's terms (`retrieval`)."""
     opener = getattr(view, "text_retrieval", None)
     if opener is not None:
-        retrieval: Retrieval = opener(query_vector, text, terms, filters)
+        retrieval: SearchRetrieval = opener(query_vector, text, terms, filters)
         return retrieval
     return view.retrieval(query_vector, terms, filters)
 
@@ -132,7 +152,7 @@ class StoreView(Protocol):
     generation: int  # bumped by every commit
 
     def retrieval(self, query_vector: np.ndarray, terms: Sequence[str],
-                  filters: Filters) -> Retrieval: ...
+                  filters: Filters) -> SearchRetrieval: ...
 
     def passages(self, refs: np.ndarray) -> list[Passage]: ...
 

@@ -7,9 +7,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from korea_qa.records import Filters
+from korea_qa.records import Filters, Passage
 from korea_qa.store import milvus_rows as rows
 from korea_qa.store.base import Scored
+from korea_qa.tokenize import tokenize
 from korea_qa.topk import DENSE_TIE
 
 # Milvus returns at most this many hits per search.
@@ -39,6 +40,9 @@ class Snapshot(Protocol):
     def unique_live(self, found: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
     def remember(self, found: Sequence[dict[str, Any]]) -> None: ...
     def keys(self, refs: np.ndarray) -> list[str]: ...
+    def passages(self, refs: np.ndarray) -> list[Passage]: ...
+    def document_frequencies(self, terms: Sequence[str],
+                             words: Sequence[str] | None = None) -> dict[str, int]: ...
 
 
 class MilvusRetrieval:
@@ -51,11 +55,12 @@ class MilvusRetrieval:
         self.view = view
         self.query = np.asarray(query_vector, dtype=np.float64)
         self.text = text
+        self.terms = list(terms)
         self.has_terms = bool(terms) and bool(text.strip())
         self.expr = rows.filter_expr(filters)
         self._cosine: dict[int, float] = {}
         self._bm25: dict[int, float] = {}
-        self._sentence: dict[int, float] = {}
+        self._sentences: dict[int, np.ndarray] = {}  # ref -> its sentences' cosines
 
     def dense_top(self, n: int) -> Scored:
         def search(limit: int) -> list[dict[str, Any]]:
@@ -99,18 +104,30 @@ class MilvusRetrieval:
     def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
         """Each passage's best sentence cosine (float64, as the local store computes it); a
         passage without sentences scores its own cosine."""
-        missing = [int(r) for r in refs if int(r) not in self._sentence]
-        if missing:
-            for row in self.view.rows_by_pk(missing, ["pk", "sentence_vectors"]):
-                vectors = rows.decode_vectors(row["sentence_vectors"], self.view.dim)
-                if len(vectors):
-                    cosines = np.asarray(vectors, dtype=np.float64) @ self.query
-                    self._sentence[int(row["pk"])] = float(cosines.max())
-        alone = np.array([int(r) not in self._sentence for r in refs], dtype=bool)
-        out = np.array([self._sentence.get(int(r), 0.0) for r in refs], dtype=np.float64)
+        out = np.array([c.max() if len(c) else np.nan for c in self.sentence_cosines(refs)],
+                       dtype=np.float64)
+        alone = np.isnan(out)
         if alone.any():
             out[alone] = self.dense_scores(refs[alone])
         return out
+
+    def sentence_cosines(self, refs: np.ndarray) -> list[np.ndarray]:
+        missing = [int(r) for r in refs if int(r) not in self._sentences]
+        if missing:
+            for row in self.view.rows_by_pk(missing, ["pk", "sentence_vectors"]):
+                vectors = rows.decode_vectors(row["sentence_vectors"], self.view.dim)
+                self._sentences[int(row["pk"])] = np.asarray(vectors, dtype=np.float64) \
+                    @ self.query if len(vectors) else np.zeros(0)
+        return [self._sentences.get(int(r), np.zeros(0)) for r in refs]
+
+    def held_terms(self, refs: np.ndarray) -> list[frozenset[str]]:
+        # Milvus keeps no term lists of korea-qa's analyser: the passages are tokenized here.
+        wanted = frozenset(self.terms)
+        return [wanted.intersection(tokenize(p.text)) for p in self.view.passages(refs)]
+
+    def document_frequencies(self, terms: Sequence[str],
+                             words: Sequence[str]) -> dict[str, int]:
+        return self.view.document_frequencies(terms, words)
 
     def keys(self, refs: np.ndarray) -> list[str]:
         return self.view.keys(refs)

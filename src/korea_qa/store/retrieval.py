@@ -1,8 +1,9 @@
 """One question over a local store view: each retriever's top n, and any passages' scores.
 
 Large segments are searched approximately (`korea_qa.vector`), every candidate re-scored
-exactly; BM25 runs in compiled loops (`korea_qa.lexical_top`). Scores a top list found are
-remembered, so fusion and `explain` read the same bits without computing them again.
+exactly; BM25 runs in compiled loops (`korea_qa.lexical_top`). Scores a top list found, and
+sentence cosines, are remembered: fusion, reading and `explain` read the same bits without
+computing them again.
 """
 
 from __future__ import annotations
@@ -58,14 +59,17 @@ class LocalRetrieval:
         self.query = np.asarray(query_vector, dtype=np.float32)
         self.allowed = view.allowed(filters)
         self.filtered = bool(filters)
+        # The terms' ids and document frequencies, read once for the whole search.
         known = view.catalog.term_ids(terms) if terms else {}
-        present = [t for t in terms if t in known and known[t][1] > 0]
-        self.term_ids = [known[t][0] for t in present]
-        self.weights = idf(np.array([known[t][1] for t in present]), view.stats.passages) \
-            if present else np.zeros(0)
+        self.dfs = {t: df for t, (_, df) in known.items()}
+        self.present = [t for t in terms if t in known and known[t][1] > 0]
+        self.term_ids = [known[t][0] for t in self.present]
+        self.weights = idf(np.array([known[t][1] for t in self.present]),
+                           view.stats.passages) if self.present else np.zeros(0)
         self._queries: list[SegmentQuery] | None = None
         self._cosines: dict[int, float] = {}  # ref -> exact cosine, computed once
         self._bm25: dict[int, float] = {}  # ref -> BM25, of the lexical top list
+        self._sentences: dict[int, np.ndarray] = {}  # ref -> its sentences' cosines
 
     def _searched(self) -> Iterator[tuple[int, Segment, np.ndarray | None]]:
         """The segments that may return rows, with their masks."""
@@ -133,28 +137,54 @@ class LocalRetrieval:
         return self._remembered(refs, self._bm25, lambda s, rows: queries[s].scores_of(rows))
 
     def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
-        segs, rows = self.view.locate(refs)
-        out = np.zeros(len(refs), dtype=np.float64)
-        query = self.query.astype(np.float64)
+        best = np.array([c.max() if len(c) else np.nan for c in self.sentence_cosines(refs)],
+                        dtype=np.float64)
+        alone = np.isnan(best)  # no sentence vectors: the passage is its one sentence
+        if alone.any():
+            best[alone] = self.dense_scores(refs[alone])
+        return best
+
+    def sentence_cosines(self, refs: np.ndarray) -> list[np.ndarray]:
+        refs = np.asarray(refs, dtype=np.int64)
+        missing = np.array([r for r in dict.fromkeys(refs.tolist()) if r not in self._sentences],
+                           dtype=np.int64)
+        segs, rows = self.view.locate(missing)
         for s in np.unique(segs):
-            here = np.flatnonzero(segs == s)
-            data = self.view.segments[int(s)].data
-            ptr = np.asarray(data.sentence_ptr)
-            lo, counts = ptr[rows[here]], ptr[rows[here] + 1] - ptr[rows[here]]
-            has = counts > 0
-            # Every sentence of the passages, passage after passage: starts repeated, plus
-            # each sentence's offset within its passage.
-            sentences = np.repeat(lo[has], counts[has]) + (
-                np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts[has]) - counts[has],
-                                                         counts[has]))
-            if len(sentences):
-                # float64, as dense_scores: a cosine must not depend on the batch it is in.
-                cosines = np.asarray(data.sentence_vectors[sentences], dtype=np.float64) @ query
-                firsts = np.cumsum(counts[has]) - counts[has]
-                out[here[has]] = np.maximum.reduceat(cosines, firsts)
-            if not has.all():
-                out[here[~has]] = self.dense_scores(refs[here[~has]])
+            here = segs == s
+            self._sentences.update(zip(missing[here].tolist(),
+                                       self._sentence_cosines(int(s), rows[here]), strict=True))
+        return [self._sentences[r] for r in refs.tolist()]
+
+    def _sentence_cosines(self, i: int, rows: np.ndarray) -> list[np.ndarray]:
+        """The cosines of the sentences of rows of segment i, one product for them all."""
+        data = self.view.segments[i].data
+        ptr = np.asarray(data.sentence_ptr)
+        lo, counts = ptr[rows], ptr[rows + 1] - ptr[rows]
+        ends = np.cumsum(counts)
+        # Every sentence of the passages, passage after passage: starts repeated, plus each
+        # sentence's offset within its passage.
+        sentences = np.repeat(lo, counts) + (np.arange(int(counts.sum()))
+                                             - np.repeat(ends - counts, counts))
+        # float64, as dense_scores: a cosine must not depend on the batch it is in.
+        cosines = np.asarray(data.sentence_vectors[sentences], dtype=np.float64) \
+            @ self.query.astype(np.float64)
+        return [cosines[end - n:end] for end, n in zip(ends.tolist(), counts.tolist(),
+                                                        strict=True)]
+
+    def held_terms(self, refs: np.ndarray) -> list[frozenset[str]]:
+        segs, rows = self.view.locate(np.asarray(refs, dtype=np.int64))
+        ids = np.asarray(self.term_ids, dtype=np.int64)
+        out = []
+        for s, r in zip(segs.tolist(), rows.tolist(), strict=True):
+            data = self.view.segments[s].data
+            row = data.fwd_terms[int(data.fwd_ptr[r]):int(data.fwd_ptr[r + 1])]
+            out.append(frozenset(t for t, held in zip(self.present, np.isin(ids, row),
+                                                      strict=True) if held))
         return out
+
+    def document_frequencies(self, terms: Sequence[str],
+                             words: Sequence[str]) -> dict[str, int]:
+        return {t: self.dfs.get(t, 0) for t in terms}
 
     def keys(self, refs: np.ndarray) -> list[str]:
         return self.view.keys(refs)
