@@ -29,6 +29,7 @@ from korea_qa.evaluate.beir import (
 )
 from korea_qa.evaluate.embed_cache import CachedEmbedder
 from korea_qa.lexical import Bm25Params
+from korea_qa.ranking import RankParams
 from korea_qa.settings import Settings
 
 # The precision each backend's matrix products run in on this CPU (for the peak).
@@ -103,7 +104,8 @@ def _quality(base: Settings, data: Any, embedder: CachedEmbedder,
     retrievers = Retrievers(vectors, lexical, qids, qvecs)
     row = {}
     for mode in ("dense", "hybrid"):
-        scores = score_lists(data, qids, ranked_lists(data, retrievers, mode, base))
+        scores = score_lists(data, qids, ranked_lists(data, retrievers, mode,
+                                                      RankParams.of(base)))
         row[f"ndcg@10_{mode}"] = round(scores["ndcg@10"], 4)
     return row
 

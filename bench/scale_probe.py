@@ -21,8 +21,9 @@ from korea_qa.chunk import split_sentences
 from korea_qa.embed import Embedder
 from korea_qa.evaluate.beir import doc_text, doc_windows
 from korea_qa.evaluate.embed_cache import CachedEmbedder
+from korea_qa.ranking import RankParams, rank
 from korea_qa.records import Article, Filters, Passage
-from korea_qa.search import Searcher, rank
+from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from korea_qa.store.base import Put
 from korea_qa.store.local import LocalStore, StoreOptions
@@ -97,7 +98,7 @@ def agreement(approx: LocalView, exact: LocalView, settings: Settings, questions
         started = time.perf_counter()
         got[1].dense_top(settings.candidates)
         exact_s.append(time.perf_counter() - started)
-        ranked = [rank(r, "hybrid", settings=settings).refs[:10] for r in got]
+        ranked = [rank(r, "hybrid", RankParams.of(settings)).refs[:10] for r in got]
         # The two views name rows alike: same segments, same order.
         hybrid.append(len(set(ranked[0].tolist()) & set(ranked[1].tolist())) / 10)
         top = [_best_refs(r.dense_top(10), 10) for r in got]
@@ -192,10 +193,10 @@ def answer_sentences(work: Path, embedder: Any, settings: Settings, corpus: Path
     the one chosen from float32 vectors of the same model, for the top 5 passages of every
     gold question over the seed corpus, and how often the first passage's chosen sentence
     holds the gold answer either way."""
-    from korea_qa.answer import best_sentence
     from korea_qa.evaluate.gold import answer_in
     from korea_qa.evaluate.goldfile import load_gold
     from korea_qa.library import Library
+    from korea_qa.query import analyse
 
     shutil.rmtree(work / "seed-index", ignore_errors=True)  # a kept workdir's earlier run
     s = settings.model_copy(update={"corpus_dir": corpus, "index_dir": work / "seed-index"})
@@ -208,10 +209,9 @@ def answer_sentences(work: Path, embedder: Any, settings: Settings, corpus: Path
     for item in items:
         vector = embedder.encode([item.question])[0]
         result = searcher.search_vector(item.question, vector)
+        question = analyse(item.question, vector, Filters(), view).question
         for rank_, hit in enumerate(result.hits):
-            p = hit.passage
-            full = embedder.encode([p.text[a:b] for a, b in p.sentences])
-            chosen = best_sentence(p, full, vector, item.question)
+            chosen = _float32_answer(searcher, question, hit.passage, embedder)
             same += chosen.start == hit.answer.start
             total += 1
             if rank_ == 0 and item.answerable:
@@ -223,3 +223,14 @@ def answer_sentences(work: Path, embedder: Any, settings: Settings, corpus: Path
     return {"passages": total, "same_sentence": same, "questions": len(items),
             "answerable": answerable, "answer_in_first_float16": ok16,
             "answer_in_first_float32": ok32}
+
+
+def _float32_answer(searcher: Searcher, question: Any, passage: Passage,
+                    embedder: Any) -> Any:
+    """The searcher's reader over float32 sentence vectors instead of the stored float16."""
+    from korea_qa.reading import Evidence, found
+
+    full = embedder.encode([passage.text[a:b] for a, b in passage.sentences])
+    evidence = Evidence(0, passage, full.astype(np.float64) @ question.vector.astype(np.float64),
+                        found(passage, frozenset(question.search_terms)))
+    return searcher.reader.read(question, [evidence])[0].sentence

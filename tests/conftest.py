@@ -15,15 +15,19 @@ from pathlib import Path
 # array raises IndexError here instead of corrupting memory. Set before numba is imported.
 os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from korea_qa.api import create_app
 from korea_qa.embed import Embedder, HashEmbedder, load_embedder
 from korea_qa.library import Library
+from korea_qa.query import Question, question_record
+from korea_qa.records import Filters
 from korea_qa.settings import Settings
 from korea_qa.store.folder import IndexFolder
 from korea_qa.store.view import LocalView
+from korea_qa.tokenize import token_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -75,6 +79,16 @@ def current_version(settings: Settings) -> Path:
     path = IndexFolder(settings.index_dir).current()
     assert path is not None, "no index"
     return path
+
+
+def question_of(text: str, vector: np.ndarray | None = None,
+                dfs: dict[str, int] | None = None) -> Question:
+    """A question's record without a store: every term held by 3 passages unless `dfs`
+    says otherwise."""
+    known = dfs or {}
+    return question_record(text, np.zeros(8, dtype=np.float32) if vector is None else vector,
+                           Filters(), token_spans(text),
+                           lambda terms, words: {t: known.get(t, 3) for t in terms})
 
 
 def a_segment_file(settings: Settings, name: str) -> Path:

@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import open_view
+from conftest import open_view, question_of
 from korea_qa import answer_types
-from korea_qa.answerability import Decision, Logit, Pool, judge, signals
+from korea_qa.answerability import Decision, Judgement, Logit, Rule, judge, signals
 from korea_qa.embed import HashEmbedder
 from korea_qa.evaluate.fit import Example, Logistic, Parts, fit, operating_point
-from korea_qa.explain import QuestionTerm
+from korea_qa.query import Question
+from korea_qa.ranking import Ranking, TopList
+from korea_qa.reading import Evidence, Reading, found
 from korea_qa.records import Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
@@ -36,17 +38,17 @@ def test_what_a_question_asks_for(question: str, kind: str) -> None:
 
 
 def test_a_sentence_holds_the_asked_kind_only_beyond_the_question() -> None:
-    question = "How many tons of cargo passed through Rajin in 2019?"
-    assert answer_types.holds("number", "In 2015, 1,200,000 tons went through.", question)
-    assert not answer_types.holds("number", "Cargo went through Rajin in 2019.", question)
-    assert answer_types.holds("number", "The fifteen members approved it.", question)
-    assert answer_types.holds("date", "Until the 1970s it grew.", "When did it grow?")
-    assert answer_types.holds("date", "It reopened in September.", "When did it reopen?")
-    assert not answer_types.holds("date", "It reopened after a while.", "When did it reopen?")
-    who = "Who is Moscow's envoy in Pyongyang?"
-    assert answer_types.holds("person", "Ambassador Alexander Matsegora said so.", who)
-    assert not answer_types.holds("person", "The North Korean side and the Soviet Union.", who)
-    assert answer_types.holds("other", "anything", "Why?")
+    asked = answer_types.asked("How many tons of cargo passed through Rajin in 2019?")
+    assert asked.holds("In 2015, 1,200,000 tons went through.")
+    assert not asked.holds("Cargo went through Rajin in 2019.")
+    assert asked.holds("The fifteen members approved it.")
+    assert answer_types.asked("When did it grow?").holds("Until the 1970s it grew.")
+    assert answer_types.asked("When did it reopen?").holds("It reopened in September.")
+    assert not answer_types.asked("When did it reopen?").holds("It reopened after a while.")
+    who = answer_types.asked("Who is Moscow's envoy in Pyongyang?")
+    assert who.holds("Ambassador Alexander Matsegora said so.")
+    assert not who.holds("The North Korean side and the Soviet Union.")
+    assert answer_types.asked("Why?").holds("anything")
 
 
 def _passage(text: str, key: int) -> Passage:
@@ -59,31 +61,44 @@ def _passage(text: str, key: int) -> Passage:
                    sentences=tuple(bounds))
 
 
-def _terms(question: str, dfs: dict[str, int]) -> list[QuestionTerm]:
-    from korea_qa.tokenize import token_spans
+def _reading(question: Question, read: list[Passage], cosines: list[list[float]],
+             lexical: list[Passage]) -> Reading:
+    """The pool `read` with its sentences' cosines; the BM25 top `lexical`."""
+    wanted = frozenset(question.search_terms)
+    pool = tuple(Evidence(p.position, p, np.array(c), found(p, wanted))
+                 for p, c in zip(read, cosines, strict=True))
+    held = tuple(frozenset(t.term for t in found(p, wanted)) for p in lexical)
+    return Reading(hits=pool, pool=pool, held=held)
 
-    return [QuestionTerm(t.term, question[t.start:t.end], t.start, t.end, dfs.get(t.term, 3))
-            for t in token_spans(question)]
+
+def _ranking(cosine: float, bm25: float = 3.0, agree: bool = True) -> Ranking:
+    """One candidate: the best by cosine, and by BM25 too when they `agree`."""
+    return Ranking(np.array([0]), np.array([1.0]), np.array([cosine]), np.array([bm25]),
+                   TopList(np.array([0]), np.array([cosine])),
+                   TopList(np.array([0 if agree else 9]), np.array([bm25])))
 
 
 def test_signals_read_types_names_and_missing_words() -> None:
     rail = _passage("The North plans to resume rail traffic. Trade halted in 2020.", 0)
     lavrov = _passage("Sergey Lavrov met Rex Tillerson. They talked", 1)
     choe = _passage("Choe Son Hui wrote letters. The letters were sent", 2)
-    pool = Pool(read=[rail, lavrov], sentence_cosines=[np.array([0.7, 0.3]),
-                                                       np.array([0.5, 0.4])],
-                lexical=[rail, lavrov, choe], best_cosine=0.6, best_bm25=3.0, agree=True)
-    question = "How many trains did Choe Son Hui and Sergey Lavrov count in Vostochny?"
-    values = signals(question, _terms(question, {"vostochni": 0}), pool, 41)
+    question = question_of(
+        "How many trains did Choe Son Hui and Sergey Lavrov count in Vostochny?",
+        dfs={"vostochni": 0})
+    reading = _reading(question, [rail, lavrov], [[0.7, 0.3], [0.5, 0.4]], [rail, lavrov, choe])
+    values = signals(question, _ranking(0.6), reading, 41)
     # The closest sentence (0.7) and the one within 0.05 of it hold no number: the 2020 one
     # is 0.3, too far.
     assert values["type_missing"] == 1.0
     # Choe and Lavrov are in the articles but in no one passage together; Vostochny in none.
     assert values["names_apart"] == 1.0 and values["names_missing"] == 1.0
     assert values["cos_passage"] == 0.6 and values["cos_sentence"] == pytest.approx(0.7)
-    together = "What did Sergey Lavrov tell Rex Tillerson?"
-    values = signals(together, _terms(together, {}), pool, 41)
+    assert (values["bm25_top"], values["agree"]) == (3.0, 1.0)
+    together = question_of("What did Sergey Lavrov tell Rex Tillerson?")
+    reading = _reading(together, [rail, lavrov], [[0.7, 0.3], [0.5, 0.4]], [rail, lavrov, choe])
+    values = signals(together, _ranking(0.6, agree=False), reading, 41)
     assert (values["type_missing"], values["names_apart"], values["names_missing"]) == (0, 0, 0)
+    assert values["agree"] == 0.0
 
 
 DECISION = Decision(
@@ -107,24 +122,24 @@ def test_the_probability_is_the_product_of_the_two_regressions() -> None:
 
 def test_judge_falls_back_to_the_cosine_rule_and_needs_content_words() -> None:
     rail = _passage("The North plans to resume rail traffic. Trade halted in 2020.", 0)
-    pool = Pool([rail], [np.array([0.7, 0.3])], [rail], 0.7, 3.0, True)
-    terms = _terms("Will rail traffic resume?", {})
-    common = {"question": "Will rail traffic resume?", "terms": terms, "pool": pool,
-              "n_passages": 41}
-    assert judge(**common, decision=None, use_decision=True, has_terms=True,
-                 cosine_rule=True) == judge(**common, decision=None, use_decision=False,
-                                            has_terms=True, cosine_rule=True)
-    plain = judge(**common, decision=None, use_decision=False, has_terms=True, cosine_rule=False)
+    question = question_of("Will rail traffic resume?")
+    ranking = _ranking(0.7)
+    reading = _reading(question, [rail], [[0.7, 0.3]], [rail])
+
+    def judged(rule: Rule, asked: Question = question) -> Judgement:
+        return judge(asked, ranking, reading, 41, rule)
+
+    # No decision: the cosine rule, whatever the setting (0.7 against the threshold).
+    assert judged(Rule(None, True, 0.5)) == judged(Rule(None, False, 0.5))
+    assert judged(Rule(None, False, 0.5)).answerable is True
+    plain = judged(Rule(None, False, 0.8))
     assert (plain.answerable, plain.probability) == (False, None)
-    fitted = judge(**common, decision=DECISION, use_decision=True, has_terms=True,
-                   cosine_rule=False)
+    fitted = judged(Rule(DECISION, True, 0.8))
     assert fitted.probability == pytest.approx(DECISION.probability(fitted.signals))
     assert fitted.answerable is (fitted.probability >= DECISION.threshold) is True
-    reported = judge(**common, decision=DECISION, use_decision=False, has_terms=True,
-                     cosine_rule=False)
+    reported = judged(Rule(DECISION, False, 0.8))
     assert (reported.answerable, reported.probability) == (False, fitted.probability)
-    empty = judge(**common, decision=DECISION, use_decision=True, has_terms=False,
-                  cosine_rule=True)
+    empty = judged(Rule(DECISION, True, 0.5), question_of("the of and"))
     assert (empty.answerable, empty.probability) == (False, 0.0)
 
 
@@ -187,7 +202,7 @@ def test_search_reports_probability_only_with_a_decision_for_its_model(
     view = open_view(built)
     plain = Searcher(view, lambda q: embedder.encode([q])[0], built)
     result = plain.search("When will rail traffic resume?")
-    assert plain.decision is None and result.probability is None  # fitted for MiniLM only
+    assert plain.rule.decision is None and result.probability is None  # fitted for MiniLM only
     assert set(result.signals) >= {"cos_passage", "type_missing", "names_apart",
                                    "names_missing"}
     path = tmp_path / "decision.json"
@@ -198,6 +213,6 @@ def test_search_reports_probability_only_with_a_decision_for_its_model(
         again = fitted.search("When will rail traffic resume?")
         assert again.probability == pytest.approx(DECISION.probability(again.signals))
         expected = (again.probability >= DECISION.threshold if rule == "fitted"
-                    else again.confidence >= built.abstain_threshold)
+                    else again.best_cosine >= built.abstain_threshold)
         assert again.answerable is bool(expected)
     assert fitted.search("the of and").probability == 0.0

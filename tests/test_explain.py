@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import open_view
+from conftest import open_view, question_of
 from korea_qa.embed import HashEmbedder
-from korea_qa.explain import QuestionTerm, TopList, matches, missing_terms, question_terms
-from korea_qa.records import Passage
+from korea_qa.explain import matches
+from korea_qa.query import analyse
+from korea_qa.ranking import TopList
+from korea_qa.reading import Evidence, found
+from korea_qa.records import Filters, Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval
+from korea_qa.store.base import Scored
 
 
 @pytest.fixture
@@ -28,8 +32,9 @@ def test_missing_terms_are_the_words_of_no_article_as_typed(searcher: Searcher) 
 
 
 def test_question_terms_carry_document_frequencies(searcher: Searcher) -> None:
-    terms = question_terms("Who met Kim Jong-Il in Pyongyang about literacy?", searcher.view)
-    by_text = {t.text: t for t in terms}
+    text = "Who met Kim Jong-Il in Pyongyang about literacy?"
+    question = analyse(text, searcher.encode(text), Filters(), searcher.view).question
+    by_text = {t.text: t for t in question.content}
     assert list(by_text) == ["met", "Kim Jong-Il", "Pyongyang", "about", "literacy"]  # no "Who"
     assert by_text["Kim Jong-Il"].term == "kim_jong_il" and by_text["Kim Jong-Il"].df == 1
     assert by_text["Pyongyang"].term == "north_korea" and by_text["Pyongyang"].df > 30
@@ -66,16 +71,18 @@ def test_a_passage_sharing_no_word_has_no_bm25_rank(searcher: Searcher) -> None:
 def test_matches_find_stems_and_aliases_with_offsets() -> None:
     text = "The DPRK sent workers; a worker from the North works in Russia."
     passage = Passage(doc_id="d", position=0, paragraph=1, start=0, end=len(text), text=text)
-    terms = [QuestionTerm("north_korea", "North Korea", 0, 11, 40),
-             QuestionTerm("worker", "workers", 12, 19, 5)]
-    assert [(m.text, m.start) for m in matches(passage, terms)] == [
+    question = question_of("What do North Korea workers do?")
+    assert [t.term for t in question.content] == ["north_korea", "worker"]
+    evidence = Evidence(0, passage, np.zeros(0), found(passage,
+                                                       frozenset(question.search_terms)))
+    assert [(m.text, m.start) for m in matches(evidence, question)] == [
         ("DPRK", 4), ("workers", 14), ("worker", 25), ("the North", 37)]
-    assert missing_terms([*terms, QuestionTerm("literaci", "Literacy", 0, 8, 0),
-                          QuestionTerm("literaci", "literacy", 9, 17, 0)]) == ("Literacy",)
+    literacy = question_of("Literacy of North Korea, literacy!", dfs={"literaci": 0})
+    assert literacy.missing_terms() == ("Literacy",)
 
 
 def test_top_list_orders_by_score_ties_by_key_and_shares_rank() -> None:
     retrieval = ArrayRetrieval(np.zeros(4), np.zeros(4), ["d#3", "d#1", "d#2", "d#0"])
-    top = TopList.of(np.array([0, 1, 2, 3]), np.array([0.5, 0.9, 0.5, 0.1]), retrieval)
+    top = TopList.of(Scored(np.array([0, 1, 2, 3]), np.array([0.5, 0.9, 0.5, 0.1])), retrieval)
     assert top.refs.tolist() == [1, 2, 0, 3]  # 0.5 tie: d#2 before d#3
     assert [top.rank(r) for r in (1, 2, 0, 3, 7)] == [1, 2, 2, 4, None]

@@ -16,7 +16,7 @@ import pytest
 
 from korea_qa import fusion
 from korea_qa.lexical import TextIndex
-from korea_qa.search import rank
+from korea_qa.ranking import RankParams, rank
 from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval
 from korea_qa.tokenize import tokenize
@@ -88,7 +88,7 @@ def _retrieval(query: str) -> ArrayRetrieval:
 
 def _rank(mode: str, query: str = "pears") -> np.ndarray:
     settings = Settings(model="hash:8", candidates=2)
-    return rank(_retrieval(query), mode, settings=settings).refs
+    return rank(_retrieval(query), mode, RankParams.of(settings)).refs
 
 
 def test_rank_dense_and_lexical_modes_take_each_retrievers_top() -> None:
@@ -102,7 +102,7 @@ def test_rank_hybrid_fuses_the_union_of_candidates() -> None:
     # Dense ranks 3, 1, 0 -> 1, 2, 3; BM25 ranks 1, 0 -> 1, 2 (row 3 has no "pears").
     # rrf_k=1: row 1 = 1/3 + 1/2, row 0 = 1/4 + 1/3, row 3 = 1/2 + 0.
     ranked = rank(_retrieval("pears"), "hybrid",
-                  settings=Settings(model="hash:8", candidates=2, fusion="rrf", rrf_k=1))
+                  RankParams.of(Settings(model="hash:8", candidates=2, fusion="rrf", rrf_k=1)))
     assert ranked.refs.tolist() == [1, 0, 3]
     assert ranked.scores == pytest.approx([1 / 3 + 1 / 2, 1 / 4 + 1 / 3, 1 / 2])
     assert ranked.dense == pytest.approx([0.8, 0.6, 1.0])

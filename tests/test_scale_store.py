@@ -16,8 +16,9 @@ from korea_qa.cli import main
 from korea_qa.corpus import load_corpus
 from korea_qa.embed import HashEmbedder
 from korea_qa.library import Library
+from korea_qa.ranking import RankParams, rank
 from korea_qa.records import Article, Filters
-from korea_qa.search import Searcher, rank
+from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from korea_qa.store import local as local_store
 from korea_qa.store import merge as merging
@@ -236,6 +237,6 @@ def test_hybrid_ranking_of_a_large_segment_is_the_exact_one_below_the_threshold(
     for question in QUESTIONS:
         vector = EMBEDDER.encode([question])[0]
         terms = question.lower().split()
-        lexical = [rank(v.retrieval(vector, terms, Filters()), "lexical", settings=s).refs
+        lexical = [rank(v.retrieval(vector, terms, Filters()), "lexical", RankParams.of(s)).refs
                    for v in (view, exact)]
         assert lexical[0].tolist() == lexical[1].tolist()  # BM25 is never approximate

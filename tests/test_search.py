@@ -1,12 +1,14 @@
 import numpy as np
 import pytest
 
-from conftest import STORES, open_view
-from korea_qa.answer import best_sentence
+from conftest import STORES, open_view, question_of
+from korea_qa.answerability import is_answerable
 from korea_qa.embed import HashEmbedder
 from korea_qa.errors import InvalidQuery
+from korea_qa.reader import SentenceReader
+from korea_qa.reading import Evidence, found
 from korea_qa.records import Passage
-from korea_qa.search import Searcher, is_answerable
+from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 
 
@@ -31,7 +33,7 @@ def test_abstention_decision(confidence: float, threshold: float, expected: bool
     assert is_answerable(confidence, threshold) is expected
 
 
-def test_confidence_is_the_best_dense_cosine_and_drives_answerable(built: Settings) -> None:
+def test_best_cosine_is_the_best_dense_cosine_and_drives_answerable(built: Settings) -> None:
     embedder = HashEmbedder(64)
     index = open_view(built)
     query = "Khusnullin construction industry political arrangements"
@@ -42,7 +44,7 @@ def test_confidence_is_the_best_dense_cosine_and_drives_answerable(built: Settin
     below = built.model_copy(update={"abstain_threshold": best - 1e-4})
     strict = Searcher(index, lambda q: vector, above)
     loose = Searcher(index, lambda q: vector, below)
-    assert strict.search(query).confidence == pytest.approx(best, abs=1e-6)
+    assert strict.search(query).best_cosine == pytest.approx(best, abs=1e-6)
     assert strict.search(query).answerable is False
     assert loose.search(query).answerable is True
 
@@ -84,15 +86,25 @@ def test_invalid_mode_and_k_and_empty_question(searcher: Searcher) -> None:
         searcher.search("   ")
 
 
-def test_best_sentence_prefers_the_sentence_closest_to_the_question() -> None:
+def test_the_sentence_reader_prefers_the_sentence_closest_to_the_question() -> None:
     text = "Cats sleep all day. The port of Rajin was renovated in 2008. Dogs bark."
     passage = Passage(doc_id="d", position=0, paragraph=1, start=0,
                       end=len(text), text=text, sentences=((0, 19), (20, 60), (61, 71)))
     embedder = HashEmbedder(64)
     sentence_vectors = embedder.encode([text[s:e] for s, e in passage.sentences])
+    reader = SentenceReader()
+
+    def answer(query: str, vector: np.ndarray) -> tuple[str, int, int]:
+        question = question_of(query, vector)
+        evidence = Evidence(0, passage, sentence_vectors.astype(np.float64) @ vector,
+                            found(passage, frozenset(question.search_terms)))
+        got = reader.read(question, [evidence])[0]
+        assert got.span is None
+        return got.sentence.text, got.sentence.start, got.sentence.end
+
     query = "When was the Rajin port renovated?"
-    span = best_sentence(passage, sentence_vectors, embedder.encode([query])[0], query)
-    assert (span.text, span.start, span.end) == ("The port of Rajin was renovated in 2008.", 20, 60)
+    assert answer(query, embedder.encode([query])[0]) == (
+        "The port of Rajin was renovated in 2008.", 20, 60)
     # With no sentence vectors signal (orthogonal query), lexical overlap still decides.
     zero = np.zeros(64, dtype=np.float32)
-    assert best_sentence(passage, sentence_vectors, zero, "Dogs barking").text == "Dogs bark."
+    assert answer("Dogs barking", zero)[0] == "Dogs bark."

@@ -11,6 +11,7 @@ answerability decision"). Other questions (what, which, why, how) are not typed.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 NUMBER, DATE, PERSON, OTHER = "number", "date", "person", "other"
 
@@ -63,6 +64,32 @@ def asks_for(question: str) -> str:
     return OTHER
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a question asks for, and what it already says (lower-cased, once)."""
+
+    kind: str  # NUMBER, DATE, PERSON or OTHER
+    said: str  # the question, lower-cased
+
+    def holds(self, sentence: str) -> bool:
+        """Whether `sentence` holds something of the kind asked that the question does not
+        already say (a question about 2016 is not answered by the 2016 it names). OTHER:
+        always."""
+        if self.kind == OTHER:
+            return True
+        if self.kind == NUMBER:
+            found = [m.group(0) for m in _NUMBER_A.finditer(sentence)]
+        elif self.kind == DATE:
+            found = [m.group(0) for m in _DATE_A.finditer(sentence)]
+        else:
+            found = _names(sentence)
+        return any(f.lower().rstrip(".,") not in self.said for f in found)
+
+
+def asked(question: str) -> Asked:
+    return Asked(asks_for(question), question.lower())
+
+
 def _names(sentence: str) -> list[str]:
     out = []
     for run in _CAPITALISED_RUN.finditer(sentence):
@@ -71,18 +98,3 @@ def _names(sentence: str) -> list[str]:
         if not any(w in NOT_PERSON for w in words):
             out.append(run.group(0))
     return out
-
-
-def holds(kind: str, sentence: str, question: str) -> bool:
-    """Whether `sentence` holds something of `kind` that the question does not already say
-    (a question about 2016 is not answered by the 2016 it names). OTHER: always."""
-    if kind == OTHER:
-        return True
-    said = question.lower()
-    if kind == NUMBER:
-        found = [m.group(0) for m in _NUMBER_A.finditer(sentence)]
-    elif kind == DATE:
-        found = [m.group(0) for m in _DATE_A.finditer(sentence)]
-    else:
-        found = _names(sentence)
-    return any(f.lower().rstrip(".,") not in said for f in found)

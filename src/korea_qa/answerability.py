@@ -19,120 +19,68 @@ by default `answerable` stays today's cosine rule and the probability is reporte
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from korea_qa import answer_types
 from korea_qa.errors import KoreaQAError
-from korea_qa.explain import QuestionTerm, TopLists, passage_terms
-from korea_qa.records import Passage
-from korea_qa.store.base import StoreView
-from korea_qa.tokenize import token_spans
+from korea_qa.query import Question
+from korea_qa.ranking import Ranking
+from korea_qa.reading import Reading
+
+if TYPE_CHECKING:
+    from korea_qa.settings import Settings
 
 DECISION_FILE = Path(__file__).with_name("answerability.json")
-DENSE_POOL = 3  # top passages by cosine whose sentences are read
-LEXICAL_POOL = 10  # top passages by BM25 where the question's names are looked for together
-LEXICAL_SENTENCES = 3  # top passages by BM25 whose sentences are read too
 # A sentence of the asked type (a number for "how many") counts when its cosine is within this
 # of the best sentence's: the best by a hair is often a neighbour of the answer. Chosen on the
 # train part (0.05 kept every answerable question there; 0 lost three).
 TYPE_TOLERANCE = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class Pool:
-    """The passages a judgement reads: the dense top DENSE_POOL and the BM25 top
-    LEXICAL_SENTENCES, with each of their sentences' cosine, and the BM25 top LEXICAL_POOL."""
-
-    read: list[Passage]
-    sentence_cosines: list[np.ndarray]
-    lexical: list[Passage]
-    best_cosine: float
-    best_bm25: float
-    agree: bool  # the best passage by cosine is among the best three by BM25
-
-
-def gather(tops: TopLists, view: StoreView, query_vector: np.ndarray,
-           known: dict[int, Passage] | None = None) -> Pool:
-    """The pool of a question; `known` passages (by ref) are not read again."""
-    dense_refs = tops.dense.refs[:DENSE_POOL]
-    lexical_refs = tops.lexical.refs[:LEXICAL_POOL]
-    passages = dict(known or {})
-    wanted = [r for r in dict.fromkeys([*dense_refs.tolist(), *lexical_refs.tolist()])
-              if r not in passages]
-    passages.update(zip(wanted, view.passages(np.asarray(wanted, dtype=np.int64)),
-                        strict=True))
-    query = np.asarray(query_vector, dtype=np.float32)
-    read = list(dict.fromkeys([*dense_refs.tolist(), *lexical_refs[:LEXICAL_SENTENCES].tolist()]))
-    return Pool(
-        read=[passages[r] for r in read],
-        sentence_cosines=[view.sentence_vectors(r) @ query for r in read],
-        lexical=[passages[int(r)] for r in lexical_refs],
-        best_cosine=float(tops.dense.scores[0]) if len(tops.dense.scores) else 0.0,
-        best_bm25=float(tops.lexical.scores[0]) if len(tops.lexical.scores) else 0.0,
-        agree=bool(len(dense_refs)) and int(dense_refs[0]) in lexical_refs[:3].tolist(),
-    )
-
-
-def _best_sentences(pool: Pool) -> list[tuple[float, str]]:
+def _best_sentences(reading: Reading) -> list[tuple[float, str]]:
     """The sentences of the pool, closest to the question first."""
     scored = []
-    for passage, cosines in zip(pool.read, pool.sentence_cosines, strict=True):
-        for (start, end), cosine in zip(passage.sentences, cosines, strict=True):
+    for evidence in reading.pool:
+        passage = evidence.passage
+        for (start, end), cosine in zip(passage.sentences, evidence.cosines, strict=True):
             scored.append((float(cosine), passage.text[start:end]))
     scored.sort(key=lambda s: -s[0])
     return scored
-
-
-# Capitalised words that are adjectives of a people, a region or a direction ("American",
-# "Chinese", "Western", "Pacific"), not names: a reader paraphrasing writes them freely.
-_NOT_A_NAME = re.compile(r"(ian|ean|can|ese|ern|ic)s?$|^(north|south|east|west)", re.IGNORECASE)
-
-
-def _names(question: str, terms: Sequence[QuestionTerm]) -> list[QuestionTerm]:
-    """The names the question gives: its terms typed with a capital past its first word, and
-    its numbers (a year, a count)."""
-    tokens = token_spans(question)
-    first = tokens[0].start if tokens else 0  # the first word, question words included
-    return [t for t in terms if t.start > first and (
-        (t.text[:1].isupper() and not _NOT_A_NAME.search(t.text)) or t.text[:1].isdigit())]
 
 
 def _idf(df: int, n: int) -> float:
     return math.log1p((n - df + 0.5) / (df + 0.5))
 
 
-def signals(question: str, terms: Sequence[QuestionTerm], pool: Pool,
+def signals(question: Question, ranking: Ranking, reading: Reading,
             n_passages: int) -> dict[str, float]:
     """Every feature the decision may use, by name (see eval/README.md for each)."""
-    best = _best_sentences(pool)
-    asks = answer_types.asks_for(question)
+    best = _best_sentences(reading)
     near = [s for c, s in best if c >= best[0][0] - TYPE_TOLERANCE] if best else []
-    names = _names(question, terms)
+    names = question.names
     present = {t.term for t in names if t.df > 0}
-    together = any(present <= passage_terms(p) for p in pool.lexical) if present else True
-    distinct = {t.term: t for t in terms}
+    together = any(present <= held for held in reading.held) if present else True
+    distinct = {t.term: t for t in question.content}
     weights = {term: _idf(t.df, n_passages) for term, t in distinct.items()}
     total = sum(weights.values()) or 1.0
     missing = sum(w for term, w in weights.items() if distinct[term].df == 0)
+    dense, lexical = ranking.dense_top.refs, ranking.lexical_top.refs
     return {
-        "cos_passage": pool.best_cosine,
+        "cos_passage": ranking.dense_top.best,
         "cos_sentence": best[0][0] if best else 0.0,
-        "typed": float(asks != answer_types.OTHER),
-        "type_missing": float(bool(near) and not any(answer_types.holds(asks, s, question)
-                                                      for s in near)),
+        "typed": float(question.asked.kind != answer_types.OTHER),
+        "type_missing": float(bool(near) and not any(question.asked.holds(s) for s in near)),
         "names_apart": float(not together),
         "names_missing": float(any(t.df == 0 for t in names)),
         "missing_share": missing / total,
-        "bm25_top": pool.best_bm25,
-        "agree": float(pool.agree),
+        "bm25_top": ranking.lexical_top.best,
+        "agree": float(bool(len(dense)) and int(dense[0]) in lexical[:3].tolist()),
     }
 
 
@@ -200,17 +148,37 @@ def decision_for(model_id: str, path: Path | None) -> Decision | None:
     return decision if decision is not None and decision.applies_to(model_id) else None
 
 
-def judge(question: str, terms: Sequence[QuestionTerm], pool: Pool, n_passages: int, *,
-          decision: Decision | None, use_decision: bool, has_terms: bool,
-          cosine_rule: bool) -> Judgement:
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How `answerable` is decided: by the fitted decision's probability (`fitted`, when one
+    applies to the embedding model), else by the best cosine against `threshold`."""
+
+    decision: Decision | None
+    fitted: bool  # the setting answerable_rule is "fitted"
+    threshold: float  # abstain_threshold
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rule:
+        return cls(decision_for(settings.model_id(), settings.answerability_file),
+                   settings.answerable_rule == "fitted", settings.abstain_threshold)
+
+
+def is_answerable(best_cosine: float, threshold: float) -> bool:
+    """The cosine rule: the corpus answers when its best passage is at least this close."""
+    return best_cosine >= threshold
+
+
+def judge(question: Question, ranking: Ranking, reading: Reading, n_passages: int,
+          rule: Rule) -> Judgement:
     """The probability from the fitted decision, when one applies; `answerable` from it when
-    `use_decision`, else from today's rule, the best cosine against `abstain_threshold`
-    (`cosine_rule`). A question of punctuation or stopwords alone has nothing to match,
-    whatever the vectors say: never answerable, probability 0."""
-    values = signals(question, terms, pool, n_passages)
+    the rule is `fitted`, else from the cosine rule (the best cosine among the ranked
+    candidates against the threshold). A question of punctuation or stopwords alone has
+    nothing to match, whatever the vectors say: never answerable, probability 0."""
+    values = signals(question, ranking, reading, n_passages)
+    decision = rule.decision
     probability = decision.probability(values) if decision is not None else None
-    if not has_terms:
+    if not question.terms:
         return Judgement(False, None if probability is None else 0.0, values)
-    if use_decision and decision is not None and probability is not None:
+    if rule.fitted and decision is not None and probability is not None:
         return Judgement(probability >= decision.threshold, probability, values)
-    return Judgement(cosine_rule, probability, values)
+    return Judgement(is_answerable(ranking.best_cosine, rule.threshold), probability, values)

@@ -167,14 +167,17 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.api.schemas import SearchResponse
     from korea_qa.embed import load_embedder
     from korea_qa.library import Library
-    from korea_qa.search import Searcher, check_question, make_filters
+    from korea_qa.query import check_question, make_filters
+    from korea_qa.reader import load_reader
+    from korea_qa.search import Searcher
 
     question = check_question(args.question, settings.max_query_chars)
     filters = make_filters(doc_ids=args.doc_id, source=args.source, author=args.author,
                            published_from=args.published_from, published_to=args.published_to)
     embedder = load_embedder(settings)
+    reader = load_reader(settings.reader)
     view = Library(settings, embedder).view()
-    searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings)
+    searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings, reader=reader)
     result = searcher.search(question, k=args.k, mode=args.mode, filters=filters)
     response = SearchResponse.from_result(result, view)
     if args.json:

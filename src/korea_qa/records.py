@@ -119,8 +119,9 @@ class Hit:
     score: float  # the score of the mode that ranked it
     dense_score: float | None
     lexical_score: float | None
-    answer: Span  # offsets relative to passage.text
+    answer: Span  # the answer sentence (the reader's), offsets relative to passage.text
     explain: Explain | None = None
+    span: Span | None = None  # the reader's answer inside that sentence, if it points at one
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +129,14 @@ class SearchResult:
     query: str
     mode: str
     answerable: bool
-    confidence: float  # the best dense cosine (today's abstention signal, `abstain_threshold`)
+    # The best cosine among the ranked candidates (lexical mode: among BM25's), which the
+    # cosine rule compares with `abstain_threshold`. Not the API's `confidence`.
+    best_cosine: float
     took_ms: float
     hits: tuple[Hit, ...]
     # Calibrated probability that the articles answer (`korea_qa.answerability`); None when no
     # decision is fitted for the embedding model in use (then `answerable` is the cosine rule).
+    # The API reports it as `confidence` (`korea_qa.api.schemas.SearchResponse`).
     probability: float | None = None
     # The question's content words (as typed) that occur in no article.
     missing_terms: tuple[str, ...] = ()

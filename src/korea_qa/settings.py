@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(
         default=0.5, ge=0.0, le=1.0,
         description="The dense side's score is (1 - w) × the passage's cosine + w × its best "
-                    "sentence's cosine, in dense and hybrid modes (`korea_qa.rerank`).")
+                    "sentence's cosine, in dense and hybrid modes (`korea_qa.ranking`).")
     # Chosen for the best balanced accuracy on the gold set; it catches off-topic questions
     # only (see eval/README.md, "Abstention threshold").
     abstain_threshold: float = Field(
@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         description="What decides `answerable`: `cosine` (the best cosine against "
                     "abstain_threshold) or `fitted` (the decision's probability against its "
                     "operating point).")
+    # The reader seam (korea_qa.reader): loaded once at start-up, beside the embedding model.
+    reader: Literal["sentence"] = Field(
+        default="sentence",
+        description="What picks each result's answer: `sentence` (the passage's sentence "
+                    "closest to the question by cosine, nudged toward the one holding the "
+                    "question's words).")
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
     # changing these needs no rebuild. k1 0.6 (was 1.2): best of a 16-point grid on SciFact

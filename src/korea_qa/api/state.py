@@ -1,4 +1,5 @@
-"""What the running service holds: settings, the query encoder, the library, the searcher.
+"""What the running service holds: settings, the query encoder, the reader, the library, the
+searcher.
 
 The searcher reads one store view (a snapshot). A write made through this service swaps in a
 fresh view before it answers; a write made by another process (`korea-qa add`) is noticed by
@@ -21,6 +22,7 @@ from korea_qa.batching import QueryEncoder
 from korea_qa.embed import Embedder, load_embedder
 from korea_qa.errors import IndexNotReady, KoreaQAError
 from korea_qa.library import Library
+from korea_qa.reader import Reader, load_reader
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 
@@ -32,6 +34,7 @@ class ServiceState:
     settings: Settings
     embedder: Embedder | None = None
     encoder: QueryEncoder | None = None
+    reader: Reader | None = None
     library: Library | None = None
     searcher: Searcher | None = None
     problem: str | None = "starting"
@@ -41,13 +44,16 @@ class ServiceState:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self, embedder: Embedder | None = None) -> None:
-        """Load the model and the index once. A failure leaves the service up but not ready."""
+        """Load the models (embedder, reader) and the index once. A failure leaves the service
+        up but not ready."""
         try:
             self.embedder = embedder or load_embedder(self.settings)
         except KoreaQAError as exc:
-            self.problem = f"embedding model: {exc}"
-            log.error("not ready: %s", self.problem)
-            return
+            return self._not_ready(f"embedding model: {exc}")
+        try:
+            self.reader = load_reader(self.settings.reader)
+        except KoreaQAError as exc:
+            return self._not_ready(f"reader: {exc}")
         # The first inference at a new input shape compiles kernels (about 100 ms with
         # OpenVINO); pay that here for typical question lengths, not in a user's request.
         for words in (4, 12, 24):
@@ -65,6 +71,10 @@ class ServiceState:
         if s.sync_on_start:
             self._spawn(self._sync, "korea-qa-sync")
 
+    def _not_ready(self, problem: str) -> None:
+        self.problem = problem
+        log.error("not ready: %s", problem)
+
     def reload(self) -> None:
         """Open a fresh view of the current index and swap it in; raises IndexNotReady.
         Requests in flight keep the view they started with."""
@@ -79,7 +89,8 @@ class ServiceState:
                         log.error("not ready: %s", exc)
                     self.problem = str(exc)
                 raise
-            self.searcher = Searcher(view, self.encoder.encode, self.settings)
+            self.searcher = Searcher(view, self.encoder.encode, self.settings,
+                                     reader=self.reader)
             self.problem = None
             self.loaded_at = time.time()
             log.info("index loaded: %s, generation %d (%d passages)", view.name,

@@ -22,7 +22,7 @@ from korea_qa.embed import Embedder
 from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate import metrics
 from korea_qa.lexical import Bm25Params, TextIndex
-from korea_qa.search import rank
+from korea_qa.ranking import RankParams, rank
 from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval
 from korea_qa.tokenize import tokenize
@@ -242,7 +242,7 @@ def build_retrievers(data: BeirData, embedder: Embedder, settings: Settings, *,
 
 
 def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
-                 settings: Settings) -> list[list[str]]:
+                 params: RankParams) -> list[list[str]]:
     """Each query's ranked document ids, through the service's own ranking path."""
     out = []
     for qid, vector in zip(retrievers.query_ids, retrievers.query_vectors, strict=True):
@@ -251,7 +251,7 @@ def ranked_lists(data: BeirData, retrievers: Retrievers, mode: str,
                                    retrievers.lexical.query_scores(data.queries[qid]),
                                    data.doc_ids,
                                    None if sentences is None else sentences.all_scores(vector))
-        ranked = rank(retrieval, mode, settings=settings)
+        ranked = rank(retrieval, mode, params)
         out.append([data.doc_ids[int(i)] for i in ranked.refs])
     return out
 

@@ -23,6 +23,7 @@ from korea_qa.evaluate.beir import (
 )
 from korea_qa.evaluate.beir_tune import format_sweep, sweep
 from korea_qa.evaluate.embed_cache import CachedEmbedder
+from korea_qa.ranking import RankParams
 from korea_qa.settings import MODES, Settings
 
 OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates", "sentence_weight")
@@ -47,7 +48,7 @@ def run_beir(args: argparse.Namespace, settings: Settings) -> int:
     report["seconds"] = {"prepare": round(prepared, 2),
                          "total": round(time.perf_counter() - started, 2)}
     if args.sweep:
-        report["sweep"] = sweep(data, retrievers, settings)
+        report["sweep"] = sweep(data, retrievers, RankParams.of(settings))
         print(format_sweep(report["sweep"]))
     tail = "" if args.lexical == "local" else f"-{args.lexical}"
     out = args.out or Path("eval/results") / f"beir-{data.name}-{args.split}{tail}.json"
@@ -72,7 +73,8 @@ def _report(args: argparse.Namespace, settings: Settings, data: BeirData,
             b: float) -> dict[str, Any]:
     """Each mode's metrics, and what produced them."""
     results = {mode: score_lists(data, retrievers.query_ids,
-                                 ranked_lists(data, retrievers, mode, settings))
+                                 ranked_lists(data, retrievers, mode,
+                                              RankParams.of(settings)))
                for mode in modes}
     return {
         "dataset": data.name,

@@ -7,11 +7,12 @@ fusion settings, since the best fusion weight moves once the dense side carries 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from korea_qa.evaluate.beir import BeirData, Retrievers, ranked_lists, score_lists
-from korea_qa.settings import Settings
+from korea_qa.ranking import RankParams
 
 CANDIDATES = (100, 200)
 RRF_K = (10, 20, 40, 60, 100)
@@ -29,11 +30,11 @@ def grid(sentences: bool = True) -> Iterator[dict[str, Any]]:
                 yield {"fusion": "convex", "dense_weight": weight, **base}
 
 
-def sweep(data: BeirData, retrievers: Retrievers, settings: Settings) -> list[dict[str, Any]]:
+def sweep(data: BeirData, retrievers: Retrievers, params: RankParams) -> list[dict[str, Any]]:
     """Every grid point's hybrid metrics, best nDCG@10 first."""
     rows = []
     for point in grid(sentences=retrievers.sentences is not None):
-        lists = ranked_lists(data, retrievers, "hybrid", settings.model_copy(update=point))
+        lists = ranked_lists(data, retrievers, "hybrid", dataclasses.replace(params, **point))
         rows.append({**point, **score_lists(data, retrievers.query_ids, lists)})
     rows.sort(key=lambda r: (-r["ndcg@10"], -r["recall@100"]))
     return rows

@@ -132,7 +132,7 @@ class InProcess:
         passages = tuple(
             Returned(h.passage.key, h.passage.doc_id, h.passage.paragraph,
                      h.passage.text, h.answer.text) for h in result.hits)
-        return Response(passages, result.answerable, result.confidence, latency,
+        return Response(passages, result.answerable, result.best_cosine, latency,
                         result.probability)
 
     def qrels(self, item: GoldItem) -> dict[str, int]:
@@ -320,9 +320,11 @@ def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any =
     from korea_qa.embed import load_embedder
     from korea_qa.errors import IndexNotReady
     from korea_qa.library import Library
+    from korea_qa.reader import load_reader
     from korea_qa.search import Searcher
 
     embedder = embedder or load_embedder(settings)
+    reader = load_reader(settings.reader)
     library = Library(settings, embedder)
     plan = library.plan()
     reason = plan.reason()
@@ -330,4 +332,4 @@ def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any =
         raise IndexNotReady(reason)
     if reason is not None:
         library.sync()
-    return Searcher(library.view(), lambda q: embedder.encode([q])[0], settings)
+    return Searcher(library.view(), lambda q: embedder.encode([q])[0], settings, reader=reader)

@@ -26,8 +26,8 @@ from korea_qa.api.state import ServiceState, StateDep
 from korea_qa.api.uploads import UPLOAD_BODY, read_upload
 from korea_qa.errors import DocumentNotFound
 from korea_qa.library import WriteResult
+from korea_qa.query import make_filters
 from korea_qa.records import Article
-from korea_qa.search import make_filters
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 

@@ -1,4 +1,4 @@
-"""Sentence evidence in ranking (`korea_qa.rerank`), against hand-computed cases.
+"""Sentence evidence in ranking (`korea_qa.ranking`), against hand-computed cases.
 
 Three candidates, scored by both retrievers and by their best sentence:
 
@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from korea_qa import rerank
 from korea_qa.library import Library
+from korea_qa.ranking import RankParams, rank, sentence_evidence
 from korea_qa.records import Article, Filters
-from korea_qa.search import rank
 from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval
 
@@ -29,8 +28,8 @@ LEXICAL = np.array([0.0, 3.0, 6.0])
 KEYS = ["d#0", "d#1", "d#2"]
 
 
-def _settings(**kwargs: object) -> Settings:
-    return Settings(model="hash:8", candidates=3, **kwargs)  # type: ignore[arg-type]
+def _params(**kwargs: object) -> RankParams:
+    return RankParams.of(Settings(model="hash:8", candidates=3, **kwargs))  # type: ignore[arg-type]
 
 
 def _retrieval() -> ArrayRetrieval:
@@ -39,9 +38,9 @@ def _retrieval() -> ArrayRetrieval:
 
 def test_evidence_mixes_the_cosine_with_the_best_sentence() -> None:
     refs = np.arange(3)
-    evidence = rerank.dense_evidence(_retrieval(), refs, DENSE, _settings(sentence_weight=0.5))
+    evidence = sentence_evidence(_retrieval(), refs, DENSE, 0.5)
     assert evidence == pytest.approx([0.75, 0.725, 0.7])
-    evidence = rerank.dense_evidence(_retrieval(), refs, DENSE, _settings(sentence_weight=1.0))
+    evidence = sentence_evidence(_retrieval(), refs, DENSE, 1.0)
     assert evidence == pytest.approx([0.6, 0.95, 0.7])
 
 
@@ -52,13 +51,13 @@ class _NoSentences(ArrayRetrieval):
 
 def test_weight_zero_is_the_cosine_alone_and_reads_no_sentences() -> None:
     retrieval = _NoSentences(DENSE, LEXICAL, KEYS, SENTENCE)
-    ranked = rank(retrieval, "dense", settings=_settings(sentence_weight=0.0))
+    ranked = rank(retrieval, "dense", _params(sentence_weight=0.0))
     assert ranked.refs.tolist() == [0, 2, 1]
     assert ranked.scores == pytest.approx([0.9, 0.7, 0.5])
 
 
 def test_dense_mode_orders_by_evidence_and_keeps_the_cosine() -> None:
-    ranked = rank(_retrieval(), "dense", settings=_settings(sentence_weight=0.5))
+    ranked = rank(_retrieval(), "dense", _params(sentence_weight=0.5))
     assert ranked.refs.tolist() == [0, 1, 2]  # row 1's sentence lifts it over row 2
     assert ranked.scores == pytest.approx([0.75, 0.725, 0.7])
     # The cosine (what abstention reads) is untouched.
@@ -70,11 +69,11 @@ def test_hybrid_fuses_the_evidence_with_bm25() -> None:
     # Convex, dense weight 0.7: 0.7, 0.5, 0.3. Without sentences the cosine (0.9, 0.5, 0.7)
     # -> (1, 0, 0.5) gives 0.7, 0.15, 0.65: rows 1 and 2 the other way round.
     ranked = rank(_retrieval(), "hybrid",
-                  settings=_settings(sentence_weight=0.5, dense_weight=0.7))
+                  _params(sentence_weight=0.5, dense_weight=0.7))
     assert ranked.refs.tolist() == [0, 1, 2]
     assert ranked.scores == pytest.approx([0.7, 0.5, 0.3])
     ranked = rank(_retrieval(), "hybrid",
-                  settings=_settings(sentence_weight=0.0, dense_weight=0.7))
+                  _params(sentence_weight=0.0, dense_weight=0.7))
     assert ranked.refs.tolist() == [0, 2, 1]
     assert ranked.scores == pytest.approx([0.7, 0.65, 0.15])
 
@@ -124,8 +123,8 @@ def test_the_store_scores_a_passage_by_its_best_sentence(tmp_path: Path) -> None
     # Dense mode: the cosine alone puts passage 1 first; with its best sentence, passage 0
     # (0.5 * 0.5547 + 0.5 * 1.0 = 0.7774 against 0.7071).
     for weight, first in ((0.0, "keys#1"), (0.5, "keys#0")):
-        ranked = rank(retrieval, "dense", settings=settings.model_copy(
-            update={"sentence_weight": weight}))
+        ranked = rank(retrieval, "dense", RankParams.of(settings.model_copy(
+            update={"sentence_weight": weight})))
         assert retrieval.keys(ranked.refs[:1]) == [first]
     view.close()
     library.close()

@@ -1,0 +1,75 @@
+"""The reader seam: for each passage of a search, the sentence that answers, a span of it
+(or None) and a score.
+
+A reader is chosen by the setting `reader` and loaded once at start-up, beside the
+embedding model (the server's lifespan, `korea-qa ask`, the gold evaluation), then handed to
+every `Searcher`. It reads many passages in one call, so a model can batch them.
+
+`sentence` (the default) is no model: the passage's sentence with the highest cosine to the
+question, plus LEXICAL_WEIGHT × the share of the question's terms it holds, which breaks
+near-ties toward the sentence that names what was asked. Sentence vectors are computed when
+an article is indexed, so this costs nothing but arithmetic; it gives no span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from korea_qa.errors import KoreaQAError
+from korea_qa.query import Question
+from korea_qa.reading import Evidence
+from korea_qa.records import Span
+
+LEXICAL_WEIGHT = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A reader's answer in one passage: offsets relative to the passage text."""
+
+    sentence: Span  # the sentence that answers (the whole passage when it has no sentences)
+    span: Span | None  # the answer inside it, when the reader points at one
+    score: float  # the reader's own score; comparable between passages of one reader only
+
+
+class Reader(Protocol):
+    name: str
+
+    def read(self, question: Question, evidence: Sequence[Evidence]) -> list[Answer]:
+        """One answer per passage, in the order given (each evidence carries its passage)."""
+        ...
+
+
+class SentenceReader:
+    """The closest sentence by cosine, nudged by the question's terms it holds."""
+
+    name = "sentence"
+
+    def read(self, question: Question, evidence: Sequence[Evidence]) -> list[Answer]:
+        asked = len(set(question.search_terms))
+        return [self._answer(e, asked) for e in evidence]
+
+    @staticmethod
+    def _answer(evidence: Evidence, asked: int) -> Answer:
+        passage = evidence.passage
+        if not passage.sentences:
+            return Answer(Span(passage.text, 0, len(passage.text)), None, 0.0)
+        scores = np.array(evidence.cosines, dtype=np.float64)
+        if asked:
+            scores += [LEXICAL_WEIGHT * len(terms) / asked for terms in evidence.sentence_terms()]
+        best = int(np.argmax(scores))
+        return Answer(evidence.sentence(best), None, float(scores[best]))
+
+
+READERS: dict[str, Callable[[], Reader]] = {"sentence": SentenceReader}
+
+
+def load_reader(name: str) -> Reader:
+    """The reader named by the setting `reader`, loaded (once: keep it)."""
+    if name not in READERS:
+        raise KoreaQAError(f"unknown reader {name!r}; choose one of {', '.join(READERS)}")
+    return READERS[name]()
