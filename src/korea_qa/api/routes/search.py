@@ -66,7 +66,21 @@ def router(settings: Settings) -> APIRouter:
     """The search routes, their schema carrying these settings' limits and defaults (the core
     enforces them; the schema only tells the truth about them)."""
     api = APIRouter(prefix="/api", tags=["search"])
+    _add_get(api, settings)
     body_model: Any = search_request_model(settings)
+
+    @api.post("/search", response_model=SearchResponse, responses=ERRORS)
+    async def search_post(body: body_model, state: StateDep) -> SearchResponse:
+        """Answer a question given as JSON: {"q": ..., "k": 5, "mode": "hybrid", filters}."""
+        filters = make_filters(doc_ids=body.doc_id or (), source=body.source,
+                               author=body.author, published_from=body.published_from,
+                               published_to=body.published_to)
+        return await run_search(state, body.q, body.k, body.mode, filters)
+
+    return api
+
+
+def _add_get(api: APIRouter, settings: Settings) -> None:
     question = question_schema(settings.max_query_chars)
 
     @api.get("/search", response_model=SearchResponse, responses=ERRORS)
@@ -104,13 +118,3 @@ def router(settings: Settings) -> APIRouter:
         filters = make_filters(doc_ids=doc_id or (), source=source, author=author,
                                published_from=published_from, published_to=published_to)
         return await run_search(state, q, k, mode, filters)
-
-    @api.post("/search", response_model=SearchResponse, responses=ERRORS)
-    async def search_post(body: body_model, state: StateDep) -> SearchResponse:
-        """Answer a question given as JSON: {"q": ..., "k": 5, "mode": "hybrid", filters}."""
-        filters = make_filters(doc_ids=body.doc_id or (), source=body.source,
-                               author=body.author, published_from=body.published_from,
-                               published_to=body.published_to)
-        return await run_search(state, body.q, body.k, body.mode, filters)
-
-    return api
