@@ -228,9 +228,9 @@ def answer_sentences(work: Path, embedder: Any, settings: Settings, corpus: Path
 def _float32_answer(searcher: Searcher, question: Any, passage: Passage,
                     embedder: Any) -> Any:
     """The searcher's reader over float32 sentence vectors instead of the stored float16."""
-    from korea_qa.reading import Evidence, found
+    from korea_qa.reading import Evidence
 
     full = embedder.encode([passage.text[a:b] for a, b in passage.sentences])
     evidence = Evidence(0, passage, full.astype(np.float64) @ question.vector.astype(np.float64),
-                        found(passage, frozenset(question.search_terms)))
+                        frozenset(question.search_terms))
     return searcher.reader.read(question, [evidence])[0].sentence

@@ -65,7 +65,7 @@ def _reading(question: Question, read: list[Passage], cosines: list[list[float]]
              lexical: list[Passage]) -> Reading:
     """The pool `read` with its sentences' cosines; the BM25 top `lexical`."""
     wanted = frozenset(question.search_terms)
-    pool = tuple(Evidence(p.position, p, np.array(c), found(p, wanted))
+    pool = tuple(Evidence(p.position, p, np.array(c), wanted)
                  for p, c in zip(read, cosines, strict=True))
     held = tuple(frozenset(t.term for t in found(p, wanted)) for p in lexical)
     return Reading(hits=pool, pool=pool, held=held)

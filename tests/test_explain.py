@@ -10,7 +10,7 @@ from korea_qa.embed import HashEmbedder
 from korea_qa.explain import matches
 from korea_qa.query import analyse
 from korea_qa.ranking import TopList
-from korea_qa.reading import Evidence, found
+from korea_qa.reading import Evidence
 from korea_qa.records import Filters, Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
@@ -73,8 +73,7 @@ def test_matches_find_stems_and_aliases_with_offsets() -> None:
     passage = Passage(doc_id="d", position=0, paragraph=1, start=0, end=len(text), text=text)
     question = question_of("What do North Korea workers do?")
     assert [t.term for t in question.content] == ["north_korea", "worker"]
-    evidence = Evidence(0, passage, np.zeros(0), found(passage,
-                                                       frozenset(question.search_terms)))
+    evidence = Evidence(0, passage, np.zeros(0), frozenset(question.search_terms))
     assert [(m.text, m.start) for m in matches(evidence, question)] == [
         ("DPRK", 4), ("workers", 14), ("worker", 25), ("the North", 37)]
     literacy = question_of("Literacy of North Korea, literacy!", dfs={"literaci": 0})

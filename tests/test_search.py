@@ -6,7 +6,7 @@ from korea_qa.answerability import is_answerable
 from korea_qa.embed import HashEmbedder
 from korea_qa.errors import InvalidQuery
 from korea_qa.reader import SentenceReader
-from korea_qa.reading import Evidence, found
+from korea_qa.reading import Evidence
 from korea_qa.records import Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
@@ -97,7 +97,7 @@ def test_the_sentence_reader_prefers_the_sentence_closest_to_the_question() -> N
     def answer(query: str, vector: np.ndarray) -> tuple[str, int, int]:
         question = question_of(query, vector)
         evidence = Evidence(0, passage, sentence_vectors.astype(np.float64) @ vector,
-                            found(passage, frozenset(question.search_terms)))
+                            frozenset(question.search_terms))
         got = reader.read(question, [evidence])[0]
         assert got.span is None
         return got.sentence.text, got.sentence.start, got.sentence.end

@@ -4,12 +4,14 @@ A search reads its k results, and for judging answerability the dense top DENSE_
 BM25 top LEXICAL_SENTENCES (their sentences), and the BM25 top LEXICAL_POOL (their terms
 only). Each passage read becomes one `Evidence`: its sentences' cosines (from the retrieval,
 which computed them for ranking), its best sentence, and where the question's terms stand in
-it (the passage tokenized once). The reader, answerability and `explain` read these records.
+it (the passage tokenized once, when first asked). The reader, answerability and `explain`
+read these records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -24,14 +26,21 @@ LEXICAL_POOL = 10  # top passages by BM25 where the question's names are looked 
 LEXICAL_SENTENCES = 3  # top passages by BM25 whose sentences are read too
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Evidence:
     """One passage read, against one question."""
 
     ref: int
     passage: Passage
     cosines: np.ndarray  # each sentence's cosine with the question (float64); empty: none
-    found: tuple[Token, ...]  # the question's terms in the passage text, in order
+    wanted: frozenset[str]  # the question's terms, which `found` looks for
+
+    @cached_property
+    def found(self) -> tuple[Token, ...]:
+        """The question's terms in the passage text, in order: the passage is tokenized
+        when first asked (a result's is, by the reader and `explain`; the pool's, which
+        answerability reads by sentence cosines only, need not be)."""
+        return found(self.passage, self.wanted)
 
     @property
     def best(self) -> int | None:
@@ -71,7 +80,7 @@ def read(view: StoreView, retrieval: SearchRetrieval, question: Question, rankin
                                *ranking.lexical_top.refs[:LEXICAL_SENTENCES].tolist()]))
     refs = np.asarray(list(dict.fromkeys([*hits, *pool])), dtype=np.int64)
     wanted = frozenset(question.search_terms)
-    evidence = {int(ref): Evidence(int(ref), passage, cosines, found(passage, wanted))
+    evidence = {int(ref): Evidence(int(ref), passage, cosines, wanted)
                 for ref, passage, cosines in zip(refs, view.passages(refs),
                                                  retrieval.sentence_cosines(refs), strict=True)}
     held = retrieval.held_terms(ranking.lexical_top.refs[:LEXICAL_POOL])

@@ -173,13 +173,12 @@ class LocalRetrieval:
 
     def held_terms(self, refs: np.ndarray) -> list[frozenset[str]]:
         segs, rows = self.view.locate(np.asarray(refs, dtype=np.int64))
-        ids = np.asarray(self.term_ids, dtype=np.int64)
         out = []
         for s, r in zip(segs.tolist(), rows.tolist(), strict=True):
             data = self.view.segments[s].data
-            row = data.fwd_terms[int(data.fwd_ptr[r]):int(data.fwd_ptr[r + 1])]
-            out.append(frozenset(t for t, held in zip(self.present, np.isin(ids, row),
-                                                      strict=True) if held))
+            row = set(data.fwd_terms[int(data.fwd_ptr[r]):int(data.fwd_ptr[r + 1])].tolist())
+            out.append(frozenset(t for t, i in zip(self.present, self.term_ids, strict=True)
+                                 if i in row))
         return out
 
     def document_frequencies(self, terms: Sequence[str],
