@@ -120,6 +120,8 @@ class Result(BaseModel):
 class SearchResponse(BaseModel):
     query: str
     answerable: bool
+    # SearchResult.probability, not SearchResult.best_cosine (the cosine that the default
+    # rule compares with abstain_threshold to decide `answerable`).
     confidence: float | None = Field(
         description="Probability (0-1) that the articles answer the question, from the fitted "
         "answerability decision; null when none is fitted for the embedding model in use.")
