@@ -15,7 +15,7 @@ from korea_qa.store.base import StoreView
 # A calendar date as `korea_qa.article_file.check_date` takes it (the pattern and `format:
 # date` together; neither alone excludes year 0 and 2023-02-30).
 DATE_SCHEMA: dict[str, Any] = {"pattern": DATE_PATTERN, "format": "date"}
-# What `korea_qa.search.check_question` accepts, told to the schema: no control character but
+# What `korea_qa.query.check_question` accepts, told to the schema: no control character but
 # tab, newline and carriage return, and something besides whitespace. (Lone surrogates are
 # refused too, but a surrogate range in the pattern makes schema tools ignore the pattern
 # altogether; valid UTF-8 cannot carry one, only a JSON escape can.)
@@ -42,7 +42,7 @@ def question_schema(max_chars: int) -> dict[str, Any]:
 
 def search_request_model(settings: Settings) -> type[BaseModel]:
     """The POST body, with the limits and defaults of these settings in its schema; the values
-    are checked by the core (`korea_qa.search`), which says what is wrong in its own words."""
+    are checked by the core (`korea_qa.query`), which says what is wrong in its own words."""
     return create_model(
         "SearchRequest",
         __config__=ConfigDict(extra="forbid"),
