@@ -20,7 +20,7 @@ from korea_qa.records import Filters, Span
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from korea_qa.store.catalog import Catalog
-from korea_qa.store.retrieval import LocalRetrieval
+from korea_qa.store.retrieval import SentenceCosines
 
 EMBEDDER = HashEmbedder(64)
 QUESTION = "How many North Korean workers might Russia invite, said Khusnullin?"
@@ -108,17 +108,29 @@ def test_the_ranking_record_and_the_evidence_of_each_passage(searcher: Searcher)
 def test_sentence_cosines_are_computed_once_per_passage(
         searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
     computed: list[int] = []
-    compute = LocalRetrieval._sentence_cosines
+    add = SentenceCosines.add
 
-    def counting(self: LocalRetrieval, i: int, rows: np.ndarray) -> list[np.ndarray]:
-        computed.extend((rows + self.view.bases[i]).tolist())
-        return compute(self, i, rows)
+    def counting(self: SentenceCosines, refs: np.ndarray, cosines: np.ndarray,
+                 counts: np.ndarray) -> None:
+        computed.extend(refs.tolist())
+        add(self, refs, cosines, counts)
 
-    monkeypatch.setattr(LocalRetrieval, "_sentence_cosines", counting)
+    monkeypatch.setattr(SentenceCosines, "add", counting)
     for mode in ("hybrid", "dense", "lexical"):
         computed.clear()
         searcher.search(QUESTION, k=10, mode=mode)
         assert computed and len(computed) == len(set(computed))
+
+
+def test_remembered_sentence_cosines_come_back_by_passage() -> None:
+    remembered = SentenceCosines()
+    remembered.add(np.array([7, 3]), np.array([0.1, 0.9, 0.4]), np.array([2, 1]))
+    remembered.add(np.array([5, 8]), np.array([0.3]), np.array([0, 1]))
+    assert remembered.missing(np.array([8, 2, 9, 2, 7])).tolist() == [2, 9]
+    assert [c.tolist() for c in remembered.of(np.array([3, 7, 5, 8]))] == [
+        [0.4], [0.1, 0.9], [], [0.3]]
+    assert remembered.best(np.array([8, 5, 7, 3])) == pytest.approx(
+        [0.3, np.nan, 0.9, 0.4], nan_ok=True)
 
 
 class Pointing:

@@ -69,7 +69,7 @@ class LocalRetrieval:
         self._queries: list[SegmentQuery] | None = None
         self._cosines: dict[int, float] = {}  # ref -> exact cosine, computed once
         self._bm25: dict[int, float] = {}  # ref -> BM25, of the lexical top list
-        self._sentences: dict[int, np.ndarray] = {}  # ref -> its sentences' cosines
+        self._sentences = SentenceCosines()
 
     def _searched(self) -> Iterator[tuple[int, Segment, np.ndarray | None]]:
         """The segments that may return rows, with their masks."""
@@ -137,8 +137,9 @@ class LocalRetrieval:
         return self._remembered(refs, self._bm25, lambda s, rows: queries[s].scores_of(rows))
 
     def sentence_scores(self, refs: np.ndarray) -> np.ndarray:
-        best = np.array([c.max() if len(c) else np.nan for c in self.sentence_cosines(refs)],
-                        dtype=np.float64)
+        refs = np.asarray(refs, dtype=np.int64)
+        self._read_sentences(refs)
+        best = self._sentences.best(refs)
         alone = np.isnan(best)  # no sentence vectors: the passage is its one sentence
         if alone.any():
             best[alone] = self.dense_scores(refs[alone])
@@ -146,30 +147,27 @@ class LocalRetrieval:
 
     def sentence_cosines(self, refs: np.ndarray) -> list[np.ndarray]:
         refs = np.asarray(refs, dtype=np.int64)
-        missing = np.array([r for r in dict.fromkeys(refs.tolist()) if r not in self._sentences],
-                           dtype=np.int64)
+        self._read_sentences(refs)
+        return self._sentences.of(refs)
+
+    def _read_sentences(self, refs: np.ndarray) -> None:
+        """Compute the sentence cosines of the passages not computed yet: one product per
+        segment, in float64 as dense_scores (a cosine must not depend on its batch)."""
+        missing = self._sentences.missing(refs)
         segs, rows = self.view.locate(missing)
+        query = self.query.astype(np.float64)
         for s in np.unique(segs):
             here = segs == s
-            self._sentences.update(zip(missing[here].tolist(),
-                                       self._sentence_cosines(int(s), rows[here]), strict=True))
-        return [self._sentences[r] for r in refs.tolist()]
-
-    def _sentence_cosines(self, i: int, rows: np.ndarray) -> list[np.ndarray]:
-        """The cosines of the sentences of rows of segment i, one product for them all."""
-        data = self.view.segments[i].data
-        ptr = np.asarray(data.sentence_ptr)
-        lo, counts = ptr[rows], ptr[rows + 1] - ptr[rows]
-        ends = np.cumsum(counts)
-        # Every sentence of the passages, passage after passage: starts repeated, plus each
-        # sentence's offset within its passage.
-        sentences = np.repeat(lo, counts) + (np.arange(int(counts.sum()))
-                                             - np.repeat(ends - counts, counts))
-        # float64, as dense_scores: a cosine must not depend on the batch it is in.
-        cosines = np.asarray(data.sentence_vectors[sentences], dtype=np.float64) \
-            @ self.query.astype(np.float64)
-        return [cosines[end - n:end] for end, n in zip(ends.tolist(), counts.tolist(),
-                                                        strict=True)]
+            data = self.view.segments[int(s)].data
+            ptr = np.asarray(data.sentence_ptr)
+            lo, counts = ptr[rows[here]], ptr[rows[here] + 1] - ptr[rows[here]]
+            # Every sentence of the passages, passage after passage: starts repeated, plus
+            # each sentence's offset within its passage.
+            ends = np.cumsum(counts)
+            sentences = np.repeat(lo, counts) + (np.arange(int(counts.sum()))
+                                                 - np.repeat(ends - counts, counts))
+            cosines = np.asarray(data.sentence_vectors[sentences], dtype=np.float64) @ query
+            self._sentences.add(missing[here], cosines, counts)
 
     def held_terms(self, refs: np.ndarray) -> list[frozenset[str]]:
         segs, rows = self.view.locate(np.asarray(refs, dtype=np.int64))
@@ -194,6 +192,44 @@ class LocalRetrieval:
                                           self.view.stats, self.view.bm25)
                              for s in self.view.segments]
         return self._queries
+
+
+class SentenceCosines:
+    """The sentence cosines a question has computed, passage after passage in one flat
+    array: ranking takes every candidate's best in one pass, reading slices out the few
+    passages it reads."""
+
+    def __init__(self) -> None:
+        self.refs = np.zeros(0, dtype=np.int64)
+        self.bounds = np.zeros((0, 2), dtype=np.int64)  # each passage's [start, end)
+        self.values = np.zeros(0, dtype=np.float64)
+
+    def missing(self, refs: np.ndarray) -> np.ndarray:
+        """`refs` not computed yet, each once, in order."""
+        new = refs[~np.isin(refs, self.refs)]
+        return new[np.sort(np.unique(new, return_index=True)[1])]
+
+    def add(self, refs: np.ndarray, cosines: np.ndarray, counts: np.ndarray) -> None:
+        ends = len(self.values) + np.cumsum(counts)
+        self.refs = np.concatenate([self.refs, refs])
+        self.bounds = np.concatenate([self.bounds, np.stack([ends - counts, ends], axis=1)])
+        self.values = np.concatenate([self.values, cosines])
+
+    def _at(self, refs: np.ndarray) -> np.ndarray:
+        order = np.argsort(self.refs, kind="stable")
+        return order[np.searchsorted(self.refs[order], refs)]
+
+    def of(self, refs: np.ndarray) -> list[np.ndarray]:
+        return [self.values[lo:hi] for lo, hi in self.bounds[self._at(refs)].tolist()]
+
+    def best(self, refs: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine; NaN for a passage without sentences."""
+        lo, hi = self.bounds[:, 0], self.bounds[:, 1]
+        has = hi > lo
+        best = np.full(len(self.refs), np.nan)
+        if has.any():  # passages are contiguous and in order: each run is one passage's
+            best[has] = np.maximum.reduceat(self.values, lo[has])
+        return best[self._at(refs)]
 
 
 def _best(parts: list[tuple[np.ndarray, np.ndarray]], n: int, positive: bool = False) -> Scored:
