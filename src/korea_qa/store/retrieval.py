@@ -206,8 +206,8 @@ class SentenceCosines:
 
     def missing(self, refs: np.ndarray) -> np.ndarray:
         """`refs` not computed yet, each once, in order."""
-        new = refs[~np.isin(refs, self.refs)]
-        return new[np.sort(np.unique(new, return_index=True)[1])]
+        new = refs[~np.isin(refs, self.refs)] if len(self.refs) else refs
+        return np.fromiter(dict.fromkeys(new.tolist()), dtype=np.int64)
 
     def add(self, refs: np.ndarray, cosines: np.ndarray, counts: np.ndarray) -> None:
         ends = len(self.values) + np.cumsum(counts)
