@@ -102,12 +102,13 @@ def write_articles(corpus_dir: Path, items: Sequence[tuple[Article, bytes | None
     by one) and each folder once."""
     corpus_dir.mkdir(parents=True, exist_ok=True)
     files: list[tuple[Path, bytes]] = []
+    originals = _originals(corpus_dir) if any(o is not None for _, o, _ in items) else {}
     for article, original, suffix in items:
         if original is not None:
             folder = corpus_dir / ORIGINALS
             folder.mkdir(exist_ok=True)
             name = f"{article.doc_id}{suffix.lower()}"
-            for stale in folder.glob(f"{article.doc_id}.*"):
+            for stale in originals.get(article.doc_id, ()):
                 if stale.name != name:
                     stale.unlink()
             files.append((folder / name, original))
@@ -122,10 +123,11 @@ def saved_files(corpus_dir: Path, doc_ids: Iterable[str]) -> dict[Path, bytes | 
     """What the corpus holds now under these articles' names (None: nothing), so that a
     batch that fails after writing its files can put them back (`restore_files`)."""
     saved: dict[Path, bytes | None] = {}
+    originals = _originals(corpus_dir)
     for doc_id in doc_ids:
         path = corpus_dir / f"{doc_id}.md"
         saved[path] = path.read_bytes() if path.exists() else None
-        for original in (corpus_dir / ORIGINALS).glob(f"{doc_id}.*"):
+        for original in originals.get(doc_id, ()):
             saved[original] = original.read_bytes()
     return saved
 
@@ -133,8 +135,9 @@ def saved_files(corpus_dir: Path, doc_ids: Iterable[str]) -> dict[Path, bytes | 
 def restore_files(corpus_dir: Path, saved: dict[Path, bytes | None], doc_ids: Iterable[str]
                   ) -> None:
     """Put back what `saved_files` found: files written since are removed."""
+    originals = _originals(corpus_dir)
     for doc_id in doc_ids:
-        for original in (corpus_dir / ORIGINALS).glob(f"{doc_id}.*"):
+        for original in originals.get(doc_id, ()):
             if original not in saved:
                 original.unlink()
     for path, data in saved.items():
@@ -144,6 +147,21 @@ def restore_files(corpus_dir: Path, saved: dict[Path, bytes | None], doc_ids: It
     for folder in (corpus_dir, corpus_dir / ORIGINALS):
         if folder.is_dir():
             fsync_file(folder)
+
+
+def _originals(corpus_dir: Path) -> dict[str, list[Path]]:
+    """The originals folder by doc_id (`<doc_id>.<suffix>`; an id has no dot), listed once:
+    a glob per article would list the whole folder each time."""
+    found: dict[str, list[Path]] = {}
+    try:
+        entries = list(os.scandir(corpus_dir / ORIGINALS))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        doc_id, dot, _ = entry.name.partition(".")
+        if dot and doc_id:
+            found.setdefault(doc_id, []).append(Path(entry.path))
+    return found
 
 
 def delete_article(corpus_dir: Path, doc_id: str, file: str | None) -> None:

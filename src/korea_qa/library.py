@@ -165,9 +165,13 @@ class Library:
         return [result(i, v, watch, ready) for i, v in zip(items, verdicts, strict=True)]
 
     def _verdicts(self, items: Sequence[Pending], create_only: bool) -> list[Verdict]:
+        try:
+            store: Store | None = self.store()
+        except IndexNotReady:
+            store = None
         out: list[Verdict] = []
         for item in items:
-            known = self._existing(item.article.doc_id)
+            known = _known(store, item.article.doc_id)
             try:
                 out.append((compare(known, item.article, create_only), known))
             except KoreaQAError as exc:
@@ -224,14 +228,6 @@ class Library:
         if self.merger is not None:
             self.merger.kick()
 
-    def _existing(self, doc_id: str) -> Known:
-        """(content hash, meta hash, passages) of the stored article, or None."""
-        try:
-            state = self.store().article_state(doc_id)
-        except IndexNotReady:
-            return None
-        return None if state is None else (state.content_hash, state.meta_hash, state.passages)
-
     def _writable_store(self) -> Store:
         """The current store, or a new empty one when there is no index yet."""
         if self.engine.current() is None:
@@ -266,6 +262,12 @@ class Library:
         write lock only to plan and to commit each merge; returns the merges made."""
         store = self.store()
         return store.compact(lambda: self.engine.write_lock(self.settings.write_lock_timeout_s))
+
+
+def _known(store: Store | None, doc_id: str) -> Known:
+    """(content hash, meta hash, passages) of the stored article, or None."""
+    state = store.article_state(doc_id) if store is not None else None
+    return None if state is None else (state.content_hash, state.meta_hash, state.passages)
 
 
 def read_file(data: bytes, filename: str | None, overrides: Overrides | None,
