@@ -45,6 +45,12 @@ class Source:
     filename: str | None = None
     overrides: Overrides = field(default_factory=Overrides)
 
+    @classmethod
+    def of_bytes(cls, name: str, data: bytes, filename: str | None = None,
+                 overrides: Overrides | None = None) -> Source:
+        """A source already in memory (an upload)."""
+        return cls(name, lambda: data, filename, overrides or Overrides())
+
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
