@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from korea_qa.api.errors import ApiError
@@ -74,12 +75,14 @@ def _too_large(name: str, settings: Settings) -> ApiError:
 
 async def _files(request: Request, settings: Settings) -> list[BulkPart]:
     try:
-        form = await request.form(max_files=settings.max_bulk_items, max_fields=0,
+        # A few text fields are read, so that one sent by mistake is named below.
+        form = await request.form(max_files=settings.max_bulk_items, max_fields=8,
                                   max_part_size=64 * 1024)
-    except MultiPartException as exc:
-        if "Too many files" in exc.message:
+    except (MultiPartException, HTTPException) as exc:  # Starlette's 400 inside an app
+        message = exc.message if isinstance(exc, MultiPartException) else str(exc.detail)
+        if "Too many files" in message:
             raise _too_many(settings) from None
-        raise ApiError(422, f"body: {exc.message}",
+        raise ApiError(422, f"body: {message}",
                        details=[{"loc": ["body"], "msg": "malformed multipart"}]) from None
     try:
         unknown = sorted({key for key, _ in form.multi_items()} - {"file"})
