@@ -1,8 +1,10 @@
 """Adding many files at once (`korea-qa add DIR`, `POST /api/documents/bulk`).
 
 Files are read and extracted one after another on a thread of their own (the extraction
-worker is another process, so this overlaps the embedding and the writes), and stored in
-batches through `Library.put_batch`: one commit a batch, all of it or nothing. A batch
+worker is another process, so this overlaps the embedding and the writes), embedded a batch
+ahead on another (`Library.prepare_new`: the model works while the previous batch's commit
+waits on the disk), and stored through `Library.put_batch`: one commit a batch, all of it
+or nothing. A batch
 closes at `add_batch_articles` articles, `add_batch_seconds` after its first article was
 read, or at about `build_batch_passages` passages, whichever comes first; so a long run
 commits as it goes, and a kill loses at most the batch in flight. A re-run finds the
@@ -18,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -25,6 +28,7 @@ from korea_qa.corpus_sync import WORDS_PER_PASSAGE
 from korea_qa.errors import KoreaQAError
 from korea_qa.metadata import Overrides
 from korea_qa.records import Article
+from korea_qa.store.base import Put
 from korea_qa.writes import Pending, WriteResult
 
 if TYPE_CHECKING:
@@ -115,24 +119,65 @@ _TICK = _Read(-1, Source("", bytes), None, None)  # no article came before the b
 def add_sources(library: Library, sources: Sequence[Source], *, create_only: bool = False,
                 on_result: Callable[[ItemResult], None] | None = None) -> Summary:
     """Store every source in batches; `on_result` hears of each one as its batch commits
-    (a failed extraction at once). Returns the counts and every failure."""
+    (a failed read at once), from the thread that knows. Returns the counts and every
+    failure."""
     summary = Summary()
+    lock = threading.Lock()
 
-    def report(item: ItemResult) -> None:
-        summary.count(item)
-        if on_result is not None:
-            on_result(item)
+    def report(items: list[ItemResult]) -> None:
+        with lock:
+            for item in items:
+                summary.count(item)
+                if on_result is not None:
+                    on_result(item)
 
     s = library.settings
     reader = _Reader(library, sources, capacity=2 * s.add_batch_articles)
+    # A batch commits on a thread of its own while the next one is embedded here: the model
+    # (or the hashing) works while the commit waits on the disk. One commit at a time, in
+    # order; Ctrl-C lets the one under way finish.
+    committing: Future[None] | None = None
     try:
-        for batch in _batches(reader, report, s.add_batch_articles, s.add_batch_seconds,
-                              s.build_batch_passages * WORDS_PER_PASSAGE):
-            for item in _commit(library, batch, create_only):
-                report(item)
+        for batch in _batches(reader, lambda item: report([item]), s.add_batch_articles,
+                              s.add_batch_seconds, s.build_batch_passages * WORDS_PER_PASSAGE):
+            prepared = _stage(library, batch, create_only)
+            if committing is not None:
+                committing.result()
+            committing = _in_background(report, _commit, library, batch, prepared,
+                                        create_only)
     finally:
         reader.stop()
+        if committing is not None:
+            wait([committing])
+    if committing is not None:
+        committing.result()
     return summary
+
+
+def _in_background(report: Callable[[list[ItemResult]], None],
+                   commit: Callable[..., list[ItemResult]], *args: object) -> Future[None]:
+    """`report(commit(*args))` on a daemon thread, its end (or error) in the future."""
+    future: Future[None] = Future()
+
+    def run() -> None:
+        try:
+            report(commit(*args))
+            future.set_result(None)
+        except BaseException as exc:  # handed to whoever waits for it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="korea-qa-commit", daemon=True).start()
+    return future
+
+
+def _stage(library: Library, batch: list[_Read], create_only: bool) -> list[Put] | None:
+    """What the batch needs embedded, embedded (None when that fails: the commit then
+    tries itself, article by article, and reports the failures)."""
+    try:
+        return library.prepare_new([b.pending for b in batch if b.pending is not None],
+                                   create_only=create_only)
+    except Exception:
+        return None
 
 
 def _batches(reader: _Reader, report: Callable[[ItemResult], None], most: int,
@@ -143,9 +188,9 @@ def _batches(reader: _Reader, report: Callable[[ItemResult], None], most: int,
     doc_ids: set[str] = set()
     started, size = 0.0, 0
     while True:
-        wait = None if not batch else max(0.0, started + seconds - time.monotonic())
+        timeout = None if not batch else max(0.0, started + seconds - time.monotonic())
         try:
-            read = reader.get(wait)
+            read = reader.get(timeout)
         except queue.Empty:  # the batch's time is up
             read = _TICK
         if read is None:
@@ -170,14 +215,16 @@ def _batches(reader: _Reader, report: Callable[[ItemResult], None], most: int,
             batch, doc_ids, size = [], set(), 0
 
 
-def _commit(library: Library, batch: list[_Read], create_only: bool) -> list[ItemResult]:
-    """One commit for the batch; when it fails, one per article, so that only the article
-    at fault fails (a failure of the machine, such as a full disk, fails each in turn)."""
+def _commit(library: Library, batch: list[_Read], prepared: list[Put] | None,
+            create_only: bool) -> list[ItemResult]:
+    """One commit for the batch (with what was embedded for it ahead); when it fails, one
+    per article, so that only the article at fault fails (a failure of the machine, such as
+    a full disk, fails each in turn)."""
     pendings = [b.pending for b in batch if b.pending is not None]
     started = time.perf_counter()
     try:
         outcomes: Sequence[WriteResult | Exception] = library.put_batch(
-            pendings, create_only=create_only)
+            pendings, create_only=create_only, prepared=prepared or [])
         log.debug("batch of %d articles stored in %.2f s", len(batch),
                   time.perf_counter() - started)
     except Exception as exc:
@@ -186,7 +233,7 @@ def _commit(library: Library, batch: list[_Read], create_only: bool) -> list[Ite
         else:
             log.warning("a batch of %d articles failed (%s); storing them one by one",
                         len(batch), reason(exc))
-            return [item for b in batch for item in _commit(library, [b], create_only)]
+            return [item for b in batch for item in _commit(library, [b], None, create_only)]
     return [_item(b, outcome) for b, outcome in zip(batch, outcomes, strict=True)]
 
 

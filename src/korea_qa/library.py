@@ -164,6 +164,14 @@ class Library:
             self.merger.kick()
         return [result(i, v, watch, ready) for i, v in zip(items, verdicts, strict=True)]
 
+    def prepare_new(self, items: Sequence[Pending], *, create_only: bool = False) -> list[Put]:
+        """What `put_batch` would embed for these items as the index stands: done ahead (a
+        bulk add embeds the next batch while this one commits) and handed to it as
+        `prepared`, which checks again under the lock."""
+        ready: dict[str, Put] = {}
+        self._prepare_missing(items, self._verdicts(items, create_only), ready)
+        return list(ready.values())
+
     def _verdicts(self, items: Sequence[Pending], create_only: bool) -> list[Verdict]:
         try:
             store: Store | None = self.store()
