@@ -66,8 +66,9 @@ def _limit_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
 
-def run_add(folder: Path, work: Path, model: str | None) -> dict[str, Any]:
-    """`korea-qa add FOLDER` into an empty corpus and index; wall and CPU seconds."""
+def run_add(folder: Path, work: Path, model: str | None, **settings: str) -> dict[str, Any]:
+    """`korea-qa add FOLDER` into an empty corpus and index; wall and CPU seconds.
+    `settings`: KOREA_QA_* variables for the command."""
     for name in ("corpus", "index"):
         shutil.rmtree(work / name, ignore_errors=True)
     (work / "corpus").mkdir(parents=True)
@@ -80,6 +81,7 @@ def run_add(folder: Path, work: Path, model: str | None) -> dict[str, Any]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if model:
         env["KOREA_QA_MODEL"] = model
+    env.update(settings)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "korea_qa.cli", "add", "--no-progress",
@@ -134,6 +136,9 @@ def main() -> None:
     parser.add_argument("--real-model", action="store_true", help="the bundled model, and "
                         "the embedding alone beside it")
     parser.add_argument("--workdir", type=Path, help="keep the folder here between runs")
+    parser.add_argument("--baseline", type=int, default=1000, metavar="N", help="also add "
+                        "the first N articles one commit each (KOREA_QA_ADD_BATCH_ARTICLES=1, "
+                        "as adds were before batches), in the same run; 0: not")
     args = parser.parse_args()
     count = args.articles or (300 if args.real_model else 25_000)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bulk-add-"))
@@ -161,7 +166,18 @@ def main() -> None:
         print(f"embedding alone: {alone['passages']} passages + {alone['sentences']} "
               f"sentences in {alone['embedding_s']} s; add after start-up "
               f"{added['adding_s']} s = {ratio:.2f}x (target <= 1.2x)")
-    else:
+    elif args.baseline:
+        first = work / f"articles-{count}-first-{args.baseline}"
+        shutil.rmtree(first, ignore_errors=True)
+        first.mkdir()
+        for path in sorted(folder.glob("*.txt"))[:args.baseline]:
+            os.link(path, first / path.name)
+        single = run_add(first, work, "hash:384", KOREA_QA_ADD_BATCH_ARTICLES="1")
+        report["one_commit_per_article"] = single
+        print(f"the first {args.baseline}, one commit per article: {single['command_wall_s']} "
+              f"s = {single['articles_per_s']} articles/s ({single['articles_per_s_adding']}/s "
+              f"after start-up); CPU {single['cpu_ms_per_article']} ms an article")
+    if not args.real_model:
         rate = added["articles_per_s"]
         print(f"target >= 150 articles/s on 2 cores: {rate} ({'met' if rate >= 150 else 'not met'}"
               " here, under this load)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_index
+from conftest import build_index, store_settings
 from korea_qa.bulk import ItemResult, Source, add_sources
 from korea_qa.cli import main
 from korea_qa.embed import HashEmbedder
@@ -80,8 +80,38 @@ def fail_on_placing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("fail", [fail_on_segment_finish, fail_on_placing])
 def test_a_batch_that_fails_midway_leaves_nothing_of_itself(
         library: Library, monkeypatch: pytest.MonkeyPatch, fail: object) -> None:
-    corpus_before, index_before = snapshot(library.settings.corpus_dir), stored(library)
     segments_before = segments(library)
+    check_all_or_nothing(library, monkeypatch, fail)
+    assert len(segments(library)) == len(segments_before) + 1
+
+
+@pytest.mark.scale
+def test_on_milvus_a_batch_that_fails_midway_leaves_nothing_of_itself(
+        tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from korea_qa.store.milvus_store import MilvusStore
+
+    settings = Settings(corpus_dir=corpus_dir, index_dir=tmp_path / "index", model="hash:64",
+                        **store_settings("milvus", tmp_path))  # type: ignore[arg-type]
+    build_index(settings, EMBEDDER)
+    insert = MilvusStore._insert
+
+    def after_one_head(patch: pytest.MonkeyPatch) -> None:
+        def first_only(self: MilvusStore, puts: list[object]) -> None:
+            insert(self, puts[:1])  # type: ignore[arg-type]
+            raise OSError(errno.ECONNRESET, "Connection reset by peer")
+
+        patch.setattr(MilvusStore, "_insert", first_only)
+
+    library = Library(settings, EMBEDDER)
+    try:
+        check_all_or_nothing(library, monkeypatch, after_one_head)
+    finally:
+        library.close()
+
+
+def check_all_or_nothing(library: Library, monkeypatch: pytest.MonkeyPatch,
+                         fail: object) -> None:
+    corpus_before, index_before = snapshot(library.settings.corpus_dir), stored(library)
     with monkeypatch.context() as patch:
         fail(patch)  # type: ignore[operator]
         with pytest.raises(OSError):
@@ -89,13 +119,13 @@ def test_a_batch_that_fails_midway_leaves_nothing_of_itself(
     # The new articles' files are gone, the replaced article's file is back as it was.
     assert snapshot(library.settings.corpus_dir) == corpus_before
     assert stored(library) == index_before
-    assert segments(library) == segments_before
     assert library.plan().reason() is None  # corpus and index agree
     # The same batch then goes through whole.
     results = library.put_batch(batch_of(library))
     assert [r.status for r in results if not isinstance(r, Exception)] == [
         "created", "created", "updated"]
     assert set(stored(library)) == set(index_before) | {"note-1", "note-2"}
+    assert stored(library)["russia-dprk-thaw"][0] == "Replaced"
 
 
 def test_a_batch_is_one_segment_and_its_texts_are_embedded_together(built: Settings) -> None:

@@ -56,7 +56,7 @@ def test_kill_9_keeps_the_finished_batches_and_a_rerun_skips_them(
     kept = new_articles(built)
     assert 10 <= kept < 200  # the kill landed mid-run, after the batches it reported
 
-    rerun = subprocess.run(command[:-2] + [str(folder)], env=add_env(built), text=True,
+    rerun = subprocess.run([*command[:-2], str(folder)], env=add_env(built), text=True,
                            capture_output=True, timeout=600, check=False)
     assert rerun.returncode == 0, rerun.stderr
     counts = re.search(r"(\d+) created, 0 updated, (\d+) unchanged, 0 failed", rerun.stdout)

@@ -12,9 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from conftest import STORES
 from korea_qa.api import create_app
 from korea_qa.settings import Settings
 from test_documents_api import ask
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on each store."""
+    return str(request.param)
+
 
 KEY = "bulk-key-0123456789"
 AUTH = {"X-API-Key": KEY}
