@@ -102,7 +102,7 @@ def write_articles(corpus_dir: Path, items: Sequence[tuple[Article, bytes | None
     by one) and each folder once."""
     corpus_dir.mkdir(parents=True, exist_ok=True)
     files: list[tuple[Path, bytes]] = []
-    originals = _originals(corpus_dir) if any(o is not None for _, o, _ in items) else {}
+    originals = _originals(corpus_dir, [a.doc_id for a, o, _ in items if o is not None])
     for article, original, suffix in items:
         if original is not None:
             folder = corpus_dir / ORIGINALS
@@ -122,8 +122,9 @@ def write_articles(corpus_dir: Path, items: Sequence[tuple[Article, bytes | None
 def saved_files(corpus_dir: Path, doc_ids: Iterable[str]) -> dict[Path, bytes | None]:
     """What the corpus holds now under these articles' names (None: nothing), so that a
     batch that fails after writing its files can put them back (`restore_files`)."""
+    doc_ids = list(doc_ids)
     saved: dict[Path, bytes | None] = {}
-    originals = _originals(corpus_dir)
+    originals = _originals(corpus_dir, doc_ids)
     for doc_id in doc_ids:
         path = corpus_dir / f"{doc_id}.md"
         saved[path] = path.read_bytes() if path.exists() else None
@@ -135,7 +136,8 @@ def saved_files(corpus_dir: Path, doc_ids: Iterable[str]) -> dict[Path, bytes | 
 def restore_files(corpus_dir: Path, saved: dict[Path, bytes | None], doc_ids: Iterable[str]
                   ) -> None:
     """Put back what `saved_files` found: files written since are removed."""
-    originals = _originals(corpus_dir)
+    doc_ids = list(doc_ids)
+    originals = _originals(corpus_dir, doc_ids)
     for doc_id in doc_ids:
         for original in originals.get(doc_id, ()):
             if original not in saved:
@@ -149,18 +151,19 @@ def restore_files(corpus_dir: Path, saved: dict[Path, bytes | None], doc_ids: It
             fsync_file(folder)
 
 
-def _originals(corpus_dir: Path) -> dict[str, list[Path]]:
-    """The originals folder by doc_id (`<doc_id>.<suffix>`; an id has no dot), listed once:
-    a glob per article would list the whole folder each time."""
+def _originals(corpus_dir: Path, doc_ids: Iterable[str]) -> dict[str, list[Path]]:
+    """These articles' files in the originals folder (`<doc_id>.<suffix>`; an id has no
+    dot), listed once: a glob per article would list the whole folder each time."""
+    wanted = set(doc_ids)
     found: dict[str, list[Path]] = {}
     try:
-        entries = list(os.scandir(corpus_dir / ORIGINALS))
+        with os.scandir(corpus_dir / ORIGINALS) as entries:
+            for entry in entries:
+                doc_id = entry.name.partition(".")[0]
+                if doc_id in wanted and "." in entry.name:
+                    found.setdefault(doc_id, []).append(Path(entry.path))
     except FileNotFoundError:
-        return found
-    for entry in entries:
-        doc_id, dot, _ = entry.name.partition(".")
-        if dot and doc_id:
-            found.setdefault(doc_id, []).append(Path(entry.path))
+        pass
     return found
 
 

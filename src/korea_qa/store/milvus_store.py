@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -15,6 +16,8 @@ from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Re
 
 if TYPE_CHECKING:
     from korea_qa.store.milvus import MilvusEngine
+
+log = logging.getLogger("korea_qa.store")
 
 FORMAT_VERSION = 1
 INSERT_ROWS = 256  # rows per insert call: well under gRPC's message limit with vectors
@@ -181,8 +184,9 @@ class MilvusStore:
                                    filter=f"key in {rows.literals(new[start:start + 500])}")
             self._sweep(touched)
             self.put_meta({**meta, "pending": []})
-        except Exception:  # the write's own error is the one to report
-            pass
+        except Exception as exc:  # the write's own error is the one to raise
+            log.warning("could not undo a failed write (%s); the next write tidies it",
+                        one_line(exc))
 
     def _insert(self, puts: list[tuple[Put, str]]) -> None:
         """New rows first, then the heads that name them (the commit point)."""
