@@ -36,8 +36,7 @@ export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: install install-runtime install-scale lock index serve test test-fast test-scale lint \
 	docs browser eval bench-quality bench bench-extraction bench-add bench-bulk bench-scale \
-	bench-distributed load \
-	overload info clean
+	bench-distributed load overload info clean train-reader
 
 $(VENV)/.uv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -152,12 +151,20 @@ SCALE ?= 100000
 bench-scale: install
 	$(PY) bench/scale.py --passages $(SCALE)
 
+# The reader (issue 22): trained on the CPU from the SQuAD dev sets in ../shared (split by
+# article, seeded), resumable from train/runs/reader/checkpoint.pt. About two hours on 2 cores;
+# never part of `make serve` or CI. See src/korea_qa/reading_model/MODEL_CARD.md.
+SQUAD ?= ../shared/datasets/squad-dev
+READER_RUN ?= train/runs/reader
+train-reader: install
+	$(PY) train/train_reader.py --data $(SQUAD) --out $(READER_RUN)
+
 # This machine's CPU, threads and inference backend (measured once when backend=auto).
 info: install
 	$(KQA) info
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench docs
+	$(VENV)/bin/ruff check src tests bench train docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile deploy/ray/Dockerfile
 

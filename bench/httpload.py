@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
+
+from korea_qa.scale.local import free_port, stop, wait_for
 
 
 class Server(NamedTuple):
@@ -31,13 +32,6 @@ class LoadResult(NamedTuple):
     refused: int = 0  # 503 with Retry-After: the server shedding load
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serve(env: dict[str, str], log: Path, timeout: float = 180.0) -> Iterator[Server]:
     """`korea-qa serve` on a free 127.0.0.1 port, ready (GET /readyz is 200) when yielded."""
@@ -46,28 +40,16 @@ def serve(env: dict[str, str], log: Path, timeout: float = 180.0) -> Iterator[Se
     with log.open("ab") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "korea_qa.cli", "serve"], env=full_env,
                                 stdout=sink, stderr=subprocess.STDOUT)
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}; see {log}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after {timeout:.0f} s; see {log}")
-            time.sleep(0.2)
+        wait_for(ready, timeout, f"korea-qa server (see {log})", process=proc)
         yield Server(proc.pid, "127.0.0.1", port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def rss_mib(pid: int) -> float:

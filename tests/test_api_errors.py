@@ -358,3 +358,20 @@ def test_a_long_url_is_414_in_the_error_shape(client: TestClient) -> None:
     # Far past any question the schema allows, yet answered in the one shape.
     response = client.get("/api/search", params={"q": "debt", "source": "x" * 20_000})
     assert_error(response, 414, code="uri_too_long", says="16384")
+
+
+def test_a_view_missing_an_article_it_found_is_503_not_500(client: TestClient,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # A damaged index: the passages are there, the article is not. A real check, not an
+    # assert (which `python -O` drops, turning this into an AttributeError and a 500).
+    view = client.app.state.service.searcher.view  # type: ignore[attr-defined]
+    monkeypatch.setattr(view, "article", lambda doc_id: None)
+    assert_error(client.get("/api/search", params={"q": QUESTION}), 503, code="not_ready",
+                 says="but not the article")
+
+
+def test_a_searcher_without_an_encoder_is_503_not_500(client: TestClient,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client.app.state.service, "encoder", None)  # type: ignore[attr-defined]
+    assert_error(client.get("/api/search", params={"q": QUESTION}), 503, code="not_ready")

@@ -112,22 +112,38 @@ def test_batched_search_returns_what_unbatched_search_returns(built: Settings) -
     index = open_view(built)
     plain = Searcher(index, lambda q: embedder.encode([q])[0], built)
     counting = CountingEmbedder(embedder)
-    enc = encoder(counting, wait_ms=200.0)  # long enough that the threads share calls
-    batched = Searcher(index, enc.encode, built)
+    enc = encoder(counting)
+    queued = threading.Semaphore(0)
+
+    def encode(question: str) -> np.ndarray:
+        future = enc.submit(question)  # what `enc.encode` does with the cache off
+        queued.release()
+        return future.result()
+
+    batched = Searcher(index, encode, built)
     results: dict[str, object] = {}
 
     def ask(question: str) -> None:
         results[question] = batched.search(question, k=5)
 
+    threads = [threading.Thread(target=ask, args=(q,)) for q in QUESTIONS]
     try:
-        threads = [threading.Thread(target=ask, args=(q,)) for q in QUESTIONS]
+        counting.gate.clear()
+        first = enc.submit("warm-up question")
+        assert counting.entered.wait(timeout=5)  # the worker is inside a model call
         for t in threads:
             t.start()
+        for _ in QUESTIONS:  # every search's question waits in the queue meanwhile
+            assert queued.acquire(timeout=10)
+        counting.gate.set()
+        first.result(timeout=5)
         for t in threads:
             t.join(timeout=10)
     finally:
+        counting.gate.set()
         enc.close()
-    assert len(counting.calls) < len(QUESTIONS)  # some questions did share a call
+    assert len(counting.calls) == 2  # the six searches shared one model call
+    assert sorted(counting.calls[1]) == sorted(QUESTIONS)
     for question in QUESTIONS:
         expected = plain.search(question, k=5)
         got = results[question]

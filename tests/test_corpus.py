@@ -136,6 +136,7 @@ def test_a_stored_article_reads_back_exactly(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("line", "problem"), [
     ("published: 2024-13-01", "not an ISO date"), ("published: May 2024", "not an ISO date"),
+    ("published: 2023-02-31", "not an ISO date"), ("published: 2023-W05-3", "not an ISO date"),
     ("format: docx", "format 'docx'"), ("pages: 0 x", "pages must be offsets"),
     ("pages: 5 9", "start at 0"), ("references: [1, 2]", "references must be"),
 ])

@@ -5,13 +5,8 @@ mid-way are in tests/test_write_safety.py.)"""
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,19 +21,10 @@ from korea_qa.errors import IndexNotReady
 from korea_qa.library import Library
 from korea_qa.settings import Settings
 from korea_qa.store.catalog import Catalog
+from procs import cli_env, kill_at, korea_qa, korea_qa_server
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Why did Russia write off North Korea's debt?"
-
-
-def cli_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "KOREA_QA_MODEL": "hash:64", "HF_HUB_OFFLINE": "1",
-            "KOREA_QA_CORPUS_DIR": str(settings.corpus_dir),
-            "KOREA_QA_INDEX_DIR": str(settings.index_dir), "KOREA_QA_LOG_LEVEL": "info"}
-
-
-def korea_qa(*args: str) -> list[str]:
-    return [sys.executable, "-m", "korea_qa.cli", *args]
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,37 +55,18 @@ def _building(settings: Settings) -> list[Path]:
     return sorted(versions.glob(".tmp-*")) if versions.is_dir() else []
 
 
-def _moment(name: str) -> Callable[[Settings, float], bool]:
-    """When to kill: a time after start, or a file appearing in the version being built."""
-    if name.startswith("after "):
-        delay = float(name.split()[1])
-        return lambda _, elapsed: elapsed >= delay
-
-    def written(settings: Settings, _: float) -> bool:
-        return any(any(folder.rglob(name)) for folder in _building(settings))
-
-    return written
-
-
-MOMENTS = ["after 0.3", "catalog.sqlite", "vectors.npy", "segment.json", "inv_tf.npy"]
+# When to kill: at a pause point (`korea_qa.faults`: the build waits there, so the kill
+# lands then), or as soon as a file appears in the version being built.
+MOMENTS = ["segment-written", "catalog.sqlite", "vectors.npy", "segment.json", "inv_tf.npy"]
 
 
 def kill_build_at(settings: Settings, moment: str) -> bool:
     """Start `korea-qa build --full`, SIGKILL it at `moment`; True if it was running then."""
-    when = _moment(moment)
-    proc = subprocess.Popen(korea_qa("build", "--full", "--quiet"), env=cli_env(settings),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    started = time.monotonic()
-    try:
-        while proc.poll() is None and not when(settings, time.monotonic() - started):
-            if time.monotonic() - started > 120:
-                raise AssertionError(f"build never reached {moment!r}")
-            time.sleep(0.001)
-        alive = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    return alive
+    command, env = korea_qa("build", "--full", "--quiet"), cli_env(settings)
+    if "." not in moment:
+        return kill_at(command, env, pause=moment)
+    return kill_at(command, env, when=lambda: any(any(folder.rglob(moment))
+                                                  for folder in _building(settings)))
 
 
 def _answers(settings: Settings) -> list[list[str]]:
@@ -127,7 +94,7 @@ def test_build_killed_at_any_moment_leaves_current_untouched(big: Settings) -> N
             killed_midway.append(moment)
         # Whatever is current is complete, and answers as the corpus says.
         assert _answers(big) == expected, moment
-    assert {"after 0.3", "catalog.sqlite", "vectors.npy"} <= set(killed_midway)
+    assert {"segment-written", "catalog.sqlite", "vectors.npy"} <= set(killed_midway)
 
     again = run_cli(big, "build", "--full", "--quiet")
     assert again.returncode == 0, again.stderr
@@ -263,39 +230,17 @@ def test_cli_names_the_file_and_the_way_out(built: Settings) -> None:
     assert run_cli(built, "ask", QUESTION).returncode == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 def test_serve_logs_one_line_and_stays_not_ready(built: Settings, tmp_path: Path) -> None:
     _truncate(current_version(built))
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen(korea_qa("serve", "--host", "127.0.0.1", "--port", str(port)),
-                            env=cli_env(built), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        ready = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert ready is not None, "server did not answer"
+    log = tmp_path / "serve.log"
+    with korea_qa_server(cli_env(built), log, ready_status=None) as url:
+        ready = httpx.get(f"{url}/readyz", timeout=2)
         assert ready.status_code == 503
         assert "vectors.npy" in ready.json()["detail"]
-        search = httpx.get(f"http://127.0.0.1:{port}/api/search", params={"q": QUESTION})
+        search = httpx.get(f"{url}/api/search", params={"q": QUESTION})
         assert search.status_code == 503 and search.json()["error"]["code"] == "not_ready"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    log.seek(0)
-    output = log.read()
+    output = log.read_text()
     not_ready = [line for line in output.splitlines() if "not ready" in line]
     assert len(not_ready) == 1, output
     assert "vectors.npy" in not_ready[0] and "korea-qa build" in not_ready[0]

@@ -99,7 +99,8 @@ def test_text_is_never_read_as_markdown() -> None:
     [
         ("---\ntitle: x\nwho: y\n---\ntext.\n", "unknown key 'who'"),
         ("---\ntitle: x\n", "not closed"),
-        ("---\ntitle: x\npublished: 5 May 2020\n---\ntext.\n", "not a date YYYY-MM-DD"),
+        ("---\ntitle: x\npublished: 5 May 2020\n---\ntext.\n", "not an ISO date"),
+        ("---\ntitle: x\npublished: 2023-02-31\n---\ntext.\n", "not an ISO date"),
         ("---\ntitle: x\ndoc_id: Bad Id!\n---\ntext.\n", "doc_id 'Bad Id!'"),
         ("---\ntitle: x\n---\nA [note]open note.\n", "unbalanced [note]"),
     ],

@@ -6,12 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import current_version, open_view
 from korea_qa.api import create_app
 from korea_qa.settings import Settings
+from procs import cli_env, korea_qa_server
 
 QUESTION = "Why did Russia write off North Korea's debt?"
 
@@ -184,38 +179,14 @@ def test_unexpected_error_is_a_500_in_the_shape_without_traceback(
     assert value(found, total, method="GET", route="/api/search", status="500") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("level", ["info", "warning"])
 def test_log_level_is_a_setting(built: Settings, tmp_path: Path, level: str) -> None:
-    port = _free_port()
-    env = {**os.environ, "KOREA_QA_MODEL": "hash:64", "KOREA_QA_LOG_LEVEL": level,
-           "KOREA_QA_CORPUS_DIR": str(built.corpus_dir),
-           "KOREA_QA_INDEX_DIR": str(built.index_dir), "HF_HUB_OFFLINE": "1"}
-    out = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "korea_qa.cli", "serve", "--port", str(port)],
-                            env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        response = httpx.get(f"http://127.0.0.1:{port}/api/search", params={"q": QUESTION})
+    log = tmp_path / "serve.log"
+    with korea_qa_server(cli_env(built, level), log) as url:
+        response = httpx.get(f"{url}/api/search", params={"q": QUESTION})
         assert response.status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    out.seek(0)
-    access = [json.loads(line[line.index("{"):]) for line in out.read().splitlines()
+    access = [json.loads(line[line.index("{"):]) for line in log.read_text().splitlines()
               if "korea_qa.access" in line]
     searches = [x for x in access if x["path"] == "/api/search"]
     if level == "info":

@@ -6,7 +6,6 @@ writers go on."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from korea_qa.store import merge as merging
 from korea_qa.store import retrieval as retrieval_module
 from korea_qa.store.local import LocalStore, StoreOptions
 from korea_qa.store.view import LocalView
+from procs import wait_for
 
 EMBEDDER = HashEmbedder(64)
 QUESTIONS = ["Why did Russia write off North Korea's debt?", "workers in the Far East",
@@ -222,9 +222,8 @@ def test_the_server_merges_in_the_background(tmp_path: Path) -> None:
     library = Library(s, EMBEDDER, background_merges=True)
     for article in _articles(8):
         library.put(article)
-    deadline = time.monotonic() + 60
-    while len(library.view().segments) > 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: len(library.view().segments) <= 2, 60, "the background merges",
+             every=0.1)
     assert len(library.view().segments) <= 2
     library.close()
 

@@ -4,7 +4,6 @@ one error shape at once; probes and metrics are never refused; /metrics counts i
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +12,7 @@ from fastapi.testclient import TestClient
 from korea_qa.api import create_app
 from korea_qa.embed import HashEmbedder
 from korea_qa.settings import Settings
+from procs import wait_for
 
 
 class SlowEmbedder(HashEmbedder):
@@ -37,13 +37,6 @@ def metric(client: TestClient, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def wait_for(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
 def test_searches_past_the_bound_are_refused_at_once_and_probes_never(built: Settings) -> None:
     settings = built.model_copy(update={"max_searches_in_flight": 2, "retry_after_s": 3,
                                         "query_cache_size": 0})
@@ -56,7 +49,8 @@ def test_searches_past_the_bound_are_refused_at_once_and_probes_never(built: Set
             for q in ("first question", "second question")]
         for t in waiting:
             t.start()
-        wait_for(lambda: metric(client, "korea_qa_search_in_flight") == 2)
+        wait_for(lambda: metric(client, "korea_qa_search_in_flight") == 2, 10,
+                 "two searches in flight", every=0.02)
 
         refused = client.get("/api/search", params={"q": "third question"})
         posted = client.post("/api/search", json={"q": "fourth question"})

@@ -9,17 +9,29 @@ questions and passages alike, by one term per name, which it does not stem.
 The list is data, in `aliases.txt` beside this module (its header says how to edit it). Its
 digest is part of the index fingerprint (`Settings.index_fingerprint`): the index stores
 tokens, so an edit makes a built index stale.
+
+What a word is (`words`) is decided here, for the list and the tokenizer alike: a spelling
+matches only if it is read into the same words as the text. The tokenizer builds on this
+module; nothing here depends on it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 ALIASES_FILE = Path(__file__).with_name("aliases.txt")
+WORD_RE = re.compile(r"(?u)\b\w\w+\b")
+
+
+def words(text: str) -> list[str]:
+    """The words the tokenizer sees, before aliases, stopwords and stemming."""
+    return WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
 
 
 class AliasListError(ValueError):
@@ -70,8 +82,6 @@ class AliasTable:
 
 def parse(text: str, *, source: str = "aliases") -> AliasTable:
     """An alias list in the format of `aliases.txt` (see its header)."""
-    from korea_qa.tokenize import words
-
     phrases: dict[tuple[str, ...], str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

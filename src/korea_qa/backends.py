@@ -41,7 +41,7 @@ import numpy as np
 from korea_qa.cpu import cpu_info
 from korea_qa.embed import Embedder, load_backend
 from korea_qa.errors import KoreaQAError
-from korea_qa.files import locked
+from korea_qa.files import atomic_write, locked
 from korea_qa.settings import Settings
 
 log = logging.getLogger("korea_qa.backends")
@@ -160,9 +160,7 @@ def _measure_and_record(settings: Settings, candidates: Sequence[str], loader: L
                  ", ".join(candidates), path)
         choice = measure(settings, candidates, loader=loader, key=key, context=context)
         try:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(choice.to_json())
-            tmp.replace(path)
+            atomic_write(path, choice.to_json())
         except OSError as exc:
             log.warning("backend auto: cannot record the choice in %s (%s)", path, exc)
         return choice

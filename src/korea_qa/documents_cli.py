@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from korea_qa.article_file import STATED_FIELDS
 from korea_qa.errors import KoreaQAError
 from korea_qa.settings import Settings
 
@@ -22,7 +23,6 @@ ADD_EPILOG = """examples:
   korea-qa add report.pdf --doc-id kdi-2024 --title "Economic outlook" --published 2024-05-02
 """
 SUFFIXES = (".html", ".htm", ".pdf", ".md", ".markdown", ".txt")
-METADATA = ("doc_id", "title", "author", "published", "source", "url")
 
 
 def add_document_parsers(sub: Any) -> None:
@@ -33,7 +33,7 @@ def add_document_parsers(sub: Any) -> None:
                          "skipped; changed content replaces the article.",
                          epilog=ADD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add.add_argument("paths", nargs="+", type=Path, help="files or folders")
-    for name in METADATA:
+    for name in STATED_FIELDS:
         add.add_argument(f"--{name.replace('_', '-')}",
                          help=f"set the {name} (overrides what the file says)")
     add.add_argument("--json", action="store_true", help="one JSON line per file (the summary "
@@ -85,7 +85,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.metadata import Overrides
 
     files = _files(args.paths)
-    overrides = Overrides(**{name: getattr(args, name) for name in METADATA})
+    overrides = Overrides(**{name: getattr(args, name) for name in STATED_FIELDS})
     if overrides.doc_id and len(files) > 1:
         raise KoreaQAError("--doc-id names one article; give one file with it")
     if args.ray:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.files import locked
+from korea_qa.files import atomic_path, fsync_file, locked, replace_durably
 
 log = logging.getLogger("korea_qa.export")
 
@@ -93,10 +92,11 @@ def _calibrate(source: Path, target: Path, samples: list[dict[str, Any]]) -> Non
     model = ov.Core().read_model(str(source))
     quantised = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
                               preset=nncf.QuantizationPreset.MIXED, subset_size=len(samples))
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.xml")
-    ov.save_model(quantised, str(tmp))
-    os.replace(tmp.with_suffix(".bin"), target.with_suffix(".bin"))
-    os.replace(tmp, target)
+    # The weights (.bin, written beside the .xml) go into place first: the .xml says "done".
+    with atomic_path(target, suffix=".xml") as tmp:
+        ov.save_model(quantised, str(tmp))
+        fsync_file(tmp.with_suffix(".bin"))
+        replace_durably(tmp.with_suffix(".bin"), target.with_suffix(".bin"))
 
 
 def model_key(model_path: str) -> str:
@@ -145,21 +145,18 @@ def _export_onnx(model_path: str, target: Path) -> None:
         model_path, attn_implementation="eager", local_files_only=True)).eval()
     example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in INPUTS)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with torch.no_grad(), warnings.catch_warnings():
+    with atomic_path(target) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(model, example, str(tmp), input_names=list(INPUTS),
                           output_names=["last_hidden_state"], dynamic_axes=axes,
                           opset_version=17, dynamo=False)
-    os.replace(tmp, target)
 
 
 def _quantise(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     # MatMul only, per channel: quantising the embedding Gather and per-tensor scales cost
     # far more quality (cosine to float32 down to 0.90 on SciFact abstracts) for little speed.
-    quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"])
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"])

@@ -20,12 +20,12 @@ import numpy as np
 
 from korea_qa import __version__, corpus_sync
 from korea_qa import corpus as corpus_files
+from korea_qa.background_merge import BackgroundMerger
 from korea_qa.chunk import chunk_article
 from korea_qa.corpus_sync import SyncPlan
 from korea_qa.embed import Embedder
 from korea_qa.errors import DocumentNotFound, IndexNotReady, KoreaQAError
 from korea_qa.lexical import TOKENIZER_VERSION
-from korea_qa.merger import BackgroundMerger
 from korea_qa.metadata import Overrides, build_article, with_original
 from korea_qa.records import Article
 from korea_qa.settings import Settings
@@ -54,7 +54,7 @@ class Library:
     def __init__(self, settings: Settings, embedder: Embedder | None = None, *,
                  background_merges: bool = False) -> None:
         """Without an embedder, a library can read and remove, not add. A long-running
-        process asks for `background_merges` (`korea_qa.merger`); others leave big merges
+        process asks for `background_merges` (`korea_qa.background_merge`); others leave big merges
         to `korea-qa compact`."""
         self.settings = settings
         self._embedder = embedder

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
+from korea_qa.article_file import DOC_ID_RE, DOC_ID_RULE, STATED_FIELDS, check_date
 from korea_qa.errors import InvalidArticle
-from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.extracted import Extracted
 from korea_qa.records import Article
 
 MAX_FIELD_CHARS = 500
@@ -33,7 +33,7 @@ MAX_URL_CHARS = 2000
 
 @dataclass(frozen=True, slots=True)
 class Overrides:
-    """Fields a person sets; None leaves the extracted value."""
+    """Fields a person sets (`article_file.STATED_FIELDS`); None leaves the extracted value."""
 
     doc_id: str | None = None
     title: str | None = None
@@ -46,7 +46,7 @@ class Overrides:
         """The same, with each value trimmed and validated (an InvalidArticle names the
         field); empty strings count as not given."""
         values = {}
-        for name in ("doc_id", "title", "author", "published", "source", "url"):
+        for name in STATED_FIELDS:
             value = getattr(self, name)
             value = " ".join(value.split()) if isinstance(value, str) else None
             values[name] = value or None

@@ -10,8 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-# What a person (or a source) can say about an article, besides its text.
-METADATA_FIELDS = ("title", "title_is_descriptive", "author", "published", "source", "url")
+from korea_qa.article_file import METADATA_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +30,7 @@ class Article:
     path: str = ""  # where it was read from (for error messages)
 
     def metadata(self) -> dict[str, object]:
-        return {
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "title_is_descriptive": self.title_is_descriptive,
-            "author": self.author,
-            "published": self.published,
-            "source": self.source,
-            "url": self.url,
-        }
+        return {name: getattr(self, name) for name in METADATA_FIELDS}
 
     def content_hash(self) -> str:
         """What the passages and vectors derive from: the text and its page breaks."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from korea_qa import answerability, explain, fusion, rerank
 from korea_qa.answer import best_sentence
-from korea_qa.corpus import DOC_ID_RE, DOC_ID_RULE, check_date
+from korea_qa.article_file import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidQuery
 from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import MODES, Settings

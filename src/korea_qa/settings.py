@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -354,10 +352,6 @@ class Settings(BaseSettings):
 
     def bm25_params(self) -> Bm25Params:
         return Bm25Params(k1=self.bm25_k1, b=self.bm25_b)
-
-    def fingerprint_hash(self) -> str:
-        blob = json.dumps(self.index_fingerprint(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def setting_errors(exc: ValidationError) -> list[str]:

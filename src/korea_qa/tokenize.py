@@ -3,18 +3,15 @@ term each, Lucene's English stopwords, Snowball stems."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-if TYPE_CHECKING:
-    from korea_qa.aliases import AliasTable
+from korea_qa.aliases import WORD_RE, AliasTable, active, words
 
-_WORD_RE = re.compile(r"(?u)\b\w\w+\b")
 STOPWORDS: frozenset[str] = frozenset(STOPWORDS_EN)
 
 
@@ -23,22 +20,11 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
-def _active() -> AliasTable:
-    from korea_qa import aliases
-
-    return aliases.active()
-
-
-def words(text: str) -> list[str]:
-    """The words the tokenizer sees, before aliases, stopwords and stemming."""
-    return _WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
-
-
 def tokenize(text: str, *, aliases: AliasTable | None = None) -> list[str]:
     """Stemmed content tokens of `text`, in order. Possessive ’s and one-letter words drop;
     a listed alias becomes its name's term (`aliases`: the list of `aliases.txt` by default)."""
     found = words(text)
-    table = _active() if aliases is None else aliases
+    table = active() if aliases is None else aliases
     stem = _stemmer().stemWords
     out: list[str] = []
     done = 0
@@ -62,8 +48,8 @@ def token_spans(text: str, *, aliases: AliasTable | None = None) -> list[Token]:
     showing matches: Unicode normalisation is applied word by word here, so a text whose
     normalisation joins or splits words may differ slightly from `tokenize`."""
     found = [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group()).lower())
-             for m in _WORD_RE.finditer(text)]
-    terms = _terms([w for _, _, w in found], _active() if aliases is None else aliases)
+             for m in WORD_RE.finditer(text)]
+    terms = _terms([w for _, _, w in found], active() if aliases is None else aliases)
     return [Token(term, found[first][0], found[last][1]) for term, first, last in terms]
 
 
@@ -88,7 +74,3 @@ def _terms(all_words: list[str], table: AliasTable) -> list[tuple[str, int, int]
     for j, stem in zip(plain, stems, strict=True):
         out[j] = (stem, out[j][1], out[j][2])
     return out
-
-
-def tokenize_many(texts: list[str]) -> list[list[str]]:
-    return [tokenize(t) for t in texts]

@@ -6,14 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model
 
+from korea_qa.article_file import DATE_PATTERN, DOC_ID_PATTERN
+from korea_qa.errors import IndexNotReady
 from korea_qa.records import Hit, SearchResult
 from korea_qa.settings import MODES, Settings
 from korea_qa.store.base import StoreView
 
-DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,79}$"
-# A calendar date as `korea_qa.corpus.check_date` takes it: YYYY-MM-DD, year 0001 or later
-# (the pattern and `format: date` together; neither alone excludes year 0 and 2023-02-30).
-DATE_PATTERN = r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+# A calendar date as `korea_qa.article_file.check_date` takes it (the pattern and `format:
+# date` together; neither alone excludes year 0 and 2023-02-30).
 DATE_SCHEMA: dict[str, Any] = {"pattern": DATE_PATTERN, "format": "date"}
 # What `korea_qa.search.check_question` accepts, told to the schema: no control character but
 # tab, newline and carriage return, and something besides whitespace. (Lone surrogates are
@@ -136,7 +136,9 @@ class SearchResponse(BaseModel):
             p = hit.passage
             if p.doc_id not in articles:
                 stored = view.article(p.doc_id)
-                assert stored is not None  # the view that found the passage holds its article
+                if stored is None:  # the view that found a passage holds its article
+                    raise IndexNotReady(f"index {view.name} has passages of {p.doc_id!r} but "
+                                        "not the article")
                 articles[p.doc_id] = stored.article
             article = articles[p.doc_id]
             rows.append(

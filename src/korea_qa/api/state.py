@@ -143,6 +143,11 @@ class ServiceState:
             raise IndexNotReady(self.problem or "index not loaded")
         return self.searcher
 
+    def ready_encoder(self) -> QueryEncoder:
+        if self.encoder is None:
+            raise IndexNotReady(self.problem or "embedding model not loaded")
+        return self.encoder
+
     def ready_library(self) -> Library:
         if self.library is None:
             raise IndexNotReady(self.problem or "embedding model not loaded")

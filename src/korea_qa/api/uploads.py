@@ -17,10 +17,10 @@ from starlette.formparsers import MultiPartException
 
 from korea_qa.api.errors import ApiError
 from korea_qa.api.schemas import METADATA_DESCRIPTIONS, DocumentText
+from korea_qa.article_file import STATED_FIELDS
 from korea_qa.metadata import Overrides
 from korea_qa.settings import Settings
 
-FIELDS = ("doc_id", "title", "author", "published", "source", "url")
 _JSON_SCHEMA = DocumentText.model_json_schema()
 _JSON_SCHEMA.pop("title", None)
 _JSON_SCHEMA.pop("description", None)
@@ -32,7 +32,7 @@ UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
             "file": {"type": "string", "format": "binary", "description":
                      "A saved web page (.html), a PDF, or a text/Markdown file."},
             **{name: {"type": "string", "description": METADATA_DESCRIPTIONS[name]}
-               for name in FIELDS}}}},
+               for name in STATED_FIELDS}}}},
     "application/json": {"schema": _JSON_SCHEMA},
 }}}
 
@@ -88,13 +88,13 @@ def parse_json(raw: bytes, where: str = "body") -> Upload:
                    for e in exc.errors()]
         field = ".".join(details[0]["loc"][1:]) or where
         raise ApiError(422, f"{field}: {details[0]['msg']}", details=details) from None
-    overrides = Overrides(**{name: getattr(document, name) for name in FIELDS})
+    overrides = Overrides(**{name: getattr(document, name) for name in STATED_FIELDS})
     return Upload(document.text.encode("utf-8"), None, overrides)
 
 
 async def _multipart(request: Request, settings: Settings) -> Upload:
     try:
-        form = await request.form(max_files=1, max_fields=len(FIELDS),
+        form = await request.form(max_files=1, max_fields=len(STATED_FIELDS),
                                   max_part_size=64 * 1024)
     except MultiPartException as exc:
         raise ApiError(422, f"body: {exc.message}",
@@ -104,12 +104,12 @@ async def _multipart(request: Request, settings: Settings) -> Upload:
         if not isinstance(part, UploadFile):
             raise ApiError(422, "file: a multipart part named `file` holding the file is "
                            "required", details=[{"loc": ["body", "file"], "msg": "missing"}])
-        unknown = sorted(set(form) - {"file", *FIELDS})
+        unknown = sorted(set(form) - {"file", *STATED_FIELDS})
         if unknown:
             raise ApiError(422, f"body: unknown field(s) {', '.join(unknown)}", details=[
                 {"loc": ["body", name], "msg": "unknown field"} for name in unknown])
         values = {}
-        for name in FIELDS:
+        for name in STATED_FIELDS:
             value = form.get(name)
             if value is not None and not isinstance(value, str):
                 raise ApiError(422, f"{name}: must be a text field, not a file",
@@ -122,4 +122,4 @@ async def _multipart(request: Request, settings: Settings) -> Upload:
 
 
 def _fields(overrides: Overrides) -> dict[str, Any]:
-    return {name: getattr(overrides, name) for name in FIELDS}
+    return {name: getattr(overrides, name) for name in STATED_FIELDS}

@@ -1,4 +1,5 @@
-"""`korea-qa eval beir`: retrieval quality on any folder in BEIR layout (e.g. SciFact).
+"""The BEIR harness: retrieval quality on any folder in BEIR layout (e.g. SciFact), through
+the service's own ranking. The command is `korea_qa.evaluate.beir_command`.
 
 Layout: `corpus.jsonl` or `corpus.jsonl.gz` ({"_id", "title", "text"} a line),
 `queries.jsonl` ({"_id", "text"}), `qrels/<split>.tsv` (query-id, corpus-id, score, with a
@@ -7,11 +8,9 @@ header line). Only queries judged in the split are evaluated.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import re
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,17 +18,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from korea_qa.chunk import split_sentences
-from korea_qa.embed import Embedder, load_embedder
+from korea_qa.embed import Embedder
 from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate import metrics
-from korea_qa.evaluate.embed_cache import CachedEmbedder
 from korea_qa.lexical import Bm25Params, TextIndex
 from korea_qa.search import rank
-from korea_qa.settings import MODES, Settings
+from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval
 from korea_qa.tokenize import tokenize
-
-OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates", "sentence_weight")
 
 
 class BeirData(NamedTuple):
@@ -266,67 +262,3 @@ def score_lists(data: BeirData, query_ids: list[str], lists: list[list[str]]) ->
                   metrics.reciprocal_rank(ranked, data.qrels[q], 10))
                  for q, ranked in zip(query_ids, lists, strict=True)]
     return {name: metrics.mean(row[i] for row in per_query) for i, name in enumerate(METRICS)}
-
-
-# ---------------------------------------------------------------- command
-
-
-def run_beir(args: argparse.Namespace, settings: Settings) -> int:
-    overrides = {name: getattr(args, name) for name in OVERRIDABLE
-                 if getattr(args, name, None) is not None}
-    settings = settings.model_copy(update=overrides)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise KoreaQAError(f"unknown mode {unknown[0] if unknown else ''!r}; "
-                           f"choose from {', '.join(MODES)}")
-    k1 = settings.bm25_k1 if args.bm25_k1 is None else args.bm25_k1
-    b = settings.bm25_b if args.bm25_b is None else args.bm25_b
-    data = load_beir(args.path, args.split)
-    started = time.perf_counter()
-    embedder = CachedEmbedder(load_embedder(settings), settings.cache_dir)
-    retrievers = build_retrievers(data, embedder, settings, window_words=args.window_words,
-                                  k1=k1, b=b, progress=not args.quiet,
-                                  sentences=settings.sentence_weight > 0 or args.sweep,
-                                  lexical_store=args.lexical)
-    prepared = time.perf_counter() - started
-    results = {}
-    for mode in modes:
-        lists = ranked_lists(data, retrievers, mode, settings)
-        results[mode] = score_lists(data, retrievers.query_ids, lists)
-    report = {
-        "dataset": data.name,
-        "split": args.split,
-        "queries": len(data.queries),
-        "documents": len(data.doc_ids),
-        "model": embedder.model_id,
-        "config": {"fusion": settings.fusion, "rrf_k": settings.rrf_k,
-                   "dense_weight": settings.dense_weight, "candidates": settings.candidates,
-                   "sentence_weight": settings.sentence_weight,
-                   "window_words": args.window_words, "bm25_k1": k1,
-                   "bm25_b": b, "doc_text": "title. text", "lexical": args.lexical},
-        "modes": results,
-        "seconds": {"prepare": round(prepared, 2),
-                    "total": round(time.perf_counter() - started, 2)},
-    }
-    if args.sweep:
-        from korea_qa.evaluate.beir_tune import format_sweep, sweep
-
-        report["sweep"] = sweep(data, retrievers, settings)
-        print(format_sweep(report["sweep"]))
-    tail = "" if args.lexical == "local" else f"-{args.lexical}"
-    out = args.out or Path("eval/results") / f"beir-{data.name}-{args.split}{tail}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(format_table(report))
-    print(f"wrote {out}")
-    return 0
-
-
-def format_table(report: dict[str, Any]) -> str:
-    head = (f"{report['dataset']} {report['split']}: {report['queries']} queries, "
-            f"{report['documents']} documents, {report['model']}")
-    lines = [head, f"{'mode':<8}" + "".join(f"{m:>12}" for m in METRICS)]
-    for mode, values in report["modes"].items():
-        lines.append(f"{mode:<8}" + "".join(f"{values[m]:>12.4f}" for m in METRICS))
-    return "\n".join(lines)

@@ -122,9 +122,9 @@ def add_beir_arguments(parser: argparse.ArgumentParser) -> None:
 def run_beir_command(args: argparse.Namespace, settings: Any) -> int:
     # Imported here: the BEIR harness pulls in bm25s, SciPy and FAISS, 0.3 s on every
     # `korea-qa` start (even --help) if imported with the parser.
-    from korea_qa.evaluate import beir
+    from korea_qa.evaluate.beir_command import run_beir
 
-    return beir.run_beir(args, settings)
+    return run_beir(args, settings)
 
 
 def run_gold_command(args: argparse.Namespace, settings: Any) -> int:

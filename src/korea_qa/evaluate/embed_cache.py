@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from tqdm import tqdm
 
 from korea_qa.embed import Embedder
-from korea_qa.files import locked
+from korea_qa.files import atomic_open, atomic_write, locked
 
 # Save after this many new vectors, so an interrupted run loses little.
 SAVE_EVERY = 1024
@@ -65,9 +63,10 @@ class EmbeddingCache:
                 self.add(keys, vectors)
             keys = sorted(self._rows, key=self._rows.__getitem__)
             # Vectors first, keys last: keys.json names only rows that are on disk.
-            _replace(self.folder / "vectors.npy", lambda f: np.save(f, self._vectors))
-            blob = json.dumps({"model": self.model_id, "keys": keys}).encode()
-            _replace(self.folder / "keys.json", lambda f: f.write(blob))
+            with atomic_open(self.folder / "vectors.npy") as handle:
+                np.save(handle, self._vectors)
+            atomic_write(self.folder / "keys.json",
+                         json.dumps({"model": self.model_id, "keys": keys}))
 
     def _load(self) -> None:
         if (self.folder / "keys.json").exists():
@@ -130,9 +129,3 @@ class CachedEmbedder:
                     unsaved = 0
         self.cache.save()
 
-
-def _replace(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        write(handle)
-    os.replace(tmp, path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from korea_qa.evaluate import abstention, abstention_plots, plotting
 from korea_qa.evaluate.gold import GoldRun, misses, summarise
 from korea_qa.evaluate.provenance import git_commit
+from korea_qa.files import atomic_write
 
 SETTINGS_RECORDED = ("model", "backend", "chunk_min_words", "chunk_max_words",
                      "chunk_overlap_sentences", "fusion", "dense_weight", "rrf_k", "candidates",
@@ -65,17 +65,11 @@ def write_reports(record: dict[str, Any], out_dir: Path, *, html_page: bool = Tr
     blob = json.dumps(record, indent=2, ensure_ascii=False)
     paths = [out_dir / f"gold-{stamp}.json", out_dir / "latest.json"]
     for path in paths:
-        _write_text(path, blob)
+        atomic_write(path, blob)  # a reader never sees half a report
     if html_page:
         paths.append(out_dir / "report.html")
-        _write_text(paths[-1], render_html(record))
+        atomic_write(paths[-1], render_html(record))
     return paths
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # a reader never sees half a report
 
 
 # ---------------------------------------------------------------- text

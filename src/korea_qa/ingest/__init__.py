@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import atexit
 
-from korea_qa.ingest.records import Extracted, ExtractLimits
+from korea_qa.ingest.extracted import Extracted, ExtractLimits
 from korea_qa.ingest.sandbox import Sandbox
 
 __all__ = ["ExtractLimits", "Extracted", "extract", "start_worker"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from korea_qa.errors import ExtractionLimit
-from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.extracted import Extracted
 from korea_qa.ingest.sniff import sniff
 
 

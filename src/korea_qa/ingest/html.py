@@ -18,7 +18,7 @@ from trafilatura.settings import Document, set_date_params
 from trafilatura.utils import load_html
 
 from korea_qa.errors import ExtractionLimit, NoText
-from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.extracted import Extracted
 
 # libxml2 stops building the tree at this depth (without its "huge" option) and silently
 # drops what lies deeper: a page that reaches it cannot be read faithfully.

@@ -18,7 +18,7 @@ from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError, LimitReachedError
 
 from korea_qa.errors import DamagedFile, EncryptedFile, ExtractionLimit, NoText
-from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.extracted import Extracted
 from korea_qa.ingest.reflow import Line, assemble
 
 # Titles that name the file or the tool rather than the article.

@@ -18,7 +18,7 @@ import threading
 import time
 
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit
-from korea_qa.ingest.records import Extracted, ExtractLimits
+from korea_qa.ingest.extracted import Extracted, ExtractLimits
 from korea_qa.ingest.wire import decode_result, encode_request
 
 START_TIMEOUT_S = 60.0  # a fresh interpreter importing the readers: about 1 s here

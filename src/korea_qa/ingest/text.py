@@ -1,18 +1,4 @@
-"""Text and Markdown files, with or without korea-qa's '---' header.
-
-The header (moved here from `korea_qa.corpus`, which still offers these names):
-
-    ---
-    doc_id: russia-last-lifeline
-    title: Is Russia the Last Lifeline of North Korea?
-    author: Dani Belo
-    published:
-    source: NATO Association of Canada
-    url:
-    ---
-    First paragraph ...
-
-    Second paragraph ...
+"""Text and Markdown files, with or without korea-qa's '---' header (`korea_qa.article_file`).
 
 Paragraphs are separated by blank lines; lines inside a paragraph are joined with a space.
 An empty header value means the article does not state it. Without a header, the title is
@@ -24,21 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from korea_qa.errors import DamagedFile, NoText
-from korea_qa.ingest.markdown import markdown_to_blocks
-from korea_qa.ingest.records import Extracted
-
-HEADER_KEYS = (
-    "doc_id",
-    "title",
-    "title_is_descriptive",
-    "author",
-    "published",
-    "source",
-    "url",
+from korea_qa.article_file import (
+    check_date,
+    check_doc_id,
+    normalise,
+    split_header,
+    title_is_descriptive,
 )
-DOC_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
-ISO_DATE_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+from korea_qa.errors import DamagedFile, NoText
+from korea_qa.ingest.extracted import Extracted
+from korea_qa.ingest.markdown import markdown_to_blocks
+
 TITLE_MAX_CHARS = 120
 _NOTE_RE = re.compile(r"\[note\](.*?)\[/note\]", re.DOTALL | re.IGNORECASE)
 _BLANK_LINE_RE = re.compile(r"\n[ \t\u00a0]*\n")
@@ -62,18 +44,20 @@ def decode_text(data: bytes) -> str:
 
 def extract_text(raw: str, *, markdown: bool) -> Extracted:
     """A text or Markdown file's article; the header, when present, states the metadata."""
-    raw = _normalise(raw)
+    raw = normalise(raw)
     header: dict[str, str | None] = {}
+    descriptive = False
     if raw.startswith("---"):
         try:
             header, raw = split_header(raw)
+            descriptive = _checked(header)
         except ValueError as exc:
             raise DamagedFile(f"the '---' header: {exc}") from None
     body, heading = raw, None
     if markdown:
         parsed = markdown_to_blocks(raw)
         body, heading = parsed.text, parsed.heading
-    title, descriptive = _stated_title(header)
+    title = header.get("title")
     # A title line is dropped from the text; a first line standing in for one is not.
     dropped = title or heading or ""
     if title is None:
@@ -91,7 +75,7 @@ def extract_text(raw: str, *, markdown: bool) -> Extracted:
         title=title,
         title_is_descriptive=descriptive,
         author=header.get("author"),
-        published=_published(header.get("published")),
+        published=header.get("published"),
         source=header.get("source"),
         url=header.get("url"),
         references=tuple(references),
@@ -99,23 +83,13 @@ def extract_text(raw: str, *, markdown: bool) -> Extracted:
     )
 
 
-def _stated_title(header: dict[str, str | None]) -> tuple[str | None, bool]:
-    descriptive = (header.get("title_is_descriptive") or "false").lower()
-    if descriptive not in ("true", "false"):
-        raise DamagedFile("the '---' header: title_is_descriptive must be true or false")
-    doc_id = header.get("doc_id")
-    if doc_id and not DOC_ID_RE.match(doc_id):
-        raise DamagedFile(
-            f"the '---' header: doc_id {doc_id!r} must be lowercase letters, digits, '-' or '_'"
-            " (at most 80)"
-        )
-    return header.get("title"), descriptive == "true"
-
-
-def _published(value: str | None) -> str | None:
-    if value and not ISO_DATE_RE.match(value):
-        raise DamagedFile(f"the '---' header: published {value!r} is not a date YYYY-MM-DD")
-    return value
+def _checked(header: dict[str, str | None]) -> bool:
+    """Whether the header calls its title descriptive; ValueError for a value it may not hold."""
+    if doc_id := header.get("doc_id"):
+        check_doc_id(doc_id)
+    if published := header.get("published"):
+        check_date(published)
+    return title_is_descriptive(header)
 
 
 def _first_line(body: str) -> str | None:
@@ -124,37 +98,6 @@ def _first_line(body: str) -> str | None:
     if line is None or len(line) <= TITLE_MAX_CHARS:
         return line
     return line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:") + "\u2026"
-
-
-def _normalise(raw: str) -> str:
-    return raw.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-
-
-def split_header(raw: str, keys: tuple[str, ...] = HEADER_KEYS
-                 ) -> tuple[dict[str, str | None], str]:
-    """The '---' header's values (empty ones None) and the body after it; ValueError names
-    the line at fault."""
-    lines = raw.split("\n")
-    if not lines or lines[0].strip() != "---":
-        raise ValueError("missing header: the file must start with a line '---'")
-    header: dict[str, str | None] = {}
-    for number, line in enumerate(lines[1:], start=2):
-        if line.strip() == "---":
-            return header, "\n".join(lines[number:])
-        if not line.strip():
-            continue
-        key, sep, value = line.partition(":")
-        key = key.strip().lower()
-        if not sep:
-            raise ValueError(f"header line {number} is not 'key: value': {line.strip()[:60]!r}")
-        if key not in keys:
-            raise ValueError(
-                f"header line {number}: unknown key {key!r} (known: {', '.join(keys)})"
-            )
-        if key in header:
-            raise ValueError(f"header line {number}: {key!r} given twice")
-        header[key] = value.strip() or None
-    raise ValueError("header is not closed: no second '---' line")
 
 
 def clean_text(body: str, *, title: str = "") -> tuple[str, list[str]]:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from korea_qa import errors
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit, UnsupportedFormat
-from korea_qa.ingest.records import Extracted, ExtractLimits
+from korea_qa.ingest.extracted import Extracted, ExtractLimits
 
 READY = b"\x01"
 _ERRORS: dict[str, type[ExtractionError]] = {

@@ -9,7 +9,7 @@ import sys
 import warnings
 
 from korea_qa.errors import DamagedFile, ExtractionError, ExtractionLimit
-from korea_qa.ingest.records import Extracted
+from korea_qa.ingest.extracted import Extracted
 from korea_qa.ingest.wire import READY, encode_reply, read_request
 
 _MIB = 1024 * 1024

@@ -1,6 +1,7 @@
 """Local stand-ins for what korea-qa meets past one machine, for tests and benchmarks: a
 milvus-lite server in its own process and a two-node Ray cluster, both on 127.0.0.1 only,
-both stopped on the way out."""
+both stopped on the way out; and the helpers every process the tests and benchmarks start
+uses (a free port, waiting until it is ready, stopping it)."""
 
 from __future__ import annotations
 
@@ -24,21 +25,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+def wait_for(check: Callable[[], bool], seconds: float, what: str, *,
+             process: subprocess.Popen[Any] | None = None, every: float = 0.2) -> None:
+    """Poll `check` until it holds; TimeoutError after `seconds`, RuntimeError at once if
+    `process` (the one being waited for) has exited."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: exited with status {process.returncode}")
         try:
             if check():
                 return
         except Exception:  # not up yet
             pass
-        time.sleep(0.2)
+        time.sleep(every)
     raise TimeoutError(f"{what}: not within {seconds} s")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[Any], *, kill: bool = False) -> None:
+    """SIGTERM and wait (then SIGKILL if it lingers); `kill`: SIGKILL at once, no clean
+    shutdown."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:

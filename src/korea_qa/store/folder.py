@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from korea_qa.errors import WriteBusy
+from korea_qa.files import replace_durably
 from korea_qa.store.base import Store
 from korea_qa.store.local import LocalStore, StoreOptions
-from korea_qa.store.segment import fsync_file
 
 
 class IndexFolder:
@@ -49,15 +49,13 @@ class IndexFolder:
     def publish(self, building: Path) -> Path:
         """Rename a finished build into place and point `current` at it."""
         final = self.versions / building.name.removeprefix(".tmp-")
-        os.rename(building, final)
-        fsync_file(self.versions)
+        replace_durably(building, final)
         link = self.root / "current"
         tmp = self.root / f".current-{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         os.symlink(os.path.relpath(final, self.root), tmp)
-        os.replace(tmp, link)  # atomic: readers see the old index or the new, never neither
-        fsync_file(self.root)
+        replace_durably(tmp, link)  # atomic: readers see the old index or the new, never neither
         return final
 
     def prune(self, spare: int = 1) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from korea_qa.errors import IndexNotReady
+from korea_qa.faults import pause_point
 from korea_qa.lexical import Bm25Params, Forward
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.catalog import Catalog
@@ -178,6 +179,7 @@ class LocalStore:
             generation = int(meta["generation"]) + 1
             catalog.set_meta(generation=generation, passages=passages, total_length=length,
                              articles=articles)
+            pause_point("catalog-uncommitted")
         return generation
 
     def write_all(self, batches: Iterable[Sequence[Put]]) -> int:

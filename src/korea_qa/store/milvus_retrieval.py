@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -12,12 +12,33 @@ from korea_qa.store import milvus_rows as rows
 from korea_qa.store.base import Scored
 from korea_qa.topk import DENSE_TIE
 
-if TYPE_CHECKING:
-    from korea_qa.store.milvus_view import MilvusView
-
 # Milvus returns at most this many hits per search.
 MAX_LIMIT = 16_384
 LIGHT = ["doc_id", "stamp", "position"]
+
+
+class Collection(Protocol):
+    """The passages collection a view reads (`store.milvus_store.MilvusStore`)."""
+
+    @property
+    def client(self) -> Any: ...  # pymilvus's MilvusClient
+    @property
+    def passages(self) -> str: ...  # the collection's name
+
+
+class Snapshot(Protocol):
+    """What a question reads of its view (`store.milvus_view.MilvusView`, which makes one
+    `MilvusRetrieval` per question: the view depends on this module, not the reverse)."""
+
+    @property
+    def store(self) -> Collection: ...
+    @property
+    def dim(self) -> int: ...
+
+    def rows_by_pk(self, refs: Sequence[int], fields: list[str]) -> list[dict[str, Any]]: ...
+    def unique_live(self, found: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    def remember(self, found: Sequence[dict[str, Any]]) -> None: ...
+    def keys(self, refs: np.ndarray) -> list[str]: ...
 
 
 class MilvusRetrieval:
@@ -25,7 +46,7 @@ class MilvusRetrieval:
     filters; the cosines of the candidates are computed here in float64 from their vectors,
     so they do not depend on which search found them."""
 
-    def __init__(self, view: MilvusView, query_vector: np.ndarray, text: str,
+    def __init__(self, view: Snapshot, query_vector: np.ndarray, text: str,
                  terms: Sequence[str], filters: Filters) -> None:
         self.view = view
         self.query = np.asarray(query_vector, dtype=np.float64)
@@ -59,7 +80,7 @@ class MilvusRetrieval:
     def dense_scores(self, refs: np.ndarray) -> np.ndarray:
         missing = [int(r) for r in refs if int(r) not in self._cosine]
         if missing:
-            for row in self.view._query(missing, ["pk", "vector"]):
+            for row in self.view.rows_by_pk(missing, ["pk", "vector"]):
                 self._cosine[int(row["pk"])] = self._cos(row["vector"])
         return np.array([self._cosine.get(int(r), 0.0) for r in refs], dtype=np.float32)
 
@@ -80,7 +101,7 @@ class MilvusRetrieval:
         passage without sentences scores its own cosine."""
         missing = [int(r) for r in refs if int(r) not in self._sentence]
         if missing:
-            for row in self.view._query(missing, ["pk", "sentence_vectors"]):
+            for row in self.view.rows_by_pk(missing, ["pk", "sentence_vectors"]):
                 vectors = rows.decode_vectors(row["sentence_vectors"], self.view.dim)
                 if len(vectors):
                     cosines = np.asarray(vectors, dtype=np.float64) @ self.query

@@ -8,14 +8,12 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from korea_qa.errors import IndexNotReady
 from korea_qa.store import milvus_rows as rows
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
-
-if TYPE_CHECKING:
-    from korea_qa.store.milvus import MilvusEngine
+from korea_qa.store.milvus_view import MilvusView
 
 log = logging.getLogger("korea_qa.store")
 
@@ -24,10 +22,24 @@ INSERT_ROWS = 256  # rows per insert call: well under gRPC's message limit with 
 STRONG = "Strong"
 
 
+class Engine(Protocol):
+    """What a version needs of its engine (`store.milvus.MilvusEngine`, which makes the
+    versions: the engine depends on this module, not the reverse)."""
+
+    @property
+    def uri(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...  # of the collections' names, and the alias
+    @property
+    def client(self) -> Any: ...  # pymilvus's MilvusClient, connected on first use
+
+    def is_lite(self) -> bool: ...
+
+
 class MilvusStore:
     """One version: a passages and an articles collection (`korea_qa.store.base.Store`)."""
 
-    def __init__(self, engine: MilvusEngine, name: str) -> None:
+    def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
         self.name = name
         self.passages = f"{engine.prefix}_{name}_p"
@@ -75,9 +87,7 @@ class MilvusStore:
 
     # -- reading
 
-    def view(self) -> Any:
-        from korea_qa.store.milvus_view import MilvusView
-
+    def view(self) -> MilvusView:
         return MilvusView(self, self.meta())
 
     def heads(self, doc_ids: Sequence[str] | None = None,

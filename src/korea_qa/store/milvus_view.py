@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,9 +21,26 @@ from korea_qa.store import milvus_rows as rows
 from korea_qa.store.base import StoredArticle
 from korea_qa.store.milvus_retrieval import LIGHT, MilvusRetrieval
 
-if TYPE_CHECKING:
-    from korea_qa.store.milvus import MilvusStore
 
+class Version(Protocol):
+    """What a view reads through its version (`store.milvus_store.MilvusStore`, which makes
+    the views: the store depends on this module, not the reverse)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def where(self) -> str: ...
+    @property
+    def client(self) -> Any: ...  # pymilvus's MilvusClient
+    @property
+    def passages(self) -> str: ...  # the collections' names
+    @property
+    def articles(self) -> str: ...
+
+    def heads(self, doc_ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]: ...
+    def text(self, doc_id: str, stamp: str, pieces: int) -> str: ...
+    def iterate(self, collection: str, expr: str,
+                fields: list[str]) -> Iterator[dict[str, Any]]: ...
 
 
 class Lru(OrderedDict[Any, Any]):
@@ -45,7 +62,7 @@ class Lru(OrderedDict[Any, Any]):
 
 
 class MilvusView:
-    def __init__(self, store: MilvusStore, meta: dict[str, Any]) -> None:
+    def __init__(self, store: Version, meta: dict[str, Any]) -> None:
         self.store = store
         self.name = store.name
         self.meta = meta
@@ -101,17 +118,17 @@ class MilvusView:
     def full_rows(self, refs: Sequence[int]) -> list[dict[str, Any]]:
         missing = [int(r) for r in refs if self._full.take(int(r)) is None]
         if missing:
-            for row in self._query(missing, ["pk", *rows.PASSAGE_FIELDS]):
+            for row in self.rows_by_pk(missing, ["pk", *rows.PASSAGE_FIELDS]):
                 self._full.put(int(row["pk"]), row)
         return [self._full.take(int(r)) for r in refs]
 
     def light(self, refs: Sequence[int]) -> list[tuple[str, str, int]]:
         missing = [int(r) for r in refs if self._light.take(int(r)) is None]
         if missing:
-            self.remember(self._query(missing, ["pk", *LIGHT]))
+            self.remember(self.rows_by_pk(missing, ["pk", *LIGHT]))
         return [self._light.take(int(r)) for r in refs]
 
-    def _query(self, refs: Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
+    def rows_by_pk(self, refs: Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for start in range(0, len(refs), 1000):
             chunk = ", ".join(str(r) for r in refs[start:start + 1000])

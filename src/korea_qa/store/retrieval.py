@@ -8,30 +8,51 @@ remembered, so fusion and `explain` read the same bits without computing them ag
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-from korea_qa.lexical import idf
+from korea_qa.lexical import Bm25Params, CollectionStats, idf
 from korea_qa.lexical_top import SegmentQuery
 from korea_qa.records import Filters
 from korea_qa.store.base import Scored
+from korea_qa.store.catalog import Catalog
 from korea_qa.store.segment import Segment
 from korea_qa.topk import DENSE_TIE, best_positive, best_rows
-from korea_qa.vector import exact_top, ivf_top, one_thread, selector_bitmap
-
-if TYPE_CHECKING:
-    from korea_qa.store.view import LocalView
+from korea_qa.vector import AnnParams, exact_top, ivf_top, one_thread, selector_bitmap
 
 # A filter leaving fewer rows than this in a segment is searched exactly: reading a few
 # thousand vectors costs less than probing clusters that hold few allowed rows.
 EXACT_BELOW = 20_000
 
 
+class Snapshot(Protocol):
+    """What a question reads of the view it runs over (`store.view.LocalView`, which makes
+    one `LocalRetrieval` per question: the view depends on this module, not the reverse)."""
+
+    @property
+    def segments(self) -> Sequence[Segment]: ...
+    @property
+    def bases(self) -> np.ndarray: ...  # ref of each segment's first row
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def stats(self) -> CollectionStats: ...
+    @property
+    def bm25(self) -> Bm25Params: ...
+    @property
+    def ann(self) -> AnnParams: ...
+
+    def allowed(self, filters: Filters) -> list[np.ndarray | None]: ...
+    def live_bitmap(self, i: int) -> np.ndarray: ...
+    def locate(self, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def keys(self, refs: np.ndarray) -> list[str]: ...
+
+
 class LocalRetrieval:
     """One question over a `LocalView`: each side's work is done once, then reused."""
 
-    def __init__(self, view: LocalView, query_vector: np.ndarray, terms: Sequence[str],
+    def __init__(self, view: Snapshot, query_vector: np.ndarray, terms: Sequence[str],
                  filters: Filters) -> None:
         self.view = view
         self.query = np.asarray(query_vector, dtype=np.float32)

@@ -33,14 +33,13 @@ from korea_qa.store.layout import (
     META,
     POSTINGS,
     RowFile,
-    fsync_file,
     remove_folder,
     sha256,
 )
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.vector import AnnParams, read_ivf
 
-__all__ = ["Segment", "SegmentData", "fsync_file", "in_use", "remove_folder", "segment_data",
+__all__ = ["Segment", "SegmentData", "in_use", "remove_folder", "segment_data",
            "write_segment"]
 
 

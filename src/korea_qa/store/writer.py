@@ -23,6 +23,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from korea_qa.faults import pause_point
+from korea_qa.files import fsync_file, replace_durably
 from korea_qa.lexical import Forward, Postings
 from korea_qa.store.layout import (
     ARRAYS,
@@ -32,7 +34,6 @@ from korea_qa.store.layout import (
     LOCK,
     META,
     POSTINGS,
-    fsync_file,
     save_array,
     sha256,
     write_bytes,
@@ -134,9 +135,9 @@ class SegmentWriter:
         meta = {"format": FORMAT, "rows": self.rows, "sentences": self.sentences,
                 "dim": self.dim, "files": files}
         write_bytes(self.tmp / META, json.dumps(meta, indent=1).encode())
+        pause_point("segment-written")
         fsync_file(self.tmp)
-        os.rename(self.tmp, self.final)
-        fsync_file(self.final.parent)
+        replace_durably(self.tmp, self.final)
         self._release()
         return self.final
 

@@ -64,5 +64,4 @@ async def reload_index(state: StateDep, _: KeyDep) -> Health:
     """Load the current index from disk and swap it in; requests in flight are not dropped.
     (Changes are picked up within `watch_interval_s` anyway; this makes it immediate.)"""
     await run_in_threadpool(state.reload)
-    assert state.searcher is not None
-    return Health(status="reloaded", index=state.searcher.view.name)
+    return Health(status="reloaded", index=state.ready_searcher().view.name)

@@ -36,9 +36,8 @@ async def run_search(state: ServiceState, q: str, k: int, mode: str,
     started = time.perf_counter()
     s = state.settings
     question = check_question(q, s.max_query_chars)
-    searcher = state.ready_searcher()
-    assert state.encoder is not None  # a searcher implies an encoder
-    vector = await state.encoder.aencode(question)
+    searcher, encoder = state.ready_searcher(), state.ready_encoder()
+    vector = await encoder.aencode(question)
     result = searcher.search_vector(question, vector, k=k, mode=mode, filters=filters,
                                     started=started)
     return SearchResponse.from_result(result, searcher.view)

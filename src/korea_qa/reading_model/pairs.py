@@ -1,0 +1,98 @@
+"""Question-sentence pairs as model inputs: `[CLS] question [SEP] context sentence [SEP]`.
+
+The context (the tail of the text before the sentence) lets the reader resolve "he" or
+"the team"; the answer may only be taken from the sentence. Token offsets are kept, relative
+to the sentence, so a predicted span maps back to exact characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How long each part of a pair may be, in tokens."""
+
+    max_len: int = 96
+    max_question: int = 32
+    max_context: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    question: str
+    sentence: str
+    context: str = ""  # text before the sentence in its passage (its tail is used)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Model inputs for n pairs padded to one length, and where each sentence's tokens are."""
+
+    input_ids: np.ndarray  # (n, L) int64
+    attention_mask: np.ndarray  # (n, L) int64
+    token_type_ids: np.ndarray  # (n, L) int64
+    sentence_mask: np.ndarray  # (n, L) bool: tokens of the sentence (answer may start/end here)
+    offsets: np.ndarray  # (n, L, 2) int32: character offsets in the sentence (-1 elsewhere)
+
+
+def _ids(tokenizer: Tokenizer, token: str) -> int:
+    found = tokenizer.token_to_id(token)
+    if found is None:
+        raise ValueError(f"the tokenizer has no {token} token")
+    return found
+
+
+def encode(tokenizer: Tokenizer, pairs: Sequence[Pair], shape: Shape = Shape()) -> Batch:
+    """Encode pairs, truncating the question, then the context, then the sentence's end."""
+    cls, sep = _ids(tokenizer, "[CLS]"), _ids(tokenizer, "[SEP]")
+    questions = tokenizer.encode_batch([p.question for p in pairs], add_special_tokens=False)
+    sentences = tokenizer.encode_batch([p.sentence for p in pairs], add_special_tokens=False)
+    contexts = tokenizer.encode_batch([p.context[-400:] for p in pairs],
+                                      add_special_tokens=False)
+    rows = [_row(q, c, s, cls, sep, shape) for q, c, s in zip(questions, contexts, sentences,
+                                                             strict=True)]
+    width = max(len(r[0]) for r in rows)
+    n = len(rows)
+    batch = Batch(np.zeros((n, width), np.int64), np.zeros((n, width), np.int64),
+                  np.zeros((n, width), np.int64), np.zeros((n, width), bool),
+                  np.full((n, width, 2), -1, np.int32))
+    for i, (ids, types, first, offsets) in enumerate(rows):
+        batch.input_ids[i, :len(ids)] = ids
+        batch.attention_mask[i, :len(ids)] = 1
+        batch.token_type_ids[i, :len(ids)] = types
+        batch.sentence_mask[i, first:first + len(offsets)] = True
+        batch.offsets[i, first:first + len(offsets)] = offsets
+    return batch
+
+
+def _row(question: Encoding, context: Encoding, sentence: Encoding, cls: int, sep: int,
+         shape: Shape) -> tuple[list[int], list[int], int, list[tuple[int, int]]]:
+    """One pair's ids, token types, first sentence token and the sentence tokens' offsets."""
+    q = question.ids[:shape.max_question]
+    room = shape.max_len - len(q) - 3
+    s_ids, s_offsets = sentence.ids[:room], sentence.offsets[:room]
+    c = context.ids[len(context.ids) - min(shape.max_context, room - len(s_ids)):] \
+        if room > len(s_ids) else []
+    ids = [cls, *q, sep, *c, *s_ids, sep]
+    types = [0] * (len(q) + 2) + [1] * (len(c) + len(s_ids) + 1)
+    return ids, types, len(q) + 2 + len(c), list(s_offsets)
+
+
+def char_span_to_tokens(offsets: np.ndarray, mask: np.ndarray, start: int,
+                        end: int) -> tuple[int, int] | None:
+    """The first and last token of one row covering characters [start, end) of its sentence,
+    or None when the span reaches past the sentence's kept tokens."""
+    inside = np.flatnonzero(mask)
+    if not len(inside) or offsets[inside[-1], 1] < end:
+        return None
+    first = inside[offsets[inside, 1] > start]
+    last = inside[offsets[inside, 0] < end]
+    if not len(first) or not len(last) or first[0] > last[-1]:
+        return None
+    return int(first[0]), int(last[-1])

