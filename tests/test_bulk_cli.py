@@ -8,7 +8,6 @@ import re
 import resource
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,9 @@ import pytest
 from conftest import build_index, open_view
 from korea_qa.embed import HashEmbedder
 from korea_qa.settings import Settings
+from procs import cli_env, korea_qa
 from test_bulk import note
-from test_write_safety import answers, copy_of, env
+from test_write_safety import answers, copy_of
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def folder_of(folder: Path, count: int) -> Path:
 
 
 def add_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {**env(settings), "PYTHONUNBUFFERED": "1", **extra}
+    return {**cli_env(settings, "warning"), "PYTHONUNBUFFERED": "1", **extra}
 
 
 def new_articles(settings: Settings) -> int:
@@ -44,13 +44,16 @@ def new_articles(settings: Settings) -> int:
 def test_kill_9_keeps_the_finished_batches_and_a_rerun_skips_them(
         built: Settings, tmp_path: Path) -> None:
     folder = folder_of(tmp_path / "in", 200)
-    command = [sys.executable, "-m", "korea_qa.cli", "add", "--json", str(folder)]
+    command = korea_qa("add", "--json", str(folder))
     proc = subprocess.Popen(command, env=add_env(built, KOREA_QA_ADD_BATCH_ARTICLES="5"),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
-    reported = [proc.stdout.readline() for _ in range(10)]  # two batches committed
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        reported = [proc.stdout.readline() for _ in range(10)]  # two batches committed
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     assert all('"status": "created"' in line for line in reported)
     kept = new_articles(built)
@@ -82,7 +85,7 @@ def _small_fd_limit() -> None:
 def test_five_thousand_articles_under_an_open_file_limit_of_256(
         built: Settings, tmp_path: Path) -> None:
     folder = folder_of(tmp_path / "in", 5000)
-    added = subprocess.run([sys.executable, "-m", "korea_qa.cli", "add", str(folder)],
+    added = subprocess.run(korea_qa("add", str(folder)),
                            env=add_env(built), text=True, capture_output=True, timeout=1800,
                            check=False, preexec_fn=_small_fd_limit)
     assert added.returncode == 0, added.stderr[-3000:]
