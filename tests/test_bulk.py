@@ -62,9 +62,13 @@ def batch_of(library: Library) -> list[Pending]:
         Pending(replaced, note(9, "barge").encode(), ".txt")]
 
 
+class Injected(Exception):
+    """A failure no layer translates (a full disk may become the store's own error)."""
+
+
 def fail_on_segment_finish(monkeypatch: pytest.MonkeyPatch) -> None:
     def finish(self: SegmentWriter, *args: object) -> Path:
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise Injected("the disk filled up while the segment was written")
 
     monkeypatch.setattr(SegmentWriter, "finish", finish)
 
@@ -72,7 +76,7 @@ def fail_on_segment_finish(monkeypatch: pytest.MonkeyPatch) -> None:
 def fail_on_placing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The segment is written in full; the catalog transaction fails after it."""
     def add_segment(self: Catalog, name: str, rows: int) -> None:
-        raise OSError(errno.EMFILE, "Too many open files")
+        raise Injected("the catalog failed after the segment was written")
 
     monkeypatch.setattr(Catalog, "add_segment", add_segment)
 
@@ -98,7 +102,7 @@ def test_on_milvus_a_batch_that_fails_midway_leaves_nothing_of_itself(
     def after_one_head(patch: pytest.MonkeyPatch) -> None:
         def first_only(self: MilvusStore, puts: list[object]) -> None:
             insert(self, puts[:1])  # type: ignore[arg-type]
-            raise OSError(errno.ECONNRESET, "Connection reset by peer")
+            raise Injected("Milvus went away after one head was written")
 
         patch.setattr(MilvusStore, "_insert", first_only)
 
@@ -114,7 +118,7 @@ def check_all_or_nothing(library: Library, monkeypatch: pytest.MonkeyPatch,
     corpus_before, index_before = snapshot(library.settings.corpus_dir), stored(library)
     with monkeypatch.context() as patch:
         fail(patch)  # type: ignore[operator]
-        with pytest.raises(OSError):
+        with pytest.raises(Injected):
             library.put_batch(batch_of(library))
     # The new articles' files are gone, the replaced article's file is back as it was.
     assert snapshot(library.settings.corpus_dir) == corpus_before
