@@ -123,9 +123,10 @@ bench: install
 
 # Extraction quality: our HTML extractor (each trafilatura option set) on the 30 saved pages
 # of ../shared/benchmarks/article-extraction against the body a person marked; token P/R/F1,
-# title and date, time per page, the worker's per-call overhead. JSON in bench/results/.
-# See eval/README.md, "Extraction quality".
-bench-extraction: install
+# title and date, time per page, the worker's per-call overhead; then each page printed to
+# PDF by headless Chromium and read as raw pypdf text, by our PDF path and by the HTML path.
+# JSON in bench/results/. See eval/README.md, "Extraction quality".
+bench-extraction: install browser
 	$(PY) bench/extraction.py
 
 # Cost of adding, replacing and removing one 1,500-word page (real model) in indexes of 1k,
@@ -172,12 +173,14 @@ lint: install
 docs: install-runtime
 	$(PY) docs/settings_table.py --write
 
-# Debian's headless Chromium and its driver, for tests/test_browser.py (sudo when not root).
+# Debian's headless Chromium and its driver, for tests/test_browser.py and the printed pages
+# of bench-extraction, with a Japanese font (without one a page in Japanese prints blank
+# boxes, no text) (sudo when not root).
 SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
 browser:
-	command -v chromium && command -v chromedriver || \
+	command -v chromium && command -v chromedriver && fc-list :lang=ja | grep -q . || \
 	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y chromium chromium-driver)
+	    apt-get install -y chromium chromium-driver fonts-ipafont-gothic)
 
 # Every test: the default suite, then the scale suite (its own target, so it can run alone).
 test: install lint browser

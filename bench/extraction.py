@@ -19,6 +19,8 @@ when the marked headline is inside the extracted title (a "Headline - Site" titl
 exact, or within a day (a page stamped 02:34Z on the 19th was written on the 18th in New
 York).
 Also: time per page (in this process, no worker), and the worker's per-call overhead.
+Then the same pages printed to PDF by headless Chromium and read as raw pypdf text, by our
+PDF path and by the HTML path (`extraction_pdf.py`; `--printed only` runs just that).
 Writes bench/results/extraction-<time>.json.
 """
 
@@ -32,6 +34,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -152,10 +155,20 @@ def shingles(text: str, n: int = 4) -> list[object]:
 
 
 def run_page(page: str, html: bytes, body: str, options: HtmlOptions) -> PageResult:
+    def call() -> tuple[str, str | None, str | None]:
+        got = extract_html(html, options=options)
+        return got.text, got.title, got.published
+
+    return measure(page, body, call)
+
+
+def measure(page: str, body: str,
+            call: Callable[[], tuple[str, str | None, str | None]]) -> PageResult:
+    """Scores of the text, title and date that `call` extracts (none when it refuses)."""
     start = time.perf_counter()
     try:
-        got = extract_html(html, options=options)
-        text, title, published, error = got.text, got.title, got.published, None
+        text, title, published = call()
+        error = None
     except ExtractionError as exc:
         text, title, published, error = "", None, None, str(exc)
     seconds = time.perf_counter() - start
@@ -274,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
     parser.add_argument("--calls", type=int, default=500, help="short calls for the overhead")
     parser.add_argument("--big-mib", type=float, default=9.0, help="size of the big text")
+    parser.add_argument("--printed", choices=("also", "no", "only"), default="also",
+                        help="the pages printed to PDF by Chromium: also, not, or only them")
     parser.add_argument("--out", type=Path, help="JSON (default bench/results/extraction-*)")
     args = parser.parse_args(argv)
     if not (args.data / "ground-truth.json").is_file():
@@ -285,6 +300,25 @@ def main(argv: list[str] | None = None) -> int:
         print("the pages differ from the titles and dates marked in this script",
               file=sys.stderr)
         return 2
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report: dict[str, object] = {"date": stamp, "cpu": cpu_model()}
+    print(f"CPU: {report['cpu']}")
+    if args.printed != "only":
+        report.update(html_report(args, pages))
+    if args.printed != "no":
+        printed = printed_report(pages)
+        if printed is None and args.printed == "only":
+            return 2
+        report["printed"] = printed
+    out = args.out or ROOT / "bench" / "results" / f"extraction-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0
+
+
+def html_report(args: argparse.Namespace, pages: list[tuple[str, bytes, str]]
+                ) -> dict[str, object]:
     rows = {name: [run_page(page, html, body, SETS[name]) for page, html, body in pages]
             for name in args.sets}
     summaries = {name: summarise(result) for name, result in rows.items()}
@@ -296,17 +330,26 @@ def main(argv: list[str] | None = None) -> int:
           f" {worker['big_overhead_ms']:.0f} ms ({worker['big_worker_ms']:.0f} vs"
           f" {worker['big_in_process_ms']:.0f} ms, median of 5); a fresh worker answers its"
           f" first call in {worker['start_ms']:.0f} ms")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out or ROOT / "bench" / "results" / f"extraction-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"date": stamp, "cpu": cpu_model(),
-              "sets": {name: asdict(options) for name, options in SETS.items()
-                       if name in args.sets},
-              "summary": summaries, "worker": worker,
-              "pages": {name: [asdict(r) for r in result] for name, result in rows.items()}}
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
-    return 0
+    return {"sets": {name: asdict(options) for name, options in SETS.items()
+                     if name in args.sets},
+            "summary": summaries, "worker": worker,
+            "pages": {name: [asdict(r) for r in result] for name, result in rows.items()}}
+
+
+def printed_report(pages: list[tuple[str, bytes, str]]) -> dict[str, object] | None:
+    """The pages printed to PDF and read three ways; None without Chromium."""
+    import extraction_pdf  # imports this module: only once it is loaded
+
+    binary = extraction_pdf.chromium()
+    if binary is None:
+        print("\nprinted pages skipped: Chromium not found (`make browser` installs it)",
+              file=sys.stderr)
+        return None
+    report = extraction_pdf.run(binary, pages)
+    print(f"\n{report['chromium']}: {len(pages)} pages printed to PDF (print header and"
+          f" footer on {report['with_print_header']} of them), then read as")
+    print(extraction_pdf.table(report))
+    return report
 
 
 if __name__ == "__main__":

@@ -40,3 +40,15 @@ def test_real_pages_quality_floor() -> None:
     assert summary["shingle_f1"] >= 0.93
     assert summary["title_has_headline"] >= 25
     assert summary["date_exact"] >= 28
+
+
+@needs_pages
+def test_printed_pages_without_chromium_say_how_to_get_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import extraction_pdf
+
+    monkeypatch.setattr(extraction_pdf, "chromium", lambda: None)
+    assert main(["--printed", "only", "--out", str(tmp_path / "out.json")]) == 2
+    assert "Chromium not found (`make browser` installs it)" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()

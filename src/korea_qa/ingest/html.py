@@ -19,12 +19,12 @@ from trafilatura.utils import load_html
 
 from korea_qa.errors import ExtractionLimit, NoText
 from korea_qa.ingest.extracted import Extracted
+from korea_qa.ingest.titles import headline
 
 # libxml2 stops building the tree at this depth (without its "huge" option) and silently
 # drops what lies deeper: a page that reaches it cannot be read faithfully.
 PARSER_MAX_DEPTH = 256
 _CONTAINERS = {"body", "div", "list", "table", "quote", "item"}
-_SEPARATORS = tuple("-|–—:·»")
 _BLOCKS = {"p", "head", "item", "quote", "code", "row", "list", "table", "div"}
 
 
@@ -69,7 +69,8 @@ def extract_html(data: bytes, *, options: HtmlOptions = DEFAULT_OPTIONS) -> Extr
     paragraphs = _paragraphs(doc.body) if isinstance(doc, Document) else []
     if not isinstance(doc, Document) or not paragraphs:
         raise NoText("no article text was found in the page")
-    title = _headline(_clean(doc.title), tree)
+    # The page's own <h1> when the stated title is that headline plus the site's name.
+    title = headline(_clean(doc.title), (h1.text_content() for h1 in tree.iter("h1")))
     if title and paragraphs[0].casefold() == title.casefold():
         paragraphs = paragraphs[1:] or paragraphs  # the headline repeated as the first line
     return Extracted(
@@ -82,22 +83,6 @@ def extract_html(data: bytes, *, options: HtmlOptions = DEFAULT_OPTIONS) -> Extr
         source=_stated_sitename(doc, tree),
         url=_absolute(doc.url),
     )
-
-
-def _headline(title: str | None, tree: HtmlElement) -> str | None:
-    """The page's own <h1> when the stated title is that headline plus the site's name
-    ("Headline - Site", "Site | Headline")."""
-    if not title:
-        return title
-    for element in tree.iter("h1"):
-        h1 = " ".join(element.text_content().split())
-        if not h1 or h1 == title:
-            continue
-        if title.startswith(h1) and title[len(h1):].lstrip()[:1] in _SEPARATORS:
-            return h1
-        if title.endswith(h1) and title[: -len(h1)].rstrip()[-1:] in _SEPARATORS:
-            return h1
-    return title
 
 
 def _check_depth(tree: HtmlElement) -> None:
