@@ -246,9 +246,10 @@ def test_the_command_prints_a_summary_and_says_when_a_file_failed(
     assert "failed: " in out and "empty.txt" in out
     assert "korea-qa: error: " in err and "empty.txt" in err
     (folder / "empty.txt").unlink()
-    assert main([*common, "add", str(folder)]) == 0
-    out, _ = capsys.readouterr()
+    assert main([*common, "add", "--progress", str(folder)]) == 0
+    out, err = capsys.readouterr()
     assert "0 created, 0 updated, 6 unchanged, 0 failed" in out
+    assert "adding: 100%" in err and "6/6" in err and "article/s" in err  # the bar's end
 
 
 def test_a_bulk_add_answers_as_a_fresh_build(built: Settings, tmp_path: Path) -> None:
