@@ -74,6 +74,30 @@ def test_kill_9_keeps_the_finished_batches_and_a_rerun_skips_them(
     assert answers(fresh) == grown
 
 
+def test_ctrl_c_finishes_the_commit_under_way_and_says_what_was_stored(
+        built: Settings, tmp_path: Path) -> None:
+    from korea_qa.library import Library
+
+    folder = folder_of(tmp_path / "in", 200)
+    proc = subprocess.Popen(korea_qa("add", "--json", str(folder)), text=True,
+                            env=add_env(built, KOREA_QA_ADD_BATCH_ARTICLES="5"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        reported = [proc.stdout.readline() for _ in range(10)]  # two batches committed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert all('"status": "created"' in line for line in reported)
+    assert "interrupted" in err
+    counts = re.search(r"(\d+) of 200 files .*: (\d+) created", err)
+    assert counts is not None, err
+    kept = new_articles(built)
+    assert kept == int(counts[2]) and 10 <= kept < 200  # the summary says what is stored
+    assert Library(built).plan().reason() is None  # no corpus file ahead of the index
+
+
 def _small_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
