@@ -1,7 +1,7 @@
 """`korea-qa add` of a big folder, measured (`make bench-bulk`; issue 23).
 
 Writes a folder of plain-text articles from real text (a title line and four paragraphs of
-3-6 sentences drawn in a fixed order from the SciFact abstracts and the seed articles, or the
+2-4 sentences drawn in a fixed order from the SciFact abstracts and the seed articles, or the
 seed articles alone without ../shared: about four passages an article; the same seed gives the
 same folder), then runs `korea-qa add FOLDER` into an empty corpus and index under
 `ulimit -n 1024`, as a person would, and prints articles a second (target: at least 150 on 2
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = re.compile(r"(\d+) of (\d+) files in ([\d.]+) s \(([\d.]+) articles/s\): (\d+) "
                      r"created, (\d+) updated, (\d+) unchanged, (\d+) failed")
 FD_LIMIT = 1024
+LAYOUT = "4x2-4"  # four paragraphs of 2-4 sentences: about four passages an article
 
 
 def write_folder(folder: Path, count: int, *, seed: int = 23) -> None:
@@ -46,7 +47,7 @@ def write_folder(folder: Path, count: int, *, seed: int = 23) -> None:
     import synth
 
     stamp = folder / ".made"
-    if stamp.exists() and stamp.read_text() == f"{count} {seed}":
+    if stamp.exists() and stamp.read_text() == f"{count} {seed} {LAYOUT}":
         return
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -54,12 +55,12 @@ def write_folder(folder: Path, count: int, *, seed: int = 23) -> None:
     rng = np.random.default_rng(seed)
     for i in range(count):
         paragraphs = [" ".join(sentences[int(j)] for j in
-                               rng.integers(0, len(sentences), int(rng.integers(3, 7))))
+                               rng.integers(0, len(sentences), int(rng.integers(2, 5))))
                       for _ in range(4)]
         title = " ".join(sentences[int(rng.integers(0, len(sentences)))].split()[:8])
         (folder / f"bulk-{i:07d}.txt").write_text(
             f"Bulk article {i}: {title}\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
-    stamp.write_text(f"{count} {seed}")
+    stamp.write_text(f"{count} {seed} {LAYOUT}")
 
 
 def run_add(folder: Path, work: Path, model: str | None, *, fd_limit: int = FD_LIMIT,
