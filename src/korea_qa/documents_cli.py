@@ -11,11 +11,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from korea_qa.article_file import STATED_FIELDS
 from korea_qa.errors import KoreaQAError
 from korea_qa.settings import Settings
+
+if TYPE_CHECKING:
+    from korea_qa.bulk import ItemResult, Source, Summary
+    from korea_qa.library import Library
 
 ADD_EPILOG = """examples:
   korea-qa add saved-page.html                 # metadata from the page itself
@@ -95,11 +99,11 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     return _add_in_batches(args, library, sources)
 
 
-def _add_in_batches(args: argparse.Namespace, library: Any, sources: list[Any]) -> int:
+def _add_in_batches(args: argparse.Namespace, library: Library, sources: list[Source]) -> int:
     """Add with a progress bar, then a summary; 2 when any file failed, 130 on Ctrl-C."""
     from tqdm import tqdm
 
-    from korea_qa.bulk import ItemResult, Summary, add_sources, reason
+    from korea_qa.bulk import Summary, add_sources, reason
 
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     every = args.verbose or args.json or len(sources) == 1
@@ -129,7 +133,8 @@ def _add_in_batches(args: argparse.Namespace, library: Any, sources: list[Any]) 
     return 2 if summary.failed else 0
 
 
-def _print_summary(args: argparse.Namespace, summary: Any, total: int, seconds: float) -> None:
+def _print_summary(args: argparse.Namespace, summary: Summary, total: int,
+                   seconds: float) -> None:
     from korea_qa.bulk import reason
 
     done = summary.total
@@ -143,7 +148,7 @@ def _print_summary(args: argparse.Namespace, summary: Any, total: int, seconds: 
         print(f"  failed: {failure.name}: {reason(failure.error)}", file=out)
 
 
-def _added_line(args: argparse.Namespace, item: Any) -> str:
+def _added_line(args: argparse.Namespace, item: ItemResult) -> str:
     from korea_qa.bulk import reason
 
     if item.status == "failed":
