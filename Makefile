@@ -35,8 +35,8 @@ export TRANSFORMERS_OFFLINE := 1
 export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: install install-runtime install-scale lock index serve test test-fast test-scale lint \
-	docs browser eval bench-quality bench bench-extraction bench-add bench-scale bench-distributed load \
-	overload info clean train-reader
+	docs browser eval bench-quality bench bench-extraction bench-add bench-bulk bench-scale \
+	bench-distributed load overload info clean train-reader
 
 $(VENV)/.uv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -134,6 +134,14 @@ bench-extraction: install browser
 # extraction, embedding, commit and merge. Minutes. See bench/README.md, "Adding an article".
 bench-add: install
 	$(PY) bench/add_cost.py
+
+# `korea-qa add` of a folder of 25,000 plain-text articles (made from real text, about four
+# passages each) under `ulimit -n 1024` with the stand-in embedder: articles/s (target >= 150
+# on 2 cores) and CPU; BULK_ARGS="--real-model" adds 300 articles with the bundled model and
+# compares the add with the embedding alone (target within 1.2x). See bench/README.md.
+BULK_ARGS ?=
+bench-bulk: install
+	$(PY) bench/bulk_add.py $(BULK_ARGS)
 
 # A million passages on one machine (issue 12): an index of SCALE passages from real text
 # (stand-in vectors), search latency in process and over HTTP, approximate vs exact search

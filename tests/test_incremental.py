@@ -1,7 +1,8 @@
 """An index grown article by article answers exactly as a fresh build of the same articles.
 
-Random sequences of adds, replacements and removals (hypothesis) are applied through the
-library to a small corpus; then every question, in every mode and with and without a filter,
+Random sequences of adds, replacements and removals, alone or in batches (`put_batch`, one
+commit for several articles, as bulk adds make them), are applied through the library to a
+small corpus; then every question, in every mode and with and without a filter,
 must get the same passages with the same scores as a full rebuild from the corpus folder.
 Merges are forced often (merge factor 2), so segments come and go along the way.
 """
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from conftest import CORPUS
 from korea_qa.corpus import load_corpus
 from korea_qa.embed import HashEmbedder
-from korea_qa.library import Library
+from korea_qa.library import Library, Pending
 from korea_qa.records import Article, Filters
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
@@ -50,8 +51,9 @@ def _pool() -> list[list[Article]]:
 
 
 POOL = _pool()
-OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "remove"]), st.integers(0, 7),
-                         st.integers(0, 1)), min_size=1, max_size=14)
+# (op, doc, version, batch size): a batch puts `size` consecutive doc ids, versions alternating.
+OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "remove", "batch"]), st.integers(0, 7),
+                         st.integers(0, 1), st.integers(2, 5)), min_size=1, max_size=14)
 
 
 def _settings(root: Path, name: str) -> Settings:
@@ -77,15 +79,20 @@ def _answers(library: Library, s: Settings) -> list[tuple[str, str, tuple[object
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ops=OPS)
-def test_any_sequence_of_writes_answers_as_a_fresh_build(ops: list[tuple[str, int, int]]) -> None:
+def test_any_sequence_of_writes_answers_as_a_fresh_build(
+        ops: list[tuple[str, int, int, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         grown = _settings(root, "grown")
         library = Library(grown, EMBEDDER)
         live: set[str] = set()
-        for op, i, version in ops:
+        for op, i, version, size in ops:
             article = POOL[i][version]
-            if op == "put":
+            if op == "batch":
+                batch = [POOL[(i + j) % 8][(version + j) % 2] for j in range(size)]
+                library.put_batch([Pending(a) for a in batch])
+                live.update(a.doc_id for a in batch)
+            elif op == "put":
                 library.put(article)
                 live.add(article.doc_id)
             elif article.doc_id in live:

@@ -84,8 +84,10 @@ def test_every_route_is_covered() -> None:
     labels = {f"{m} {p}" for m, p, _ in _operations()}
     assert {"GET /api/search", "POST /api/search", "GET /api/documents", "GET /readyz",
             "GET /api/documents/{doc_id}", "POST /api/admin/reload", "POST /api/documents",
-            "PUT /api/documents/{doc_id}", "DELETE /api/documents/{doc_id}"} <= labels
+            "PUT /api/documents/{doc_id}", "DELETE /api/documents/{doc_id}",
+            "POST /api/documents/bulk"} <= labels
     assert set(_secured()) == {("POST", "/api/admin/reload"), ("POST", "/api/documents"),
+                               ("POST", "/api/documents/bulk"),
                                ("PUT", "/api/documents/{doc_id}"),
                                ("DELETE", "/api/documents/{doc_id}")}
 

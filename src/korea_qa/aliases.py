@@ -61,8 +61,12 @@ class AliasTable:
         ends later wins over one starting a word earlier: "the North Korean" is "the" and
         "North Korean", not "the North" and "Korean"."""
         out = []
+        starts = self.starts
         i = 0
         while i < len(words):
+            if words[i] not in starts:  # most words: passed over with one lookup
+                i += 1
+                continue
             n = self.match_at(words, i)
             if n > 1:  # a spelling overlapping this one from the next word, ending later
                 later = self.match_at(words, i + 1)

@@ -93,7 +93,7 @@ def sync(library: Library, *, progress: bool = False,
         changes += [Touch(d, f) for d, f in planned.touches]
         store.write(changes)
         for batch in batches(planned.puts, settings.build_batch_passages):
-            store.write([library.prepare(a, f) for a, f in batch])
+            store.write(library.prepare_many(batch))
             if on_batch:
                 on_batch()
         store.maintain()
@@ -117,7 +117,7 @@ def rebuild(library: Library, *, progress: bool) -> str:
     def prepared() -> Iterator[list[Put]]:
         done = 0
         for batch in batches(articles, settings.build_batch_passages):
-            yield [_reuse(settings, old, a, f) or library.prepare(a, f) for a, f in batch]
+            yield _prepared(library, old, batch)
             done += len(batch)
             if progress:
                 log.info("indexed %d of %d articles", done, len(articles))
@@ -136,6 +136,16 @@ def rebuild(library: Library, *, progress: bool) -> str:
     library.engine.publish(store)
     library.engine.prune()
     return name
+
+
+def _prepared(library: Library, old: StoreView | None,
+              batch: Sequence[tuple[Article, FileState]]) -> list[Put]:
+    """The batch's puts: vectors the current index already holds, the rest embedded
+    together."""
+    reused = [_reuse(library.settings, old, a, f) for a, f in batch]
+    fresh = iter(library.prepare_many([item for item, put in zip(batch, reused, strict=True)
+                                       if put is None]))
+    return [put or next(fresh) for put in reused]
 
 
 def _reusable_view(library: Library) -> StoreView | None:

@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from korea_qa.article_file import STATED_FIELDS
 from korea_qa.errors import KoreaQAError
 from korea_qa.settings import Settings
+
+if TYPE_CHECKING:
+    from korea_qa.bulk import ItemResult, Source, Summary
+    from korea_qa.library import Library
 
 ADD_EPILOG = """examples:
   korea-qa add saved-page.html                 # metadata from the page itself
@@ -35,7 +40,12 @@ def add_document_parsers(sub: Any) -> None:
     for name in STATED_FIELDS:
         add.add_argument(f"--{name.replace('_', '-')}",
                          help=f"set the {name} (overrides what the file says)")
-    add.add_argument("--json", action="store_true", help="one JSON line per file")
+    add.add_argument("--json", action="store_true", help="one JSON line per file (the summary "
+                     "goes to stderr)")
+    add.add_argument("-v", "--verbose", action="store_true",
+                     help="one line per file (given one file, that line is always printed)")
+    add.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="a progress bar on stderr (default: when stderr is a terminal)")
     add.add_argument("--ray", metavar="ADDRESS", help="extract and embed as a Ray Data job on "
                      "this cluster (auto, or host:port; the scale extra); writes stay here")
     add.add_argument("--actors", type=int, default=2, help="embedding actors with --ray "
@@ -73,6 +83,7 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from korea_qa.bulk import Source
     from korea_qa.embed import load_embedder
     from korea_qa.library import Library
     from korea_qa.metadata import Overrides
@@ -84,17 +95,68 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.ray:
         return _add_with_ray(args, files, settings, overrides)
     library = Library(settings, load_embedder(settings))
-    failed = 0
-    for path in files:
+    sources = [Source(str(p), p.read_bytes, p.name, overrides) for p in files]
+    return _add_in_batches(args, library, sources)
+
+
+def _add_in_batches(args: argparse.Namespace, library: Library, sources: list[Source]) -> int:
+    """Add with a progress bar, then a summary; 2 when any file failed, 130 on Ctrl-C."""
+    from tqdm import tqdm
+
+    from korea_qa.bulk import Summary, add_sources, reason
+
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    every = args.verbose or args.json or len(sources) == 1
+    started = time.perf_counter()
+    summary = Summary()
+    with tqdm(total=len(sources), unit="article", desc="adding", disable=not show,
+              file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def heard(item: ItemResult) -> None:
+            summary.count(item)
+            if item.status == "failed":
+                bar.write(f"korea-qa: error: {item.name}: {reason(item.error)}",
+                          file=sys.stderr)
+            if every:
+                bar.write(_added_line(args, item), file=sys.stdout)
+            bar.update(1)
+
         try:
-            result = library.add_file(path.read_bytes(), filename=path.name,
-                                      overrides=overrides)
-        except KoreaQAError as exc:
-            failed += 1
-            print(f"korea-qa: error: {path}: {exc}", file=sys.stderr)
-            continue
-        _print_added(args, str(path), result)
-    return 2 if failed else 0
+            add_sources(library, sources, on_result=heard)
+        except KeyboardInterrupt:
+            bar.close()
+            _print_summary(args, summary, len(sources), time.perf_counter() - started)
+            print("korea-qa: interrupted; the batches committed so far are stored, and the "
+                  "same command again skips them", file=sys.stderr)
+            return 130
+    _print_summary(args, summary, len(sources), time.perf_counter() - started)
+    return 2 if summary.failed else 0
+
+
+def _print_summary(args: argparse.Namespace, summary: Summary, total: int,
+                   seconds: float) -> None:
+    from korea_qa.bulk import reason
+
+    done = summary.total
+    rate = done / seconds if seconds > 0 else 0.0
+    line = (f"{done} of {total} files in {seconds:.1f} s ({rate:.1f} articles/s): "
+            f"{summary.created} created, {summary.updated} updated, {summary.unchanged} "
+            f"unchanged, {summary.failed} failed")
+    out = sys.stderr if args.json else sys.stdout
+    print(line, file=out)
+    for failure in summary.failures:
+        print(f"  failed: {failure.name}: {reason(failure.error)}", file=out)
+
+
+def _added_line(args: argparse.Namespace, item: ItemResult) -> str:
+    from korea_qa.bulk import reason
+
+    if item.status == "failed":
+        if args.json:
+            return json.dumps({"file": item.name, "status": "failed",
+                               "error": reason(item.error)}, ensure_ascii=False)
+        return f"{'failed':9} {item.name}: {reason(item.error)}"
+    return _added(args, item.name, item)
 
 
 def _add_with_ray(args: argparse.Namespace, files: list[Path], settings: Settings,
@@ -113,15 +175,18 @@ def _add_with_ray(args: argparse.Namespace, files: list[Path], settings: Setting
 
 
 def _print_added(args: argparse.Namespace, path: str, result: Any, node: str = "") -> None:
+    print(_added(args, path, result, node))
+
+
+def _added(args: argparse.Namespace, path: str, result: Any, node: str = "") -> str:
     a = result.article
     where = f" [node {node[:8]}]" if node else ""
     if args.json:
-        print(json.dumps({"file": path, "status": result.status, **a.metadata(),
-                          "format": a.format, "passages": result.passages,
-                          **({"node": node} if node else {})}, ensure_ascii=False))
-    else:
-        print(f"{result.status:9} {a.doc_id}  ({a.format}, {result.passages} passages) "
-              f"{a.title}{where}")
+        return json.dumps({"file": path, "status": result.status, **a.metadata(),
+                           "format": a.format, "passages": result.passages,
+                           **({"node": node} if node else {})}, ensure_ascii=False)
+    return (f"{result.status:9} {a.doc_id}  ({a.format}, {result.passages} passages) "
+            f"{a.title}{where}")
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,6 +15,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,12 +49,24 @@ class HashEmbedder:
         self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        rows: list[int] = []
+        slots: list[tuple[int, float]] = []
         for row, text in enumerate(texts):
-            for token in tokenize(text):
-                digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
-                bucket = int.from_bytes(digest[:4], "little") % self.dim
-                out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+            tokens = tokenize(text)
+            rows += [row] * len(tokens)
+            slots += [_hash_slot(token, self.dim) for token in tokens]
+        if slots:  # sums of whole numbers: the same in any order
+            buckets, signs = zip(*slots, strict=True)
+            np.add.at(out, (np.asarray(rows), np.asarray(buckets)),
+                      np.asarray(signs, dtype=np.float32))
         return _normalise(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _hash_slot(token: str, dim: int) -> tuple[int, float]:
+    """The bucket and sign a token adds to in the hash embedder."""
+    digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+    return int.from_bytes(digest[:4], "little") % dim, 1.0 if digest[4] & 1 else -1.0
 
 
 class SentenceTransformerEmbedder:

@@ -11,12 +11,10 @@ a crash between the two leaves a corpus ahead of the index, which the next sync 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -26,56 +24,31 @@ from korea_qa.background_merge import BackgroundMerger
 from korea_qa.chunk import chunk_article
 from korea_qa.corpus_sync import SyncPlan
 from korea_qa.embed import Embedder
-from korea_qa.errors import (
-    ArticleConflict,
-    DocumentNotFound,
-    IndexNotReady,
-    KoreaQAError,
-)
+from korea_qa.errors import DocumentNotFound, IndexNotReady, KoreaQAError
 from korea_qa.lexical import TOKENIZER_VERSION
 from korea_qa.metadata import Overrides, build_article, with_original
 from korea_qa.records import Article
 from korea_qa.settings import Settings
-from korea_qa.store.base import (
-    FileState,
-    Put,
-    Remove,
-    Retag,
-    Store,
-    StoreView,
-)
+from korea_qa.store.base import FileState, Put, Remove, Retag, Store, StoreView
 from korea_qa.store.engine import open_engine
+from korea_qa.writes import (
+    Known,
+    Pending,
+    Stopwatch,
+    Verdict,
+    WriteResult,
+    changes,
+    compare,
+    embeds,
+    result,
+)
+
+__all__ = ["Library", "Pending", "Stopwatch", "WriteResult", "read_file"]
 
 log = logging.getLogger("korea_qa.library")
 
-Status = Literal["created", "updated", "unchanged"]
 # The original is kept under a suffix of the format it was read as, not the name it came with.
 ORIGINAL_SUFFIX = {"html": ".html", "pdf": ".pdf", "markdown": ".md", "text": ".txt"}
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    status: Status
-    article: Article
-    passages: int
-    # Seconds spent per stage (extract, embed, commit, merge), for logs and benchmarks.
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-class Stopwatch:
-    """Seconds per named stage: `with watch("embed"): ...`."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.laps[stage] = self.laps.get(stage, 0.0) + time.perf_counter() - started
-
 
 class Library:
     def __init__(self, settings: Settings, embedder: Embedder | None = None, *,
@@ -127,48 +100,119 @@ class Library:
 
     def prepare(self, article: Article, file: FileState | None = None) -> Put:
         """Chunk and embed an article: the expensive part, done before any lock is taken."""
+        return self.prepare_many([(article, file)])[0]
+
+    def prepare_many(self, items: Sequence[tuple[Article, FileState | None]]) -> list[Put]:
+        """`prepare` for many articles, their passages embedded together (one model call per
+        `embed_batch_size` texts, however short each article) and then their sentences."""
         s = self.settings
-        passages = chunk_article(article, min_words=s.chunk_min_words,
-                                 max_words=s.chunk_max_words,
+        chunked = [chunk_article(a, min_words=s.chunk_min_words, max_words=s.chunk_max_words,
                                  overlap_sentences=s.chunk_overlap_sentences)
-        vectors = self.embedder.encode([p.text for p in passages],
-                                       batch_size=s.embed_batch_size)
-        sentences = [p.text[a:b] for p in passages for a, b in p.sentences]
-        sentence_vectors = self.embedder.encode(sentences, batch_size=s.embed_batch_size) \
-            if sentences else np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return Put(article, passages, vectors, sentence_vectors, file)
+                   for a, _ in items]
+        flat = [p for passages in chunked for p in passages]
+        vectors = self._encode([p.text for p in flat])
+        sentence_vectors = self._encode([p.text[a:b] for p in flat for a, b in p.sentences])
+        puts, row, sentence = [], 0, 0
+        for (article, file), passages in zip(items, chunked, strict=True):
+            sentences = sum(len(p.sentences) for p in passages)
+            puts.append(Put(article, passages, vectors[row:row + len(passages)],
+                            sentence_vectors[sentence:sentence + sentences], file))
+            row, sentence = row + len(passages), sentence + sentences
+        return puts
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return self.embedder.encode(texts, batch_size=self.settings.embed_batch_size)
 
     def put(self, article: Article, original: bytes | None = None, suffix: str = "", *,
             create_only: bool = False, watch: Stopwatch | None = None,
             prepared: Put | None = None) -> WriteResult:
         """Store an article (new, or replacing the one with its doc_id) with its original.
         `prepared`: its passages and vectors, when embedded elsewhere (a Ray job)."""
+        outcome = self.put_batch([Pending(article, original, suffix)], create_only=create_only,
+                                 watch=watch, prepared=[prepared] if prepared else ())[0]
+        if isinstance(outcome, KoreaQAError):
+            raise outcome
+        return outcome
+
+    def put_batch(self, items: Sequence[Pending], *, create_only: bool = False,
+                  watch: Stopwatch | None = None, prepared: Sequence[Put] = ()
+                  ) -> list[WriteResult | KoreaQAError]:
+        """Store several articles (each doc_id once) in one commit: every one of them or,
+        when anything fails, none (their corpus files are put back, and the store commits
+        nothing). What is new is embedded together first, outside the lock. An article
+        refused on its own (`create_only` and its id taken) is that item's error, and the
+        others go on."""
         watch = watch or Stopwatch()
-        known = self._existing(article.doc_id)
-        verdict = _compare(known, article, create_only)
-        if verdict == "unchanged":
-            return WriteResult("unchanged", article, known[2] if known else 0, watch.laps)
+        if len({i.article.doc_id for i in items}) != len(items):
+            raise ValueError("a batch names each doc_id once")
+        ready = {p.article.doc_id: p for p in prepared}
+        verdicts = self._verdicts(items, create_only)
+        if not any(map(changes, verdicts)):
+            return [result(i, v, watch) for i, v in zip(items, verdicts, strict=True)]
         with watch("embed"):
-            prepared = None if verdict == "retag" else prepared or self.prepare(article)
+            self._prepare_missing(items, verdicts, ready)
         with watch("commit"), self.engine.write_lock(self.settings.write_lock_timeout_s):
             store = self._writable_store()
-            known = self._existing(article.doc_id)  # again, now that no one else writes
-            verdict = _compare(known, article, create_only)
-            if verdict == "unchanged":
-                return WriteResult("unchanged", article, known[2] if known else 0, watch.laps)
-            if prepared is None and verdict != "retag":
-                prepared = self.prepare(article)
-            file = corpus_files.write_article(self.settings.corpus_dir, article, original, suffix)
-            store.write([Retag(article, file) if prepared is None else
-                         Put(article, prepared.passages, prepared.vectors,
-                             prepared.sentence_vectors, file)])
+            verdicts = self._verdicts(items, create_only)  # again, now that no one else writes
+            self._prepare_missing(items, verdicts, ready)
+            self._commit(store, items, verdicts, ready)
         with watch("merge"), self.engine.write_lock(self.settings.write_lock_timeout_s):
             store.maintain()
         if self.merger is not None:
             self.merger.kick()
-        passages = len(prepared.passages) if prepared else known[2] if known else 0
-        return WriteResult("created" if known is None else "updated", article, passages,
-                           watch.laps)
+        return [result(i, v, watch, ready) for i, v in zip(items, verdicts, strict=True)]
+
+    def prepare_new(self, items: Sequence[Pending], *, create_only: bool = False) -> list[Put]:
+        """What `put_batch` would embed for these items as the index stands: done ahead (a
+        bulk add embeds the next batch while this one commits) and handed to it as
+        `prepared`, which checks again under the lock."""
+        ready: dict[str, Put] = {}
+        self._prepare_missing(items, self._verdicts(items, create_only), ready)
+        return list(ready.values())
+
+    def _verdicts(self, items: Sequence[Pending], create_only: bool) -> list[Verdict]:
+        try:
+            store: Store | None = self.store()
+        except IndexNotReady:
+            store = None
+        out: list[Verdict] = []
+        for item in items:
+            known = _known(store, item.article.doc_id)
+            try:
+                out.append((compare(known, item.article, create_only), known))
+            except KoreaQAError as exc:
+                out.append(exc)
+        return out
+
+    def _prepare_missing(self, items: Sequence[Pending], verdicts: Sequence[Verdict],
+                         ready: dict[str, Put]) -> None:
+        missing = [(i.article, None) for i, v in zip(items, verdicts, strict=True)
+                   if embeds(v) and i.article.doc_id not in ready]
+        ready.update((put.article.doc_id, put) for put in self.prepare_many(missing))
+
+    def _commit(self, store: Store, items: Sequence[Pending], verdicts: Sequence[Verdict],
+                ready: dict[str, Put]) -> None:
+        """Corpus files first, then one store commit; on any failure the files are put back
+        as they were, so the batch leaves nothing behind (the caller holds the lock)."""
+        writing = [(i, v[0]) for i, v in zip(items, verdicts, strict=True)
+                   if isinstance(v, tuple) and changes(v)]
+        if not writing:
+            return
+        corpus_dir = self.settings.corpus_dir
+        doc_ids = [i.article.doc_id for i, _ in writing]
+        saved = corpus_files.saved_files(corpus_dir, doc_ids)
+        try:
+            files = corpus_files.write_articles(
+                corpus_dir, [(i.article, i.original, i.suffix) for i, _ in writing])
+            store.write([Retag(i.article, file) if verdict == "retag" else
+                         dataclass_replace(ready[i.article.doc_id], article=i.article,
+                                           file=file)
+                         for (i, verdict), file in zip(writing, files, strict=True)])
+        except BaseException:
+            corpus_files.restore_files(corpus_dir, saved, doc_ids)
+            raise
 
     def add_file(self, data: bytes, *, filename: str | None = None,
                  overrides: Overrides | None = None, create_only: bool = False) -> WriteResult:
@@ -191,14 +235,6 @@ class Library:
             store.maintain()
         if self.merger is not None:
             self.merger.kick()
-
-    def _existing(self, doc_id: str) -> tuple[str, str, int] | None:
-        """(content hash, meta hash, passages) of the stored article, or None."""
-        try:
-            state = self.store().article_state(doc_id)
-        except IndexNotReady:
-            return None
-        return None if state is None else (state.content_hash, state.meta_hash, state.passages)
 
     def _writable_store(self) -> Store:
         """The current store, or a new empty one when there is no index yet."""
@@ -236,6 +272,12 @@ class Library:
         return store.compact(lambda: self.engine.write_lock(self.settings.write_lock_timeout_s))
 
 
+def _known(store: Store | None, doc_id: str) -> Known:
+    """(content hash, meta hash, passages) of the stored article, or None."""
+    state = store.article_state(doc_id) if store is not None else None
+    return None if state is None else (state.content_hash, state.meta_hash, state.passages)
+
+
 def read_file(data: bytes, filename: str | None, overrides: Overrides | None,
               settings: Settings) -> tuple[Article, str]:
     """The article in a file's bytes (any format `korea_qa.ingest` reads), the person's
@@ -246,16 +288,3 @@ def read_file(data: bytes, filename: str | None, overrides: Overrides | None,
     article = build_article(extracted, overrides or Overrides(), filename=filename)
     suffix = ORIGINAL_SUFFIX.get(extracted.format, ".bin")
     return with_original(article, suffix), suffix
-
-
-def _compare(known: tuple[str, str, int] | None, article: Article,
-             create_only: bool) -> str:
-    if known is None:
-        return "new"
-    same_text = known[0] == article.content_hash()
-    if same_text and known[1] == article.meta_hash():
-        return "unchanged"
-    if create_only:
-        raise ArticleConflict(f"doc_id {article.doc_id!r} is taken by an article with other "
-                              "content (PUT /api/documents/{doc_id} replaces it)")
-    return "retag" if same_text else "replace"

@@ -179,6 +179,18 @@ class Settings(BaseSettings):
     build_batch_passages: int = Field(
         default=20_000, ge=1,
         description="About how many passages a sync or rebuild prepares and writes at a time.")
+    # A bulk add (`korea-qa add DIR`, POST /api/documents/bulk) commits a batch at a time, all
+    # or nothing: one segment and one transaction per batch instead of per article (21 -> 200+
+    # articles/s with the stand-in embedder; bench/bulk_add.py). The time bound keeps a slow
+    # folder (PDFs) committing as it goes, so a kill loses at most one batch.
+    add_batch_articles: int = Field(
+        default=256, ge=1,
+        description="A bulk add commits its articles in batches of at most this many, each "
+                    "batch all or nothing.")
+    add_batch_seconds: float = Field(
+        default=10.0, gt=0.0,
+        description="A bulk add's batch is also committed this many seconds after its first "
+                    "article was read, however few it holds.")
     # A write waits this long for another write (an add, a sync, a rebuild) to finish.
     write_lock_timeout_s: float = Field(
         default=30.0, ge=0.0,
@@ -238,6 +250,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=20 * 2**20, ge=1024,
         description="Largest upload (`POST`/`PUT /api/documents`), past it: 413.")
+
+    max_bulk_items: int = Field(
+        default=1000, ge=1,
+        description="Most files (or NDJSON lines) in one `POST /api/documents/bulk`; past it: "
+                    "413.")
+    max_bulk_bytes: int = Field(
+        default=100 * 2**20, ge=1024,
+        description="Largest body of `POST /api/documents/bulk` (each file in it is still held "
+                    "to max_upload_bytes); past it: 413.")
 
     # Extraction of added files (korea_qa.ingest), run in a worker process so that no file
     # can stall or exhaust the server. A generated 100-page text PDF took 0.65 s, a 10 MB

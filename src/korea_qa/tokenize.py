@@ -23,7 +23,18 @@ def _stemmer() -> Stemmer.Stemmer:
 def tokenize(text: str, *, aliases: AliasTable | None = None) -> list[str]:
     """Stemmed content tokens of `text`, in order. Possessive ’s and one-letter words drop;
     a listed alias becomes its name's term (`aliases`: the list of `aliases.txt` by default)."""
-    return [term for term, _, _ in _terms(words(text), active() if aliases is None else aliases)]
+    found = words(text)
+    table = active() if aliases is None else aliases
+    stem = _stemmer().stemWords
+    out: list[str] = []
+    done = 0
+    # `_terms` without the places: the words between two spellings stemmed in one call.
+    for first, n, term in table.matches(found) if table.phrases else ():
+        out += stem([w for w in found[done:first] if w not in STOPWORDS])
+        out.append(term)
+        done = first + n
+    out += stem([w for w in found[done:] if w not in STOPWORDS])
+    return out
 
 
 class Token(NamedTuple):

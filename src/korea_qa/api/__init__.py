@@ -60,5 +60,6 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                        retry_after_s=settings.retry_after_s, metrics=app.state.metrics)
     app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes,
+                       max_bulk_bytes=settings.max_bulk_bytes,
                        max_url_bytes=settings.max_url_bytes, metrics=app.state.metrics)
     return app

@@ -170,3 +170,25 @@ def install(app: FastAPI) -> None:
         # The traceback goes to the log, never to the client.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal error; see the server log")
+
+
+def describe(exc: Exception) -> ApiError:
+    """The status and shape a korea-qa error gets, as the handlers above answer it, for the
+    items of a bulk upload (each answered apart, in one response)."""
+    if isinstance(exc, ApiError):
+        return exc
+    message = str(exc)
+    if isinstance(exc, ExtractionError):
+        status = 415 if isinstance(exc, UnsupportedFormat) else 422
+        return ApiError(status, message, details=[{"loc": ["body", "file"], "msg": message}])
+    if isinstance(exc, InvalidArticle):
+        details = [{"loc": ["body", exc.field], "msg": message}] if exc.field else []
+        return ApiError(422, message, details=details)
+    if isinstance(exc, ArticleConflict):
+        return ApiError(409, message)
+    if isinstance(exc, WriteBusy):
+        return ApiError(503, message, code="busy")
+    if isinstance(exc, IndexNotReady):
+        return ApiError(503, message)
+    log.error("unhandled error in a bulk item", exc_info=exc)
+    return ApiError(500, "internal error; see the server log")

@@ -36,6 +36,9 @@ SECURITY_HEADERS = [
 ]
 
 
+BULK_PATH = "/api/documents/bulk"  # several uploads in one body: its own, larger limit
+
+
 class BodyTooLarge(HTTPException):
     # An HTTPException, because FastAPI turns any other error while reading the body into a 400.
     def __init__(self, limit: int) -> None:
@@ -56,15 +59,19 @@ def _error_bytes(status: int, code: str, message: str) -> bytes:
 
 class ServiceMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int,
-                 max_url_bytes: int, metrics: Metrics) -> None:
+                 max_url_bytes: int, metrics: Metrics, max_bulk_bytes: int | None = None
+                 ) -> None:
         self.app = app
         self.max_url = max_url_bytes
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
+        self.max_bulk = max_bulk_bytes or max_upload_bytes
         self.metrics = metrics
 
     def _limit(self, scope: Scope) -> int:
         # Uploads have their own limit; every other request keeps the small one.
+        if scope["method"] == "POST" and scope["path"] == BULK_PATH:
+            return self.max_bulk
         if scope["method"] in ("POST", "PUT") and scope["path"].startswith("/api/documents"):
             return self.max_upload
         return self.max_body

@@ -269,6 +269,28 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class BulkItem(BaseModel):
+    """What became of one file (or NDJSON line) of a bulk upload."""
+
+    index: int = Field(description="Its place in the request, from 0.")
+    name: str = Field(description="Its file name, or `line N` (from 1) of an NDJSON body.")
+    status: Literal["created", "updated", "unchanged", "failed"]
+    http_status: int = Field(description="The status a single upload of it would have got: "
+                             "201, 200, or the error's.")
+    document: DocumentSummary | None = Field(description="The article stored; null when it "
+                                             "failed.")
+    error: ErrorBody | None = Field(description="Why it failed, in the one error shape; null "
+                                    "otherwise.")
+
+
+class BulkWritten(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    items: list[BulkItem] = Field(description="One per file or line, in the request's order.")
+
+
 class Health(BaseModel):
     status: str
     detail: str | None = None

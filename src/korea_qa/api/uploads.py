@@ -67,22 +67,27 @@ async def read_upload(request: Request, settings: Settings, *, doc_id: str | Non
 
 
 async def _json(request: Request) -> Upload:
-    raw = await request.body()
+    return parse_json(await request.body())
+
+
+def parse_json(raw: bytes, where: str = "body") -> Upload:
+    """An article sent as JSON (`DocumentText`); `where` names it in errors (a bulk upload's
+    NDJSON says which line)."""
     try:
         body = json.loads(raw)
     except UnicodeDecodeError:
-        raise ApiError(422, "body: not valid UTF-8 JSON",
-                       details=[{"loc": ["body"], "msg": "undecodable body"}]) from None
+        raise ApiError(422, f"{where}: not valid UTF-8 JSON",
+                       details=[{"loc": [where], "msg": "undecodable body"}]) from None
     except ValueError as exc:
-        raise ApiError(422, f"body: invalid JSON ({exc})",
-                       details=[{"loc": ["body"], "msg": "invalid JSON"}]) from None
+        raise ApiError(422, f"{where}: invalid JSON ({exc})",
+                       details=[{"loc": [where], "msg": "invalid JSON"}]) from None
     try:
         document = DocumentText.model_validate(body)
     except ValidationError as exc:
-        details = [{"loc": ["body", *[str(p) for p in e["loc"]]], "msg": e["msg"]}
+        details = [{"loc": [where, *[str(p) for p in e["loc"]]], "msg": e["msg"]}
                    for e in exc.errors()]
-        where = ".".join(details[0]["loc"][1:]) or "body"
-        raise ApiError(422, f"{where}: {details[0]['msg']}", details=details) from None
+        field = ".".join(details[0]["loc"][1:]) or where
+        raise ApiError(422, f"{field}: {details[0]['msg']}", details=details) from None
     overrides = Overrides(**{name: getattr(document, name) for name in STATED_FIELDS})
     return Upload(document.text.encode("utf-8"), None, overrides)
 

@@ -198,7 +198,10 @@ class Store(Protocol):
     def view(self) -> StoreView: ...
 
     def write(self, changes: Sequence[Change]) -> int:
-        """Apply the changes as one commit; returns the new generation."""
+        """Apply the changes as one commit; returns the new generation. Many puts in one
+        write (a bulk add's batch) are stored all or none when the write raises; a process
+        killed midway leaves them all or none on the local store, and on Milvus each whole
+        or absent (no transaction across calls)."""
         ...
 
     def generation(self) -> int: ...

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -13,6 +14,8 @@ from korea_qa.errors import IndexNotReady
 from korea_qa.store import milvus_rows as rows
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.milvus_view import MilvusView
+
+log = logging.getLogger("korea_qa.store")
 
 FORMAT_VERSION = 1
 INSERT_ROWS = 256  # rows per insert call: well under gRPC's message limit with vectors
@@ -135,11 +138,28 @@ class MilvusStore:
     # -- writing (the caller holds the write lock)
 
     def write(self, changes: Sequence[Change]) -> int:
+        """Apply the changes; when a call fails midway, the heads written so far are put
+        back as they were (and their new rows swept), so a batch that fails leaves nothing
+        of itself. A writer killed midway cannot do that: Milvus has no transaction across
+        calls, and each article whose head it wrote stays written, whole (`store.milvus`)."""
         meta = self.meta()
         touched = sorted({_doc_id(c) for c in changes})
         self._sweep(meta.get("pending") or [])  # a crashed writer's leftovers first
         self.put_meta({**meta, "pending": touched})
         heads = self.heads(touched)
+        try:
+            passages, articles = self._apply(changes, heads, meta)
+        except BaseException:
+            self._undo(touched, heads, meta)
+            raise
+        self._sweep(touched)
+        generation = int(meta["generation"]) + 1
+        self.put_meta({**meta, "generation": generation, "passages": passages,
+                       "articles": articles, "pending": []})
+        return generation
+
+    def _apply(self, changes: Sequence[Change], heads: dict[str, dict[str, Any]],
+               meta: dict[str, Any]) -> tuple[int, int]:
         passages, articles = int(meta["passages"]), int(meta["articles"])
         puts: list[tuple[Put, str]] = []
         for change in changes:
@@ -157,11 +177,26 @@ class MilvusStore:
                 passages += len(put.passages) - (int(old["info"]["passages"]) if old else 0)
                 articles += old is None
         self._insert(puts)
-        self._sweep(touched)
-        generation = int(meta["generation"]) + 1
-        self.put_meta({**meta, "generation": generation, "passages": passages,
-                       "articles": articles, "pending": []})
-        return generation
+        return passages, articles
+
+    def _undo(self, touched: Sequence[str], heads: dict[str, dict[str, Any]],
+              meta: dict[str, Any]) -> None:
+        """The heads of `touched` as they were before this write, and their rows swept;
+        what cannot be undone now (Milvus gone) the next writer's sweep of `pending`
+        tidies, article by article."""
+        try:
+            old = [_head(heads[d]) for d in touched if d in heads]
+            for start in range(0, len(old), 256):
+                self.client.upsert(self.articles, old[start:start + 256])
+            new = [f"a:{d}" for d in touched if d not in heads]
+            for start in range(0, len(new), 500):
+                self.client.delete(self.articles,
+                                   filter=f"key in {rows.literals(new[start:start + 500])}")
+            self._sweep(touched)
+            self.put_meta({**meta, "pending": []})
+        except Exception as exc:  # the write's own error is the one to raise
+            log.warning("could not undo a failed write (%s); the next write tidies it",
+                        one_line(exc))
 
     def _insert(self, puts: list[tuple[Put, str]]) -> None:
         """New rows first, then the heads that name them (the commit point)."""
@@ -272,7 +307,12 @@ def _state(row: dict[str, Any] | None) -> ArticleState | None:
 
 def _touched(head: dict[str, Any], file: FileState) -> dict[str, Any]:
     """The head row again, with the file's new state (same stamp, same passages)."""
-    info = {**head["info"], "file": list(file.as_tuple())}
+    return _head({**head, "info": {**head["info"], "file": list(file.as_tuple())}})
+
+
+def _head(head: dict[str, Any]) -> dict[str, Any]:
+    """The whole head row from what `heads` reads of it."""
+    info = head["info"]
     return {"key": f"a:{head['doc_id']}", "kind": "article", "doc_id": head["doc_id"],
             "stamp": head["stamp"], "source_lc": rows.label(info["source"]),
             "author_lc": rows.label(info["author"]), "published": head["published"],

@@ -13,17 +13,23 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from korea_qa.api.auth import KeyDep
+from korea_qa.api.bulk_uploads import BULK_BODY, BulkPart, read_bulk
+from korea_qa.api.errors import describe
 from korea_qa.api.schemas import (
     DATE_SCHEMA,
     DOC_ID_PATTERN,
+    BulkItem,
+    BulkWritten,
     Document,
     DocumentList,
     DocumentSummary,
     DocumentWritten,
+    ErrorBody,
     ErrorResponse,
 )
 from korea_qa.api.state import ServiceState, StateDep
 from korea_qa.api.uploads import UPLOAD_BODY, read_upload
+from korea_qa.bulk import ItemResult, Source, add_sources
 from korea_qa.errors import DocumentNotFound
 from korea_qa.library import WriteResult
 from korea_qa.query import make_filters
@@ -118,6 +124,61 @@ async def add_document(request: Request, response: Response, state: StateDep,
                        _: KeyDep) -> DocumentWritten:
     """Add an article: a saved web page, a PDF or a text file, or text as JSON."""
     return _written(await _write(state, request, doc_id=None, create_only=True), response)
+
+
+@router.post("/bulk", response_model=BulkWritten, openapi_extra=BULK_BODY,
+             responses={413: _error("More than max_bulk_items files or lines, or a body over "
+                                    "max_bulk_bytes (a file over max_upload_bytes fails "
+                                    "alone)."), **WRITE_ERRORS})
+async def add_documents(
+    request: Request, state: StateDep, _: KeyDep,
+    replace: Annotated[bool, Query(description="Replace an article whose id is taken (as PUT "
+                                   "does); by default such an item fails with 409, as "
+                                   "POST's.")] = False,
+) -> BulkWritten:
+    """Add several articles in one request, each answered apart: files (multipart) or
+    NDJSON, stored in batches of add_batch_articles, each batch all or nothing."""
+    library = state.ready_library()
+    parts = await read_bulk(request, state.settings)
+    sources = [Source.of_bytes(p.name, p.upload.data, p.upload.filename, p.upload.overrides)
+               for p in parts if p.upload is not None]
+
+    def write() -> list[ItemResult]:
+        heard: list[ItemResult] = []
+        summary = add_sources(library, sources, create_only=not replace,
+                              on_result=heard.append)
+        if summary.created or summary.updated:
+            state.reload()  # before answering: the next search sees the writes
+        return heard
+
+    heard = await run_in_threadpool(write)
+    return _bulk_answer(parts, heard)
+
+
+def _bulk_answer(parts: list[BulkPart], heard: list[ItemResult]) -> BulkWritten:
+    """One item per part, in order: a part that could not be read failed at once, the rest
+    as `add_sources` reported them."""
+    stored = iter(sorted(heard, key=lambda item: item.index))
+    items = [_bulk_item(index, part, None if part.upload is None else next(stored))
+             for index, part in enumerate(parts)]
+    counts = {s: sum(i.status == s for i in items)
+              for s in ("created", "updated", "unchanged", "failed")}
+    return BulkWritten(**counts, items=items)
+
+
+def _bulk_item(index: int, part: BulkPart, outcome: ItemResult | None) -> BulkItem:
+    if outcome is None or outcome.status == "failed" or outcome.article is None:
+        error = part.error or describe(outcome.error if outcome and outcome.error
+                                       else RuntimeError("not stored"))
+        return BulkItem(index=index, name=part.name, status="failed",
+                        http_status=error.status, document=None,
+                        error=ErrorBody.model_validate({
+                            "status": error.status, "code": error.code,
+                            "message": error.message, "details": error.details}))
+    return BulkItem(index=index, name=part.name, status=outcome.status,
+                    http_status=201 if outcome.status == "created" else 200,
+                    document=DocumentSummary.model_validate(
+                        summary(outcome.article, outcome.passages)), error=None)
 
 
 @router.put("/{doc_id}", response_model=DocumentWritten, openapi_extra=UPLOAD_BODY,
