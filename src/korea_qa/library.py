@@ -158,10 +158,12 @@ class Library:
                 return WriteResult("unchanged", article, known[2] if known else 0, watch.laps)
             if prepared is None and verdict != "retag":
                 prepared = self.prepare(article)
-            file = corpus_files.write_article(self.settings.corpus_dir, article, original, suffix)
-            store.write([Retag(article, file) if prepared is None else
-                         Put(article, prepared.passages, prepared.vectors,
-                             prepared.sentence_vectors, file)])
+            with corpus_files.restored_on_error(self.settings.corpus_dir, article.doc_id):
+                file = corpus_files.write_article(self.settings.corpus_dir, article, original,
+                                                  suffix)
+                store.write([Retag(article, file) if prepared is None else
+                             Put(article, prepared.passages, prepared.vectors,
+                                 prepared.sentence_vectors, file)])
         with watch("merge"), self.engine.write_lock(self.settings.write_lock_timeout_s):
             store.maintain()
         if self.merger is not None:
@@ -185,9 +187,10 @@ class Library:
             state = store.article_state(doc_id)
             if state is None:
                 raise DocumentNotFound(doc_id)
-            corpus_files.delete_article(self.settings.corpus_dir, doc_id,
-                                        state.file.name if state.file else None)
-            store.write([Remove(doc_id)])
+            name = state.file.name if state.file else None
+            with corpus_files.restored_on_error(self.settings.corpus_dir, doc_id, name):
+                corpus_files.delete_article(self.settings.corpus_dir, doc_id, name)
+                store.write([Remove(doc_id)])
             store.maintain()
         if self.merger is not None:
             self.merger.kick()

@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.errors import IndexNotReady
+from korea_qa.errors import IndexNotReady, ResourceExhausted
 from korea_qa.faults import pause_point
 from korea_qa.lexical import Bm25Params, Forward
+from korea_qa.resources import translated, unless_exhausted
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.catalog import Catalog
 from korea_qa.store.merge import choose, commit_merge, copy_live, sweep
@@ -93,7 +94,7 @@ class LocalStore:
         return self._catalog
 
     def _connect(self) -> Catalog:
-        path = self.folder / CATALOG
+        path, catalog = self.folder / CATALOG, None
         try:
             catalog = Catalog(path)
             # SQLite keeps no checksums; its page check costs a read of the whole file, so it
@@ -104,16 +105,19 @@ class LocalStore:
         except FileNotFoundError:
             raise IndexNotReady("missing", file=str(path)) from None
         except Exception as exc:  # sqlite3.DatabaseError and the like: a damaged file
+            if catalog is not None:
+                catalog.close()
             reason = " ".join(str(exc).split())[:300]
-            raise IndexNotReady(f"corrupted catalog ({reason})", file=str(path)) from None
+            raise unless_exhausted(exc, IndexNotReady(f"corrupted catalog ({reason})",
+                                                      file=str(path))) from None
         return catalog
 
     def meta(self) -> dict[str, Any]:
         try:
             meta = self.catalog.meta()
         except Exception as exc:
-            raise IndexNotReady(f"unreadable catalog ({exc})",
-                                file=str(self.folder / CATALOG)) from None
+            raise unless_exhausted(exc, IndexNotReady(f"unreadable catalog ({exc})",
+                                                      file=str(self.folder / CATALOG))) from None
         if meta.get("format_version") != FORMAT_VERSION:
             raise IndexNotReady(f"not an index of format {FORMAT_VERSION}",
                                 file=str(self.folder / CATALOG))
@@ -133,6 +137,7 @@ class LocalStore:
 
     # -- reading
 
+    @translated()
     def view(self) -> LocalView:
         """A snapshot for readers; segments already open are shared between views. Opening
         one reads the segment list and the dead row ranges, never the placements."""
@@ -153,6 +158,7 @@ class LocalStore:
 
     # -- writing (the caller holds the index folder's write lock)
 
+    @translated()
     def write(self, changes: Sequence[Change]) -> int:
         puts = [c for c in changes if isinstance(c, Put)]
         name = self._segment_name() if puts else None
@@ -182,6 +188,7 @@ class LocalStore:
             pause_point("catalog-uncommitted")
         return generation
 
+    @translated()
     def write_all(self, batches: Iterable[Sequence[Put]]) -> int:
         """A full build: articles streamed into segments of up to `max_segment_rows` rows.
         Each batch commits its articles, terms and totals; a segment is named once whole.
@@ -295,10 +302,16 @@ class LocalStore:
     # -- merging (`store.merge`)
 
     def maintain(self) -> None:
-        while self.merge(self.options.merge_inline_rows):
-            pass
-        self.sweep()
+        """The quick merges due after a write. One that runs out of a resource is put off
+        (its folder removed, nothing committed): the write it follows stands."""
+        try:
+            while self.merge(self.options.merge_inline_rows):
+                pass
+            self.sweep()
+        except ResourceExhausted as exc:
+            log.warning("merging put off: %s", exc)
 
+    @translated()
     def compact(self, lock: Lock) -> int:
         """Every merge due, however big, each copied without the write lock."""
         merges = 0
@@ -308,6 +321,7 @@ class LocalStore:
             self.sweep()
         return merges
 
+    @translated()
     def merge(self, most: int | None, *, lock: Lock | None = None) -> bool:
         """Merge one set of segments if one is due (of at most `most` live rows); returns
         whether it did. Without `lock` the caller holds the write lock throughout."""
