@@ -1,7 +1,7 @@
 """`make soak`: a real server under `ulimit -n 256` through thousands of mixed operations.
 
     .venv/bin/python bench/soak.py                       # 10,000 ops, fake embedder hash:384
-    .venv/bin/python bench/soak.py --ops 1000 --every 100 --model minilm
+    .venv/bin/python bench/soak.py --ops 1000 --every 100 --model ''   # all-MiniLM
     .venv/bin/python bench/soak.py --ops 250 --writes-only   # descriptors over plain adds
 
 It copies the repository's corpus into a temporary folder, builds its index, starts
@@ -140,10 +140,10 @@ def run(config: Soak, work: Path) -> dict[str, Any]:
     with serve(env, work / "server.log", nofile=config.nofile) as server, \
             httpx.Client(base_url=server.url, timeout=300.0) as client:
         load = Workload(client, config)
-        first = sample(server.pid, 0, tally, 0, 0.0)
+        first = {**sample(server.pid, 0, tally, 0, 0.0), "label": "fresh"}
         for op in range(config.articles if not config.writes_only else 0):
             load.run("new", tally, -op - 1)
-        samples.append(sample(server.pid, 0, tally, 0, 0.0))
+        samples.append({**sample(server.pid, 0, tally, 0, 0.0), "label": "loaded"})
         started, since = time.perf_counter(), 0
         for op in range(1, config.ops + 1):
             load.run(load.choose(), tally, op)
@@ -181,7 +181,7 @@ def table(result: dict[str, Any]) -> str:
     for s in [result["fresh"], *result["samples"]]:
         k = s["fd_kinds"]
         p50 = "-" if s["search_p50_ms"] is None else f"{s['search_p50_ms']:.1f}"
-        lines.append(f"{s['op']:>6} {s['fds']:>5} {k.get('catalog', 0):>7} "
+        lines.append(f"{s.get('label', s['op']):>6} {s['fds']:>5} {k.get('catalog', 0):>7} "
                      f"{k.get('catalog-wal', 0):>4} {k.get('segment files', 0):>4} "
                      f"{int(s['threads']):>7} {s['rss_mib']:>8.1f} {p50:>7} {s['errors']:>6} "
                      f"{s['seconds']:>7.1f} {s['load']:>5.2f}")
@@ -196,7 +196,8 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=Soak.articles)
     parser.add_argument("--nofile", type=int, default=Soak.nofile,
                         help="the server's open-file limit (0: leave it)")
-    parser.add_argument("--model", default=Soak.model, help="KOREA_QA_MODEL for the server")
+    parser.add_argument("--model", default=Soak.model,
+                        help="KOREA_QA_MODEL for the server ('': the bundled all-MiniLM)")
     parser.add_argument("--writes-only", action="store_true", help="only new articles")
     parser.add_argument("--out", type=Path, help="JSON (default bench/results/soak-<time>.json)")
     args = parser.parse_args()

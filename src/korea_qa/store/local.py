@@ -18,8 +18,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from korea_qa.resources import translated, unless_exhausted
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.catalog import Catalog
 from korea_qa.store.merge import choose, commit_merge, copy_live, sweep
-from korea_qa.store.segment import Segment, SegmentData, segment_data
+from korea_qa.store.segment import Segment, SegmentData, remove_folder, segment_data
 from korea_qa.store.view import LocalView
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.tokenize import tokenize
@@ -163,7 +163,7 @@ class LocalStore:
         puts = [c for c in changes if isinstance(c, Put)]
         name = self._segment_name() if puts else None
         catalog = self.catalog
-        with catalog.transaction():
+        with self._removed_unless_named(name), catalog.transaction():
             meta = catalog.meta()
             passages, length = int(meta["passages"]), int(meta["total_length"])
             articles = int(meta["articles"])
@@ -187,6 +187,18 @@ class LocalStore:
                              articles=articles)
             pause_point("catalog-uncommitted")
         return generation
+
+    @contextmanager
+    def _removed_unless_named(self, name: str | None) -> Iterator[None]:
+        """A failed write's new segment goes at once (not at a later sweep), unless the
+        catalog names it after all (a COMMIT that failed after it was durable)."""
+        try:
+            yield
+        except BaseException:
+            with suppress(Exception):  # else the sweep takes it
+                if name is not None and name not in self.catalog.segments():
+                    remove_folder(self.segments_dir / name)
+            raise
 
     @translated()
     def write_all(self, batches: Iterable[Sequence[Put]]) -> int:
