@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,32 +96,39 @@ class Workload:
 
     def run(self, kind: str, tally: Tally, op: int) -> None:
         started = time.perf_counter()
+        doc_id = self._pick(kind)
         try:
-            response = self._send(kind)
+            response = self._send(kind, doc_id)
         except httpx.HTTPError as exc:
             tally.errors.append({"op": op, "kind": kind, "error": repr(exc)})
             return
         tally.counts[kind] += 1
-        if response.status_code >= 300:
+        failed = response.status_code >= 300
+        if failed:
             tally.errors.append({"op": op, "kind": kind, "status": response.status_code,
                                  "body": response.text[:300]})
         elif kind == "search":
             tally.searches_ms.append((time.perf_counter() - started) * 1000.0)
+        if (kind == "new" and not failed) or (kind == "delete" and failed):
+            self.live.append(doc_id)  # what the server holds, so no error is counted twice
 
-    def _send(self, kind: str) -> httpx.Response:
+    def _pick(self, kind: str) -> str:
+        if kind == "search":
+            return ""
+        if kind == "delete":
+            return self.live.pop(self.rng.randrange(len(self.live)))
+        if kind == "replace":
+            return self.rng.choice(self.live)
+        self.made += 1
+        return f"soak-{self.made}"
+
+    def _send(self, kind: str, doc_id: str) -> httpx.Response:
         headers = {"X-API-Key": KEY}
         if kind == "search":
             question = " ".join(self.rng.choices(self.words, k=self.rng.randint(3, 7)))
             return self.client.get("/api/search", params={"q": question, "k": 5})
         if kind == "delete":
-            doc_id = self.live.pop(self.rng.randrange(len(self.live)))
             return self.client.delete(f"/api/documents/{doc_id}", headers=headers)
-        if kind == "replace":
-            doc_id = self.rng.choice(self.live)
-        else:
-            self.made += 1
-            doc_id = f"soak-{self.made}"
-            self.live.append(doc_id)
         return self.client.put(f"/api/documents/{doc_id}", json=self.article(), headers=headers)
 
 
@@ -133,23 +141,28 @@ def sample(pid: int, op: int, tally: Tally, since: int, seconds: float) -> dict[
             "load": round(os.getloadavg()[0], 2)}
 
 
-def run(config: Soak, work: Path) -> dict[str, Any]:
-    """The soak; returns the samples, counts, errors and the verdict."""
+def run(config: Soak, work: Path, report: Callable[[dict[str, Any]], None] = lambda _: None
+        ) -> dict[str, Any]:
+    """The soak; returns the samples, counts, errors and the verdict. `report` sees each
+    sample as it is taken."""
     env = prepare(work, config.model)
     tally, samples = Tally(), []
     with serve(env, work / "server.log", nofile=config.nofile) as server, \
             httpx.Client(base_url=server.url, timeout=300.0) as client:
         load = Workload(client, config)
         first = {**sample(server.pid, 0, tally, 0, 0.0), "label": "fresh"}
+        report(first)
         for op in range(config.articles if not config.writes_only else 0):
             load.run("new", tally, -op - 1)
         samples.append({**sample(server.pid, 0, tally, 0, 0.0), "label": "loaded"})
+        report(samples[-1])
         started, since = time.perf_counter(), 0
         for op in range(1, config.ops + 1):
             load.run(load.choose(), tally, op)
             if op % config.every == 0 or op == config.ops:
                 samples.append(sample(server.pid, op, tally, since,
                                       time.perf_counter() - started))
+                report(samples[-1])
                 since = len(tally.searches_ms)
         seconds = time.perf_counter() - started
     return {"config": asdict(config), "fresh": first, "samples": samples,
@@ -175,17 +188,17 @@ def judge(samples: list[dict[str, Any]], ops: int, errors: list[Any]) -> dict[st
             "met": flat and not errors}
 
 
-def table(result: dict[str, Any]) -> str:
-    lines = [f"{'op':>6} {'fds':>5} {'catalog':>7} {'wal':>4} {'seg':>4} {'threads':>7} "
-             f"{'rss MiB':>8} {'p50 ms':>7} {'errors':>6} {'s':>7} {'load':>5}"]
-    for s in [result["fresh"], *result["samples"]]:
-        k = s["fd_kinds"]
-        p50 = "-" if s["search_p50_ms"] is None else f"{s['search_p50_ms']:.1f}"
-        lines.append(f"{s.get('label', s['op']):>6} {s['fds']:>5} {k.get('catalog', 0):>7} "
-                     f"{k.get('catalog-wal', 0):>4} {k.get('segment files', 0):>4} "
-                     f"{int(s['threads']):>7} {s['rss_mib']:>8.1f} {p50:>7} {s['errors']:>6} "
-                     f"{s['seconds']:>7.1f} {s['load']:>5.2f}")
-    return "\n".join(lines)
+HEADER = (f"{'op':>6} {'fds':>5} {'catalog':>7} {'wal':>4} {'seg':>4} {'threads':>7} "
+          f"{'rss MiB':>8} {'p50 ms':>7} {'errors':>6} {'s':>7} {'load':>5}")
+
+
+def row(s: dict[str, Any]) -> str:
+    k = s["fd_kinds"]
+    p50 = "-" if s["search_p50_ms"] is None else f"{s['search_p50_ms']:.1f}"
+    return (f"{s.get('label', s['op']):>6} {s['fds']:>5} {k.get('catalog', 0):>7} "
+            f"{k.get('catalog-wal', 0):>4} {k.get('segment files', 0):>4} "
+            f"{int(s['threads']):>7} {s['rss_mib']:>8.1f} {p50:>7} {s['errors']:>6} "
+            f"{s['seconds']:>7.1f} {s['load']:>5.2f}")
 
 
 def main() -> int:
@@ -205,10 +218,10 @@ def main() -> int:
                   nofile=args.nofile or None, model=args.model, writes_only=args.writes_only)
     machine = describe()
     print(f"CPU: {machine['cpu']} ({machine['cores']} cores), load {machine['load_average']}")
+    print(HEADER)
     with tempfile.TemporaryDirectory(prefix="korea-qa-soak-") as tmp:
-        result = run(config, Path(tmp))
+        result = run(config, Path(tmp), lambda s: print(row(s), flush=True))
     result.update(machine=machine, date=datetime.now(UTC).isoformat(timespec="seconds"))
-    print(table(result))
     verdict = result["verdict"]
     for name, v in verdict["series"].items():
         print(f"{name}: second tenth {v['second_tenth']}, last tenth {v['last_tenth']}: "
