@@ -7,17 +7,17 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from korea_qa.scale.local import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "soak-key-0123456789abcdef"
@@ -46,14 +46,7 @@ def prepare(work: Path, model: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _limit(nofile: int | None):  # type: ignore[no-untyped-def]
+def _limit(nofile: int | None) -> Callable[[], None] | None:
     """A preexec_fn that lowers the child's soft open-file limit (the hard one stays, so the
     limit can be raised again from outside with prlimit)."""
     if nofile is None:
@@ -70,37 +63,18 @@ def _limit(nofile: int | None):  # type: ignore[no-untyped-def]
 def serve(env: dict[str, str], log: Path, *, nofile: int | None,
           timeout: float = 300.0) -> Iterator[Server]:
     """`korea-qa serve` on a free port with at most `nofile` open files, ready when yielded."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "korea_qa.cli", "serve", "--port", str(port)], env=env,
             stdout=sink, stderr=subprocess.STDOUT, preexec_fn=_limit(nofile))
     try:
-        _wait_ready(proc, url, log, timeout)
+        wait_for(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, timeout,
+                 f"korea-qa server (see {log})", process=proc)
         yield Server(proc.pid, url, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: "
-                               + log.read_text(errors="replace")[-2000:])
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready after {timeout:.0f} s; see {log}")
+        stop(proc)
 
 
 def raise_limit(pid: int, nofile: int) -> None:
