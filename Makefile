@@ -36,7 +36,7 @@ export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: install install-runtime install-scale lock index serve test test-fast test-scale lint \
 	docs browser eval bench-quality bench bench-extraction bench-add bench-bulk bench-scale \
-	bench-distributed load overload info clean train-reader
+	bench-distributed load overload soak info clean train-reader
 
 $(VENV)/.uv:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -159,6 +159,17 @@ SQUAD ?= ../shared/datasets/squad-dev
 READER_RUN ?= train/runs/reader
 train-reader: install
 	$(PY) train/train_reader.py --data $(SQUAD) --out $(READER_RUN)
+
+# Soak: a server under `ulimit -n 256` (soft RLIMIT_NOFILE) through SOAK_OPS operations, one
+# at a time: new articles, replacements, removals, searches (merges come as segments pile
+# up), with the fake embedder hash:384 (SOAK_ARGS="--model ''": the bundled all-MiniLM).
+# Descriptors by kind, threads, RSS and search p50 every 250 operations; fails unless
+# error-free and flat (the last tenth within 10% of the second). Table with the CPU; JSON in
+# bench/results/soak-*.json. Minutes. See bench/README.md, "Soak".
+SOAK_OPS ?= 10000
+SOAK_ARGS ?=
+soak: install
+	$(PY) bench/soak.py --ops $(SOAK_OPS) $(SOAK_ARGS)
 
 # This machine's CPU, threads and inference backend (measured once when backend=auto).
 info: install

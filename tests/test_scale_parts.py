@@ -16,7 +16,7 @@ from korea_qa.lexical import Bm25Params, CollectionStats, Forward, Postings, idf
 from korea_qa.lexical_top import SegmentQuery
 from korea_qa.store.layout import LOCK
 from korea_qa.store.merge import choose, runs
-from korea_qa.store.segment import Segment, SegmentData, in_use, write_segment
+from korea_qa.store.segment import Segment, SegmentData, in_use
 from korea_qa.store.view import _live_rows
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.topk import best_positive
@@ -178,15 +178,6 @@ def test_tiny_segments_write_and_open(tmp_path: Path, rows: int) -> None:
         writer.finish(None, checksum_below=2**30)
     segment = Segment.open(tmp_path / "tiny", dim=8, checksum_below=2**30)
     assert segment.rows == rows and segment.ivf is None
-
-
-def test_rows_read_without_mapping_are_the_mapped_rows(tmp_path: Path) -> None:
-    data = _data(np.random.default_rng(4), 50)
-    write_segment(tmp_path, "seg", data, None)
-    segment = Segment.open(tmp_path / "seg", dim=8, checksum_below=0)
-    assert np.array_equal(segment.sentence_rows.slice(2, 9),
-                          data.sentence_vectors[2:9].astype(np.float16))
-    assert segment.sentence_rows.slice(4, 4).shape == (0, 8)
 
 
 @pytest.mark.parametrize(("kind", "dim", "built"), [

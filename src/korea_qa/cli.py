@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from korea_qa.errors import KoreaQAError
+from korea_qa.resources import exhausted
 from korea_qa.settings import MODES, Settings, setting_errors
 
 EPILOG = """examples:
@@ -51,10 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args, settings)
         return result
     except KoreaQAError as exc:
-        print(f"korea-qa: error: {exc}", file=sys.stderr)
+        print(f"korea-qa: error: {exhausted(exc) or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # out of descriptors, disk or memory: one line, not a traceback
+        found = exhausted(exc)
+        if found is None:
+            raise
+        print(f"korea-qa: error: {found}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:

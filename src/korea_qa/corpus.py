@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from korea_qa.store.base import FileState
 
 SUFFIXES = (".md", ".txt")
 ORIGINALS = "originals"
+log = logging.getLogger("korea_qa.corpus")
 CORPUS_KEYS = METADATA_FIELDS + STORED_KEYS
 FORMATS = ("text", "markdown", "html", "pdf")
 # Files `write_articles` writes at once: each holds a descriptor meanwhile.
@@ -177,6 +179,34 @@ def delete_article(corpus_dir: Path, doc_id: str, file: str | None) -> None:
             path.unlink()
     fsync_file(corpus_dir)
     pause_point("corpus-written")
+
+
+@contextlib.contextmanager
+def restored_on_error(corpus_dir: Path, doc_id: str, file: str | None = None
+                      ) -> Iterator[None]:
+    """Put an article's files back as they were if the block raises. The corpus is written
+    before the index; when the index then refuses the write (out of disk or descriptors),
+    the files must not stay ahead of it, or the next sync would apply a write the caller was
+    told had failed. (A crash leaves them ahead on purpose: the sync finishes the write.)"""
+    saved = {p: p.read_bytes() for p in _article_paths(corpus_dir, doc_id, file)}
+    try:
+        yield
+    except BaseException:
+        try:
+            for path in _article_paths(corpus_dir, doc_id, file) - saved.keys():
+                path.unlink(missing_ok=True)
+            for path, data in saved.items():
+                atomic_write(path, data)
+            fsync_file(corpus_dir)
+        except OSError as exc:  # still short of the resource: the next sync reconciles
+            log.warning("could not restore the files of %s: %s", doc_id, exc)
+        raise
+
+
+def _article_paths(corpus_dir: Path, doc_id: str, file: str | None) -> set[Path]:
+    paths = {corpus_dir / (file or f"{doc_id}.md"), corpus_dir / f"{doc_id}.md",
+             *(corpus_dir / ORIGINALS).glob(f"{doc_id}.*")}
+    return {p for p in paths if p.is_file()}
 
 
 def format_article(article: Article) -> str:

@@ -103,3 +103,15 @@ class ExtractionLimit(ExtractionError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses from the extraction worker
         return (type(self), (self.limit, self.detail))
+
+
+class ResourceExhausted(KoreaQAError):
+    """The process ran out of something the operation needs: `resource` is "open files",
+    "disk space" or "memory". What the operation wrote was rolled back; the same call
+    succeeds once the resource is back (`korea_qa.resources`)."""
+
+    def __init__(self, resource: str, detail: str) -> None:
+        self.resource = resource
+        self.detail = detail
+        super().__init__(f"out of {resource} ({detail}); nothing was half-written, try again "
+                         "once some is free")

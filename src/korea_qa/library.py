@@ -229,9 +229,10 @@ class Library:
             state = store.article_state(doc_id)
             if state is None:
                 raise DocumentNotFound(doc_id)
-            corpus_files.delete_article(self.settings.corpus_dir, doc_id,
-                                        state.file.name if state.file else None)
-            store.write([Remove(doc_id)])
+            name = state.file.name if state.file else None
+            with corpus_files.restored_on_error(self.settings.corpus_dir, doc_id, name):
+                corpus_files.delete_article(self.settings.corpus_dir, doc_id, name)
+                store.write([Remove(doc_id)])
             store.maintain()
         if self.merger is not None:
             self.merger.kick()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,9 +18,11 @@ from korea_qa.errors import (
     IndexNotReady,
     InvalidArticle,
     InvalidQuery,
+    ResourceExhausted,
     UnsupportedFormat,
     WriteBusy,
 )
+from korea_qa.resources import NAMES, exhausted
 
 log = logging.getLogger("korea_qa.api")
 
@@ -40,6 +43,11 @@ _CODES = {
 }
 
 FASTAPI_BODY_ERROR = "There was an error parsing the body"
+RETRY_AFTER = {"Retry-After": "5"}
+# Where running out of a resource surfaces: answered 503 when `exhausted` names one, else as
+# any unexpected error. (Handlers of these classes run in Starlette's exception middleware;
+# one for `Exception` itself would run outermost and re-raise.)
+SYSTEM_ERRORS = (OSError, MemoryError, sqlite3.Error, RuntimeError)
 
 
 class ApiError(Exception):
@@ -155,21 +163,29 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(WriteBusy)
     async def _busy(_: Request, exc: WriteBusy) -> JSONResponse:
-        return error_response(503, str(exc), code="busy", headers={"Retry-After": "5"})
+        return error_response(503, str(exc), code="busy", headers=RETRY_AFTER)
 
     @app.exception_handler(DocumentNotFound)
     async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
         return error_response(404, str(exc))
 
     @app.exception_handler(IndexNotReady)
-    async def _not_ready(_: Request, exc: IndexNotReady) -> JSONResponse:
-        return error_response(503, str(exc), headers={"Retry-After": "5"})
+    async def _not_ready(request: Request, exc: IndexNotReady) -> JSONResponse:
+        found = exhausted(exc)
+        if found is not None:
+            return _exhausted(request, found)
+        return error_response(503, str(exc), headers=RETRY_AFTER)
+
+    async def _system(request: Request, exc: Exception) -> JSONResponse:
+        found = exhausted(exc)
+        return _unexpected_error(request) if found is None else _exhausted(request, found)
+
+    for kind in (ResourceExhausted, *SYSTEM_ERRORS):
+        app.add_exception_handler(kind, _system)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The traceback goes to the log, never to the client.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal error; see the server log")
+        return _unexpected_error(request)
 
 
 def describe(exc: Exception) -> ApiError:
@@ -177,6 +193,11 @@ def describe(exc: Exception) -> ApiError:
     items of a bulk upload (each answered apart, in one response)."""
     if isinstance(exc, ApiError):
         return exc
+    found = exhausted(exc)
+    if found is not None:
+        return ApiError(503, str(found), code="resource_exhausted", headers=RETRY_AFTER,
+                        details=[{"loc": ["server", NAMES.get(found.resource, found.resource)],
+                                  "msg": found.detail}])
     message = str(exc)
     if isinstance(exc, ExtractionError):
         status = 415 if isinstance(exc, UnsupportedFormat) else 422
@@ -192,3 +213,23 @@ def describe(exc: Exception) -> ApiError:
         return ApiError(503, message)
     log.error("unhandled error in a bulk item", exc_info=exc)
     return ApiError(500, "internal error; see the server log")
+
+
+def _unexpected_error(request: Request) -> JSONResponse:
+    # The traceback goes to the log, never to the client.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal error; see the server log")
+
+
+def _exhausted(request: Request, exc: ResourceExhausted) -> JSONResponse:
+    """503 naming the resource: a condition of the machine, not a fault of the request or
+    of the index; the same request succeeds once some of it is free."""
+    log.warning("out of %s on %s %s: %s", exc.resource, request.method, request.url.path,
+                exc.detail)
+    name = NAMES.get(exc.resource, exc.resource)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.resource_exhausted.labels(name).inc()
+    return error_response(503, str(exc), code="resource_exhausted",
+                          details=[{"loc": ["server", name], "msg": exc.detail}],
+                          headers=RETRY_AFTER)

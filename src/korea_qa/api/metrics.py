@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -47,6 +54,12 @@ class Metrics:
         self.search_refused = Counter(
             "korea_qa_search_refused", "Search requests refused with 503: too many in flight.",
             registry=self.registry)
+        self.resource_exhausted = Counter(
+            "korea_qa_resource_exhausted", "Requests answered 503 because the process ran out "
+            "of open files, disk space or memory.", ["resource"], registry=self.registry)
+        # process_open_fds beside process_max_fds: the descriptor bound (docs/DESIGN.md), and
+        # process_resident_memory_bytes.
+        ProcessCollector(registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from korea_qa import lexical_top
 from korea_qa.batching import QueryEncoder
 from korea_qa.embed import Embedder, load_embedder
-from korea_qa.errors import IndexNotReady, KoreaQAError
+from korea_qa.errors import IndexNotReady, KoreaQAError, ResourceExhausted
 from korea_qa.library import Library
 from korea_qa.reader import Reader, load_reader
 from korea_qa.search import Searcher
@@ -108,12 +108,18 @@ class ServiceState:
         return self.library.store().generation() != view.generation
 
     def _watch(self) -> None:
+        short = False  # out of a resource at the last look: said once, tried again each tick
         while not self._stop.wait(self.settings.watch_interval_s):
             try:
                 if self.changed():
                     self.reload()
+                short = False
             except IndexNotReady:
                 continue  # reload logged it; /readyz reports it
+            except ResourceExhausted as exc:
+                if not short:
+                    log.warning("cannot look at the index yet: %s", exc)
+                short = True
             except Exception:  # the watcher must outlive any surprise
                 log.exception("watching the index failed")
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,20 @@ class Catalog:
             raise FileNotFoundError(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=60.0)
+        # Closed with this object, not when the garbage collector reaches the connection (it
+        # sits in a reference cycle of its statement cache): a server opens a view, so a
+        # connection, per write, and unclosed ones held two descriptors each for minutes.
+        self._closer = weakref.finalize(self, self._db.close)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before the write is acknowledged.
-        self._db.execute("PRAGMA synchronous=FULL")
-        if create:
-            self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before the write is acknowledged.
+            self._db.execute("PRAGMA synchronous=FULL")
+            if create:
+                self._db.executescript(SCHEMA)
+        except BaseException:
+            self._closer()
+            raise
 
     def check(self) -> None:
         """SQLite's own consistency check of every page (raises sqlite3.DatabaseError)."""
@@ -88,7 +97,7 @@ class Catalog:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._closer()
 
     # -- transactions
 
@@ -99,10 +108,14 @@ class Catalog:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # A failed COMMIT (disk full) leaves the transaction open: end it, or the
+                # connection's next BEGIN fails too.
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):  # the first error is the one to report
+                        self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def begin_snapshot(self) -> None:
         """Start a read transaction that this connection keeps: every later read sees the

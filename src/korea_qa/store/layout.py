@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -67,31 +66,3 @@ def remove_folder(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(path)
 
-
-class RowFile:
-    """Runs of rows of a `.npy` file read with pread: one passage's sentence vectors for its
-    answer sentence. (Scattered rows, the candidates a question re-scores, are read through
-    the mapping: a pread a row cost 2.4 us against 0.5 us, ~1.5 ms a question at a million
-    passages. The mapping's pages count in the process's RSS as mapped file pages, the same
-    page cache pread reads, given back under memory pressure.)"""
-
-    def __init__(self, path: Path) -> None:
-        with path.open("rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            if version != (1, 0):
-                raise ValueError(f"{path.name}: .npy version {version}, expected 1.0")
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-            self.offset = handle.tell()
-        if fortran:
-            raise ValueError(f"{path.name}: Fortran order")
-        self.dtype = np.dtype(dtype)
-        self.row_shape = tuple(shape[1:])
-        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
-        self.fd = os.open(path, os.O_RDONLY)
-        weakref.finalize(self, os.close, self.fd)
-
-    def slice(self, first: int, stop: int) -> np.ndarray:
-        """Rows [first, stop), in one read."""
-        data = os.pread(self.fd, (stop - first) * self.row_bytes,
-                        self.offset + first * self.row_bytes)
-        return np.frombuffer(data, dtype=self.dtype).reshape(-1, *self.row_shape)

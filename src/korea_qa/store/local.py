@@ -18,21 +18,22 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from korea_qa.errors import IndexNotReady
+from korea_qa.errors import IndexNotReady, ResourceExhausted
 from korea_qa.faults import pause_point
 from korea_qa.lexical import Bm25Params, Forward
+from korea_qa.resources import translated, unless_exhausted
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.catalog import Catalog
 from korea_qa.store.merge import choose, commit_merge, copy_live, sweep
-from korea_qa.store.segment import Segment, SegmentData, segment_data
+from korea_qa.store.segment import Segment, SegmentData, remove_folder, segment_data
 from korea_qa.store.view import LocalView
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.tokenize import tokenize
@@ -93,7 +94,7 @@ class LocalStore:
         return self._catalog
 
     def _connect(self) -> Catalog:
-        path = self.folder / CATALOG
+        path, catalog = self.folder / CATALOG, None
         try:
             catalog = Catalog(path)
             # SQLite keeps no checksums; its page check costs a read of the whole file, so it
@@ -104,16 +105,19 @@ class LocalStore:
         except FileNotFoundError:
             raise IndexNotReady("missing", file=str(path)) from None
         except Exception as exc:  # sqlite3.DatabaseError and the like: a damaged file
+            if catalog is not None:
+                catalog.close()
             reason = " ".join(str(exc).split())[:300]
-            raise IndexNotReady(f"corrupted catalog ({reason})", file=str(path)) from None
+            raise unless_exhausted(exc, IndexNotReady(f"corrupted catalog ({reason})",
+                                                      file=str(path))) from None
         return catalog
 
     def meta(self) -> dict[str, Any]:
         try:
             meta = self.catalog.meta()
         except Exception as exc:
-            raise IndexNotReady(f"unreadable catalog ({exc})",
-                                file=str(self.folder / CATALOG)) from None
+            raise unless_exhausted(exc, IndexNotReady(f"unreadable catalog ({exc})",
+                                                      file=str(self.folder / CATALOG))) from None
         if meta.get("format_version") != FORMAT_VERSION:
             raise IndexNotReady(f"not an index of format {FORMAT_VERSION}",
                                 file=str(self.folder / CATALOG))
@@ -133,6 +137,7 @@ class LocalStore:
 
     # -- reading
 
+    @translated()
     def view(self) -> LocalView:
         """A snapshot for readers; segments already open are shared between views. Opening
         one reads the segment list and the dead row ranges, never the placements."""
@@ -153,11 +158,12 @@ class LocalStore:
 
     # -- writing (the caller holds the index folder's write lock)
 
+    @translated()
     def write(self, changes: Sequence[Change]) -> int:
         puts = [c for c in changes if isinstance(c, Put)]
         name = self._segment_name() if puts else None
         catalog = self.catalog
-        with catalog.transaction():
+        with self._removed_unless_named(name), catalog.transaction():
             meta = catalog.meta()
             passages, length = int(meta["passages"]), int(meta["total_length"])
             articles = int(meta["articles"])
@@ -182,6 +188,19 @@ class LocalStore:
             pause_point("catalog-uncommitted")
         return generation
 
+    @contextmanager
+    def _removed_unless_named(self, name: str | None) -> Iterator[None]:
+        """A failed write's new segment goes at once (not at a later sweep), unless the
+        catalog names it after all (a COMMIT that failed after it was durable)."""
+        try:
+            yield
+        except BaseException:
+            with suppress(Exception):  # else the sweep takes it
+                if name is not None and name not in self.catalog.segments():
+                    remove_folder(self.segments_dir / name)
+            raise
+
+    @translated()
     def write_all(self, batches: Iterable[Sequence[Put]]) -> int:
         """A full build: articles streamed into segments of up to `max_segment_rows` rows.
         Each batch commits its articles, terms and totals; a segment is named once whole.
@@ -295,10 +314,16 @@ class LocalStore:
     # -- merging (`store.merge`)
 
     def maintain(self) -> None:
-        while self.merge(self.options.merge_inline_rows):
-            pass
-        self.sweep()
+        """The quick merges due after a write. One that runs out of a resource is put off
+        (its folder removed, nothing committed): the write it follows stands."""
+        try:
+            while self.merge(self.options.merge_inline_rows):
+                pass
+            self.sweep()
+        except ResourceExhausted as exc:
+            log.warning("merging put off: %s", exc)
 
+    @translated()
     def compact(self, lock: Lock) -> int:
         """Every merge due, however big, each copied without the write lock."""
         merges = 0
@@ -308,6 +333,7 @@ class LocalStore:
             self.sweep()
         return merges
 
+    @translated()
     def merge(self, most: int | None, *, lock: Lock | None = None) -> bool:
         """Merge one set of segments if one is due (of at most `most` live rows); returns
         whether it did. Without `lock` the caller holds the write lock throughout."""

@@ -24,6 +24,7 @@ import numpy as np
 from korea_qa.errors import IndexNotReady
 from korea_qa.lexical import Forward, Postings
 from korea_qa.records import Passage
+from korea_qa.resources import unless_exhausted
 from korea_qa.store.base import Put
 from korea_qa.store.layout import (
     ARRAYS,
@@ -32,10 +33,10 @@ from korea_qa.store.layout import (
     LOCK,
     META,
     POSTINGS,
-    RowFile,
     remove_folder,
     sha256,
 )
+from korea_qa.store.mapping import map_npy
 from korea_qa.store.writer import SegmentWriter
 from korea_qa.vector import AnnParams, read_ivf
 
@@ -119,7 +120,6 @@ class Segment:
         self.data = data
         self.postings = postings
         self.ivf = ivf
-        self.sentence_rows = RowFile(folder / "sentence_vectors.npy")
 
     @property
     def rows(self) -> int:
@@ -140,16 +140,16 @@ class Segment:
         for rel, entry in meta["files"].items():
             _check_file(folder / rel, entry, checksums)
         try:
-            arrays = {name: _map(folder / f"{name}.npy") for name in ARRAYS}
-            postings = Postings(*(_map(folder / f"inv_{name}.npy") for name in POSTINGS))
+            arrays = {name: map_npy(folder / f"{name}.npy") for name in ARRAYS}
+            postings = Postings(*(map_npy(folder / f"inv_{name}.npy") for name in POSTINGS))
             data = SegmentData(**arrays)
             if data.vectors.shape != (meta["rows"], dim) or data.rows != meta["rows"]:
                 raise ValueError(f"vectors have shape {data.vectors.shape}, the manifest says "
                                  f"{meta['rows']} rows of dimension {dim}")
             ivf = read_ivf(folder / IVF) if (folder / IVF).exists() else None
         except (OSError, ValueError, RuntimeError) as exc:
-            raise IndexNotReady(f"cannot be read ({exc.__class__.__name__}: {exc})",
-                                file=str(folder)) from None
+            raise unless_exhausted(exc, IndexNotReady(
+                f"cannot be read ({exc.__class__.__name__}: {exc})", file=str(folder))) from None
         return cls(folder, meta, data, postings, ivf)
 
 
@@ -209,8 +209,8 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise IndexNotReady("missing", file=str(path)) from None
     except (OSError, ValueError) as exc:
-        raise IndexNotReady(f"unreadable segment manifest ({exc.__class__.__name__})",
-                            file=str(path)) from None
+        raise unless_exhausted(exc, IndexNotReady(
+            f"unreadable segment manifest ({exc.__class__.__name__})", file=str(path))) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "files" not in meta:
         raise IndexNotReady(f"not a segment manifest of format {FORMAT}", file=str(path))
     return meta
@@ -226,8 +226,3 @@ def _check_file(path: Path, entry: dict[str, Any], checksums: bool) -> None:
     if checksums and sha256(path) != entry.get("sha256"):
         raise IndexNotReady("corrupted: checksum does not match the manifest", file=str(path))
 
-
-def _map(path: Path) -> np.ndarray:
-    # A plain ndarray over the mapping: slicing an np.memmap builds a memmap subclass each
-    # time, which cost about 1 ms a question at a million passages.
-    return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)

@@ -132,7 +132,7 @@ class LocalView:
         segs, rows = self.locate(np.asarray([ref], dtype=np.int64))
         segment, r = self.segments[int(segs[0])], int(rows[0])
         ptr = segment.data.sentence_ptr
-        return segment.sentence_rows.slice(int(ptr[r]), int(ptr[r + 1])).astype(np.float32)
+        return segment.data.sentence_vectors[int(ptr[r]):int(ptr[r + 1])].astype(np.float32)
 
     def article(self, doc_id: str) -> StoredArticle | None:
         row = self.catalog.article(doc_id)

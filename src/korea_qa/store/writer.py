@@ -12,7 +12,6 @@ without the index's write lock).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -38,43 +37,43 @@ from korea_qa.store.layout import (
     sha256,
     write_bytes,
 )
+from korea_qa.store.mapping import create_npy, flush, map_npy
 from korea_qa.vector import AnnParams, build_ivf, write_ivf
 
 CHUNK = 1 << 22  # postings handled at once when inverting
 
 
 class _Column:
-    """One `.npy` file grown by appending rows."""
+    """One `.npy` file grown by appending rows. The file is opened for each append and
+    closed again, so a writer holds no descriptor between appends (only its lock's)."""
 
     def __init__(self, path: Path, dtype: type, row_shape: tuple[int, ...]) -> None:
         self.path = path
         self.dtype = np.dtype(dtype)
         self.row_shape = row_shape
         self.rows = 0
-        self.file: IO[bytes] = path.open("wb+")
-        self._header()
+        with path.open("wb") as file:
+            self.header = self._header(file)
 
-    def _header(self) -> None:
-        self.file.seek(0)
-        np.lib.format.write_array_header_1_0(self.file, {
+    def _header(self, file: IO[bytes]) -> int:
+        file.seek(0)
+        np.lib.format.write_array_header_1_0(file, {
             "descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
             "shape": (self.rows, *self.row_shape)})
-        self.header = self.file.tell()
+        return file.tell()
 
     def append(self, array: np.ndarray) -> None:
         block = np.ascontiguousarray(array, dtype=self.dtype).reshape(-1, *self.row_shape)
-        self.file.seek(0, os.SEEK_END)
-        self.file.write(block.tobytes() if block.nbytes < 1 << 20 else block.data)
+        with self.path.open("ab") as file:
+            file.write(block.tobytes() if block.nbytes < 1 << 20 else block.data)
         self.rows += len(block)
 
     def close(self) -> None:
-        first = self.header
-        self._header()
-        if self.header != first:  # NumPy reserves room for any row count; never happens
-            raise RuntimeError(f"header of {self.path} changed length")
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        with self.path.open("r+b") as file:
+            if self._header(file) != self.header:  # NumPy reserves room for any row count
+                raise RuntimeError(f"header of {self.path} changed length")
+            file.flush()
+            os.fsync(file.fileno())
 
 
 _WIDE = ("vectors", "sentence_vectors")  # rows of `dim` values; sentence_spans rows of 2
@@ -89,15 +88,21 @@ class SegmentWriter:
         self.dim = dim
         self.lockfile = parent / f"{LOCK}{name}"
         parent.mkdir(parents=True, exist_ok=True)
-        self._lock: IO[str] | None = self.lockfile.open("w")
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
-        self.tmp.mkdir()
         self.columns: dict[str, _Column] = {}
-        for array in (*ARRAYS, "inv_lengths"):
-            row_shape = (dim,) if array in _WIDE else (2,) if array == "sentence_spans" else ()
-            self.columns[array] = _Column(self.tmp / f"{array}.npy", DTYPES[array], row_shape)
-        self.columns["sentence_ptr"].append(np.zeros(1))
-        self.columns["fwd_ptr"].append(np.zeros(1))
+        self._lock: IO[str] | None = self.lockfile.open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            self.tmp.mkdir()
+            for array in (*ARRAYS, "inv_lengths"):
+                row_shape = (dim,) if array in _WIDE else (2,) if array == "sentence_spans" \
+                    else ()
+                self.columns[array] = _Column(self.tmp / f"{array}.npy", DTYPES[array],
+                                              row_shape)
+            self.columns["sentence_ptr"].append(np.zeros(1))
+            self.columns["fwd_ptr"].append(np.zeros(1))
+        except BaseException:  # out of descriptors or disk: leave no lock, folder or file
+            self.abort()
+            raise
         self.sentences = 0
         self.postings = 0
 
@@ -121,7 +126,7 @@ class SegmentWriter:
         """Write the derived files and the manifest, and move the folder into place."""
         for column in self.columns.values():
             column.close()
-        load = {a: np.load(self.tmp / f"{a}.npy", mmap_mode="r") for a in self.columns}
+        load = {a: map_npy(self.tmp / f"{a}.npy") for a in self.columns}
         forward = Forward(load["fwd_ptr"], load["fwd_terms"], load["fwd_counts"])
         postings = _invert(self.tmp, forward, load["inv_lengths"])
         if ann is not None and self.rows >= ann.min_rows:
@@ -142,9 +147,6 @@ class SegmentWriter:
         return self.final
 
     def abort(self) -> None:
-        for column in self.columns.values():
-            with contextlib.suppress(OSError, ValueError):
-                column.file.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
         self._release()
 
@@ -183,17 +185,15 @@ def _invert(folder: Path, forward: Forward, lengths: np.ndarray) -> Postings:
         save_array(folder / "inv_tf.npy", np.zeros(0, dtype=np.float32))
     else:
         _scatter(folder, forward, df, present, inv_ptr)
-    return Postings(*(np.load(folder / f"inv_{a}.npy", mmap_mode="r") for a in POSTINGS))
+    return Postings(*(map_npy(folder / f"inv_{a}.npy") for a in POSTINGS))
 
 
 def _scatter(folder: Path, forward: Forward, df: np.ndarray, present: np.ndarray,
              inv_ptr: np.ndarray) -> None:
     ptr = np.asarray(forward.ptr)
     total = int(ptr[-1])
-    out_rows = np.lib.format.open_memmap(folder / "inv_rows.npy", mode="w+",
-                                         dtype=np.int32, shape=(total,))
-    out_tf = np.lib.format.open_memmap(folder / "inv_tf.npy", mode="w+",
-                                       dtype=np.float32, shape=(total,))
+    out_rows = create_npy(folder / "inv_rows.npy", np.int32, (total,))
+    out_tf = create_npy(folder / "inv_tf.npy", np.float32, (total,))
     slot = np.zeros(len(df), dtype=np.int64)  # where each term's next posting goes
     slot[present] = inv_ptr[:-1]
     rows, row = len(ptr) - 1, 0
@@ -215,8 +215,8 @@ def _scatter(folder: Path, forward: Forward, df: np.ndarray, present: np.ndarray
         out_tf[where] = np.asarray(forward.counts[lo:hi])[order]
         slot[sorted_terms[starts]] += np.diff(np.r_[starts, len(order)])
         row = stop
-    out_rows.flush()
-    out_tf.flush()
+    flush(out_rows)
+    flush(out_tf)
     del out_rows, out_tf
     for name in ("inv_rows.npy", "inv_tf.npy"):
         fsync_file(folder / name)
