@@ -38,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.cpu import cpu_info
+from korea_qa.cpu import CpuInfo, cpu_info, resolve_threads
 from korea_qa.embed import Embedder, load_backend
 from korea_qa.errors import KoreaQAError
 from korea_qa.files import atomic_write, locked
 from korea_qa.settings import Settings
+from korea_qa.steps import step
 
 log = logging.getLogger("korea_qa.backends")
 
@@ -56,6 +57,7 @@ MIN_COSINE = 0.985
 MAX_BATCH_DIFF = 2e-3
 ROUNDS = 2
 PASSAGE_BATCH = 8
+CLOCK: Callable[[], float] = time.perf_counter  # tests put a fake one here
 PACKAGES = ("korea-qa", "onnxruntime", "openvino", "nncf", "torch", "sentence-transformers",
             "tokenizers")
 
@@ -113,9 +115,11 @@ def choose(trials: Sequence[Trial]) -> tuple[str, str]:
         raise KoreaQAError("no inference backend passed the checks on this machine: " +
                            "; ".join(f"{t.backend}: {t.problem}" for t in trials))
     best = good[0]
-    why = (f"fastest of {', '.join(t.backend for t in good)} on the probe workload "
-           f"({best.workload_s:.3f} s; question {best.question_ms:.2f} ms, "
-           f"{best.passages_per_s:.1f} passages/s)")
+    figures = (f"{best.workload_s:.3f} s; question {best.question_ms:.2f} ms, "
+               f"{best.passages_per_s:.1f} passages/s; cosine mean {best.cosine_mean:.4f}, "
+               f"min {best.cosine_min:.4f}")
+    why = (f"fastest of {', '.join(t.backend for t in good)} on the probe workload ({figures})"
+           if len(trials) > 1 else f"passed the checks on the probe workload ({figures})")
     refused = [f"{t.backend} ({t.problem})" for t in trials if t.problem]
     return best.backend, why + (f"; refused: {'; '.join(refused)}" if refused else "")
 
@@ -123,30 +127,23 @@ def choose(trials: Sequence[Trial]) -> tuple[str, str]:
 # ---------------------------------------------------------------- the record
 
 
-_MEMO: dict[tuple[str, ...], Choice] = {}
-
-
 def resolve_backend(settings: Settings, *, loader: Loader = load_backend,
-                    candidates: Sequence[str] = CANDIDATES) -> Choice:
+                    candidates: Sequence[str] | None = None) -> Choice:
     """The recorded choice for this machine, model and versions; measured once if none."""
-    # Within a process the CPU and the versions stay put: skip even hashing the weights.
-    memo = (str(settings.cache_dir.resolve()), settings.model_path(),
-            str(settings.inference_threads()), *candidates)
-    if memo in _MEMO:
-        return _MEMO[memo]
+    narrowed, why = candidates_here()
+    candidates = tuple(candidates or narrowed)
     key, context = choice_key(settings, candidates)
-    path = record_path(settings)
-    choice = read_record(path, key)
+    choice = read_record(record_path(settings), key)
     if choice is None:
-        choice = _measure_and_record(settings, candidates, loader, key, context, path)
-    log.info("backend auto: %s (%s; measured %s, %s)", choice.backend, choice.reason,
-             choice.measured_at, path)
-    _MEMO[memo] = choice
+        choice = measure_and_record(settings, candidates, loader, key, context, why)
     return choice
 
 
-def _measure_and_record(settings: Settings, candidates: Sequence[str], loader: Loader,
-                        key: str, context: dict[str, Any], path: Path) -> Choice:
+def measure_and_record(settings: Settings, candidates: Sequence[str], loader: Loader,
+                       key: str, context: dict[str, Any], why: str = "") -> Choice:
+    """Measure under the record's lock (another process may be measuring: then its record
+    is read), and record the choice."""
+    path = record_path(settings)
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(locked(path.parent))
@@ -158,12 +155,30 @@ def _measure_and_record(settings: Settings, candidates: Sequence[str], loader: L
             return choice
         log.info("backend auto: measuring %s on this CPU (once; recorded in %s)",
                  ", ".join(candidates), path)
-        choice = measure(settings, candidates, loader=loader, key=key, context=context)
+        choice = measure(settings, candidates, loader=loader, key=key, context=context, why=why)
         try:
             atomic_write(path, choice.to_json())
         except OSError as exc:
             log.warning("backend auto: cannot record the choice in %s (%s)", path, exc)
         return choice
+
+
+def candidates_here() -> tuple[tuple[str, ...], str]:
+    return candidates_for(cpu_info())
+
+
+def candidates_for(cpu: CpuInfo) -> tuple[tuple[str, ...], str]:
+    """The candidates worth measuring on this CPU, and why. Where the CPU has int8 dot
+    products (VNNI) and no AMX, OpenVINO int8 was the fastest on every such CPU measured
+    (bench/README.md: 1.6x the next on the AMD EPYC, 2.7x on the Intel Xeon), so it alone is
+    measured and checked; the others only if it fails a check. With AMX, bfloat16 may
+    compete, so both OpenVINO precisions are measured; elsewhere every candidate."""
+    if {"amx_tile", "amx_int8"} <= cpu.flags:
+        return ("openvino-int8", "openvino"), "AMX: OpenVINO's int8 and bfloat16"
+    vnni = sorted(cpu.flags & {"avx512_vnni", "avx_vnni"})
+    if vnni:
+        return ("openvino-int8",), f"int8 dot products ({', '.join(vnni)})"
+    return CANDIDATES, "no int8 dot products: every candidate"
 
 
 def record_path(settings: Settings) -> Path:
@@ -188,7 +203,7 @@ def choice_key(settings: Settings, candidates: Sequence[str]) -> tuple[str, dict
     cpu = cpu_info()
     context = {"cpu": cpu.summary(), "all_flags_sha": hashlib.sha256(
                    " ".join(sorted(cpu.flags)).encode()).hexdigest()[:16],
-               "threads": settings.inference_threads(),
+               "threads": resolve_threads(settings.threads),
                "model": model_key(settings.model_path()), "versions": versions(),
                "candidates": list(candidates),
                "bounds": [MIN_MEAN_COSINE, MIN_COSINE, MAX_BATCH_DIFF]}
@@ -218,37 +233,77 @@ def probe_text() -> tuple[list[str], list[str]]:
 
 
 def measure(settings: Settings, candidates: Sequence[str], *, loader: Loader = load_backend,
-            key: str = "", context: dict[str, Any] | None = None,
-            clock: Callable[[], float] = time.perf_counter) -> Choice:
+            key: str = "", context: dict[str, Any] | None = None, why: str = "",
+            clock: Callable[[], float] | None = None) -> Choice:
+    """Every candidate against the float32 reference on the probe text. The CPU flags may
+    have narrowed the candidates (`candidates_for`, `why`): when none of those passes, the
+    rest of `CANDIDATES` are measured too."""
+    kept = loader if isinstance(loader, KeptLoader) else KeptLoader(loader)
+    clock = clock or CLOCK
+    with step(f"measuring {', '.join(candidates)} against the float32 reference (once)"):
+        trials, reference = _trials(settings, candidates, kept, clock)
+    rest = [b for b in CANDIDATES if b not in candidates]
+    if rest and all(t.problem for t in trials):
+        log.warning("backend auto: %s refused (%s); measuring %s", ", ".join(candidates),
+                    "; ".join(f"{t.backend}: {t.problem}" for t in trials), ", ".join(rest))
+        with step(f"measuring {', '.join(rest)} as well"):
+            trials += _trials(settings, rest, kept, clock)[0]
+    chosen, reason = choose(trials)
+    skipped = [b for b in CANDIDATES if b not in {t.backend for t in trials}]
+    if skipped:
+        reason += f"; not measured: {', '.join(skipped)} ({why or 'not candidates'})"
+    return Choice(chosen, f"{reason}; reference {reference}", key,
+                  datetime.now(UTC).isoformat(timespec="seconds"), context or {}, tuple(trials))
+
+
+class KeptLoader:
+    """A loader that keeps what it loaded: measuring loads each backend once (the reference
+    too, when it is also a candidate), and the chosen one is then used as it was loaded."""
+
+    def __init__(self, loader: Loader = load_backend) -> None:
+        self.loader = loader
+        self.loaded: dict[str, Embedder] = {}
+
+    def __call__(self, settings: Settings, backend: str) -> Embedder:
+        if backend not in self.loaded:
+            self.loaded[backend] = self.loader(settings, backend)
+        return self.loaded[backend]
+
+
+def _trials(settings: Settings, candidates: Sequence[str], loader: Loader,
+            clock: Callable[[], float]) -> tuple[list[Trial], str]:
     questions, passages = probe_text()
     texts = questions + passages
     embedders: dict[str, Embedder] = {}
     errors: dict[str, str] = {}
-    for backend in dict.fromkeys([*REFERENCES, *candidates]):
+
+    def load(backend: str) -> None:
         try:
             embedders[backend] = loader(settings, backend)
         except Exception as exc:  # a runtime missing or failing here: not a candidate
             errors[backend] = f"{type(exc).__name__}: {exc}"
             log.warning("backend auto: %s unavailable: %s", backend, errors[backend])
+
+    for backend in REFERENCES:  # the first that loads; torch only when ONNX Runtime fails
+        load(backend)
+        if backend in embedders:
+            break
     reference = next((b for b in REFERENCES if b in embedders), None)
     if reference is None:
         raise KoreaQAError(f"no float32 reference backend loads: {errors}")
-    expected = embedders[reference].encode(texts, batch_size=PASSAGE_BATCH)
-    timings: dict[str, list[tuple[float, float]]] = {b: [] for b in embedders}
-    for _ in range(ROUNDS):  # interleaved, so a noisy moment hits every backend alike
-        for backend, embedder in embedders.items():
-            if backend in candidates:
-                timings[backend].append(_timed(embedder, questions, passages, clock))
-    trials = []
     for backend in candidates:
         if backend not in embedders:
-            trials.append(Trial(backend, error=errors.get(backend, "not loaded")))
-            continue
-        trials.append(_trial(backend, embedders[backend], texts, expected, timings[backend],
-                             len(questions), len(passages)))
-    chosen, reason = choose(trials)
-    return Choice(chosen, f"{reason}; reference {reference}", key,
-                  datetime.now(UTC).isoformat(timespec="seconds"), context or {}, tuple(trials))
+            load(backend)
+    expected = embedders[reference].encode(texts, batch_size=PASSAGE_BATCH)
+    timings: dict[str, list[tuple[float, float]]] = {b: [] for b in candidates}
+    for _ in range(ROUNDS):  # interleaved, so a noisy moment hits every backend alike
+        for backend in candidates:
+            if backend in embedders:
+                timings[backend].append(_timed(embedders[backend], questions, passages, clock))
+    trials = [_trial(backend, embedders[backend], texts, expected, timings[backend],
+                     len(questions), len(passages)) if backend in embedders else
+              Trial(backend, error=errors.get(backend, "not loaded")) for backend in candidates]
+    return trials, reference
 
 
 def _timed(embedder: Embedder, questions: list[str], passages: list[str],
