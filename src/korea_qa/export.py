@@ -158,7 +158,9 @@ def _hashed_key(path: Path, stamp: tuple[tuple[str, int, int], ...]) -> str:
     return f"{name}-{digest.hexdigest()[:12]}"
 
 
-def _export_onnx(model_path: str, target: Path) -> None:
+def traceable(model_path: str) -> tuple[Any, tuple[Any, ...]]:
+    """The model as a module from keyword inputs to token embeddings, and an example input:
+    what an exporter traces (`bench/first_start.py` also converts it straight to OpenVINO)."""
     import torch
     from transformers import AutoModel
 
@@ -179,7 +181,13 @@ def _export_onnx(model_path: str, target: Path) -> None:
     # into their own attention kernels; the SDPA export is 1.4x slower under OpenVINO here.
     model = LastHiddenState(AutoModel.from_pretrained(
         model_path, attn_implementation="eager", local_files_only=True)).eval()
-    example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in INPUTS)
+    return model, tuple(torch.ones((2, 8), dtype=torch.int64) for _ in INPUTS)
+
+
+def _export_onnx(model_path: str, target: Path) -> None:
+    import torch
+
+    model, example = traceable(model_path)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
     with atomic_path(target) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices

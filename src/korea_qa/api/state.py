@@ -105,12 +105,12 @@ class ServiceState:
                      view.generation, view.count_passages())
 
     def _settle_backend(self, provisional: Model,
-                        finish: Callable[[Model], Model] = finish_auto) -> None:
+                        finish: Callable[[Model], Model] | None = None) -> None:
         """Measure `auto` now that the service answers; when another backend wins, switch
         to it (`switch`). Any failure leaves the provisional backend serving."""
         started = time.perf_counter()
         try:
-            chosen = finish(provisional)
+            chosen = (finish or finish_auto)(provisional)
             if chosen.settings.backend != provisional.settings.backend \
                     and not self._stop.is_set():
                 self.switch(chosen)
