@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe
 
+import korea_qa.evaluate.gold as gold
 from korea_qa import export
 from korea_qa.backends import probe_text
 from korea_qa.cpu import resolve_threads
 from korea_qa.embed import ExportedEmbedder, _openvino_runner, load_backend, one_feed_each
-from korea_qa.evaluate import gold
 from korea_qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

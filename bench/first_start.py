@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe
 
-from korea_qa import backends, export
+import korea_qa.backends as backends
+import korea_qa.export as export
 from korea_qa.embed import load_backend
 from korea_qa.settings import Settings
 
