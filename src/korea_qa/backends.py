@@ -17,9 +17,13 @@ a candidate whose cosines fall below `MIN_MEAN_COSINE` / `MIN_COSINE` (as int8 w
 CPU whose kernels saturate), or whose vector of a text alone differs from the same text's
 vector in a batch by more than `MAX_BATCH_DIFF`, is refused on this machine.
 
+Where the CPU's flags already decide (`candidates_for`), only the candidates they leave are
+measured; the others are measured too if those all fail a check.
+
 The choice, the reason and every figure go to `<cache_dir>/backend/<model>.json` and the
 log; later starts read it back (milliseconds) while the CPU, the model weights, the thread
 count and the package versions are the same, and measure again when any of them changes.
+Nothing here runs unless asked: resolving `auto` is a start-up step (`korea_qa.startup`).
 """
 
 from __future__ import annotations
@@ -170,7 +174,7 @@ def candidates_here() -> tuple[tuple[str, ...], str]:
 def candidates_for(cpu: CpuInfo) -> tuple[tuple[str, ...], str]:
     """The candidates worth measuring on this CPU, and why. Where the CPU has int8 dot
     products (VNNI) and no AMX, OpenVINO int8 was the fastest on every such CPU measured
-    (bench/README.md: 1.6x the next on the AMD EPYC, 2.7x on the Intel Xeon), so it alone is
+    (bench/README.md: 1.4x the next on the AMD EPYC, 2.7x on the Intel Xeon), so it alone is
     measured and checked; the others only if it fails a check. With AMX, bfloat16 may
     compete, so both OpenVINO precisions are measured; elsewhere every candidate."""
     if {"amx_tile", "amx_int8"} <= cpu.flags:
