@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe
 
+import korea_qa.backend_probe as probe
 import korea_qa.backends as backends
 import korea_qa.export as export
 from korea_qa.embed import load_backend
@@ -95,7 +96,7 @@ def measurements(settings: Settings) -> dict[str, Any]:
     narrowed, why = backends.candidates_here()
     for name, candidates in (("all", backends.CANDIDATES), ("narrowed", narrowed)):
         started = time.perf_counter()
-        choice = backends.measure(settings, candidates, loader=load_backend, why=why)
+        choice = probe.measure(settings, candidates, loader=load_backend, why=why)
         out[name] = {"candidates": list(candidates), "seconds": time.perf_counter() - started,
                      "chosen": choice.backend}
     return out

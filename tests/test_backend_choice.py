@@ -9,15 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from korea_qa import backends, export, startup
-from korea_qa.backends import (
-    CANDIDATES,
-    Trial,
-    choose,
-    measure,
-    read_record,
-    resolve_backend,
-)
+from korea_qa import backend_probe, backends, export, startup
+from korea_qa.backend_probe import measure, resolve_backend
+from korea_qa.backends import CANDIDATES, Trial, choose, read_record
 from korea_qa.cpu import CpuInfo
 from korea_qa.embed import HashEmbedder
 from korea_qa.errors import KoreaQAError
@@ -116,7 +110,7 @@ def cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setattr(export, "model_key", lambda path: "fake-model-1234")
     # A CPU without int8 dot products: every candidate is measured.
     monkeypatch.setattr(backends, "cpu_info", lambda: cpu("avx2", "fma"))
-    monkeypatch.setattr(backends, "CLOCK", CLOCK)
+    monkeypatch.setattr(backend_probe, "CLOCK", CLOCK)
     return Settings(cache_dir=tmp_path / "cache")
 
 
@@ -220,7 +214,7 @@ def test_a_read_only_cache_still_chooses(cached: Settings, monkeypatch: pytest.M
         raise PermissionError(13, "read-only file system")
         yield
 
-    monkeypatch.setattr(backends, "locked", refused)
+    monkeypatch.setattr(backend_probe, "locked", refused)
     original = Path.write_text
 
     def read_only(self: Path, *args: object, **kwargs: object) -> int:

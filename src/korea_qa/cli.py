@@ -218,7 +218,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.backends import read_record, record_path, resolve_backend
+    from korea_qa.backend_probe import resolve_backend
+    from korea_qa.backends import read_record, record_path
     from korea_qa.cpu import ISA_FLAGS, cpu_info, resolve_threads
 
     cpu = cpu_info()

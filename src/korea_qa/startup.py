@@ -27,15 +27,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from korea_qa.backends import (
-    Choice,
-    KeptLoader,
-    candidates_here,
-    choice_key,
-    measure_and_record,
-    read_record,
-    record_path,
-)
+from korea_qa.backend_probe import KeptLoader, measure_and_record
+from korea_qa.backends import Choice, candidates_here, choice_key, read_record, record_path
 from korea_qa.corpus import corpus_files
 from korea_qa.embed import Embedder, load_backend, load_embedder
 from korea_qa.errors import KoreaQAError
