@@ -28,10 +28,11 @@ import synth
 from machine import describe
 
 from korea_qa.corpus import load_corpus
-from korea_qa.embed import Embedder, load_embedder
+from korea_qa.embed import Embedder
 from korea_qa.library import Library, Stopwatch
 from korea_qa.metadata import Overrides
 from korea_qa.settings import Settings
+from korea_qa.startup import open_model
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("extract", "embed", "commit", "merge")
@@ -150,8 +151,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
-    base = Settings()
-    embedder = load_embedder(base)
+    model = open_model(Settings())  # the start-up step: which backend runs here
+    base, embedder = model.settings, model.embedder
     embedder.encode(["warm up the model"] * 8)
     sentences = synth.real_sentences()
     machine = describe()

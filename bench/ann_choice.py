@@ -78,10 +78,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
-    from korea_qa.embed import load_embedder
+    from korea_qa.startup import open_model
 
-    settings = Settings()
-    db, queries = vectors(settings, load_embedder(settings).model_id)
+    model = open_model(Settings())
+    settings = model.settings
+    db, queries = vectors(settings, model.embedder.model_id)
     _, truth = faiss.knn(queries, db, 200, metric=faiss.METRIC_INNER_PRODUCT)
     rows: list[dict[str, Any]] = []
     kinds: list[str] = args.kinds.split(",")

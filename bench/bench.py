@@ -40,8 +40,8 @@ from bench_scifact import scifact_section  # noqa: E402
 from httpload import Server, rss_mib, run_load, search_paths, serve  # noqa: E402
 from load import distinct_questions, judge_overload, load_levels  # noqa: E402
 
-from korea_qa.backends import resolve_backend  # noqa: E402
-from korea_qa.cpu import cpu_info  # noqa: E402
+from korea_qa.backend_probe import resolve_backend  # noqa: E402
+from korea_qa.cpu import cpu_info, resolve_threads  # noqa: E402
 from korea_qa.embed import BACKENDS, load_embedder  # noqa: E402
 from korea_qa.evaluate.gold import load_gold  # noqa: E402
 from korea_qa.library import Library  # noqa: E402
@@ -57,11 +57,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="korea-qa-bench-"))
     cpu = cpu_info()
     choice = resolve_backend(base)  # as a first start does: measured once, then recorded
-    serve_backend = args.serve_backend or base.resolved_backend()
+    serve_backend = args.serve_backend or (
+        choice.backend if base.backend == "auto" else base.backend)
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
         "cpu": cpu.model, "cpu_info": cpu.summary(), "all_flags": sorted(cpu.flags),
-        "python": platform.python_version(), "threads": base.inference_threads(),
+        "python": platform.python_version(), "threads": resolve_threads(base.threads),
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "auto_choice": json.loads(choice.to_json()), "served_backend": serve_backend,
         "questions": len(questions), "work_dir": str(work)}

@@ -36,6 +36,7 @@ from korea_qa.library import Library
 from korea_qa.scale.local import free_port, milvus_lite_server, two_node_cluster
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
+from korea_qa.startup import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,8 +60,8 @@ def main() -> int:
             milvus_lite_server(Path(tmp) / "lite", Path(tmp) / "lite.log") as uri:
         root = Path(tmp)
         shutil.copytree(ROOT / "corpus", root / "corpus")
-        base = Settings(corpus_dir=root / "corpus", index_dir=root / "index",
-                        log_level="warning", query_cache_size=0)
+        base = resolve(Settings(corpus_dir=root / "corpus", index_dir=root / "index",
+                                log_level="warning", query_cache_size=0)).settings
         stores = {"local": base,
                   "milvus": base.model_copy(update={"store": "milvus", "milvus_uri": uri})}
         embedder = load_embedder(base)

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from korea_qa.embed import load_embedder  # noqa: E402
 from korea_qa.evaluate.gold import load_gold, open_searcher  # noqa: E402
 from korea_qa.search import Searcher  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
+from korea_qa.startup import open_model  # noqa: E402
 
 SEED = {"sentence_weight": 0.0, "dense_weight": 0.6, "bm25_k1": 1.2}
 
@@ -36,8 +36,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mode", default="hybrid")
     args = parser.parse_args()
-    now = Settings()
-    embedder = load_embedder(now)
+    model = open_model(Settings())
+    now, embedder = model.settings, model.embedder
     searchers = {"seed": open_searcher(now.model_copy(update=SEED), embedder=embedder),
                  "now": open_searcher(now, embedder=embedder)}
     questions = [i.question for i in load_gold(ROOT / "eval" / "gold.jsonl")]

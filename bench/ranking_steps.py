@@ -58,6 +58,7 @@ from korea_qa.evaluate.beir import MaxSimVectors, doc_windows
 from korea_qa.evaluate.embed_cache import CachedEmbedder
 from korea_qa.lexical import Bm25Params
 from korea_qa.settings import Settings
+from korea_qa.startup import resolve
 
 SEED_BM25, FINAL_BM25 = Bm25Params(1.2, 0.75), Bm25Params(0.6, 0.75)
 Maker = Callable[[Data], tuple[np.ndarray, Scorer]]  # a collection -> its BM25, its scorer
@@ -91,7 +92,7 @@ class Steps:
     group of steps; each prints its rows."""
 
     def __init__(self, scifact: Path) -> None:
-        self.settings = Settings()
+        self.settings = resolve(Settings()).settings
         self.embedder = CachedEmbedder(load_embedder(self.settings), self.settings.cache_dir)
         self.gold = gold_data(self.settings, self.embedder)
         self.pairs = [scifact_data(scifact, s, self.embedder, self.settings)

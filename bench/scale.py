@@ -40,9 +40,10 @@ from httpload import rss_mib, run_load, search_paths, serve
 from machine import describe
 from scale_report import report
 
-from korea_qa.embed import Embedder, load_embedder
+from korea_qa.embed import Embedder
 from korea_qa.library import Library
 from korea_qa.settings import Settings
+from korea_qa.startup import open_model
 from korea_qa.store.base import Put
 from korea_qa.store.engine import store_options
 from korea_qa.store.folder import LocalEngine
@@ -156,9 +157,11 @@ def rss_parts(pid: int) -> dict[str, int]:
     return out
 
 
-def writes(index_dir: Path, work: Path, embedder: Embedder, repeats: int) -> dict[str, Any]:
+def writes(settings: Settings, index_dir: Path, work: Path, embedder: Embedder,
+           repeats: int) -> dict[str, Any]:
     """Add, replace and remove one 1,500-word saved page, with the real model."""
-    library = Library(Settings(index_dir=index_dir, corpus_dir=work / "corpus"), embedder)
+    library = Library(settings.model_copy(update={"index_dir": index_dir,
+                                                  "corpus_dir": work / "corpus"}), embedder)
     try:
         return one_article(library, repeats, "scale-added")
     finally:
@@ -182,9 +185,9 @@ def main() -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="korea-qa-scale-"))
     (work / "corpus").mkdir(parents=True, exist_ok=True)
     index_dir = work / "index"
-    settings = Settings()
+    model = open_model(Settings())
+    settings, embedder = model.settings, model.embedder
     options = store_options(settings)
-    embedder = load_embedder(settings)
     result: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                               "machine": describe(), "model": embedder.model_id,
                               "ann": {"min_rows": options.ann.min_rows,
@@ -215,7 +218,7 @@ def main() -> int:
             work, embedder, settings, ROOT / "corpus", ROOT / "eval" / "gold.jsonl")
         result["load_before_http"] = [round(x, 2) for x in os.getloadavg()]
         result["http"] = http(index_dir, work, qs)
-        result["writes"] = writes(index_dir, work, embedder, repeats=3)
+        result["writes"] = writes(settings, index_dir, work, embedder, repeats=3)
         result["model_rate"] = model_rate(embedder, settings)
         result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:

@@ -25,6 +25,7 @@ from korea_qa.library import Library
 from korea_qa.query import Question, question_record
 from korea_qa.records import Filters
 from korea_qa.settings import Settings
+from korea_qa.startup import open_model
 from korea_qa.store.folder import IndexFolder
 from korea_qa.store.view import LocalView
 from korea_qa.tokenize import token_spans
@@ -131,7 +132,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_settings(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Settings:
     """The real model over the real corpus, built once per test session."""
     index_dir = tmp_path_factory.mktemp("real-index")
-    settings = Settings(corpus_dir=CORPUS, index_dir=index_dir, cache_dir=model_cache)
+    settings = resolved(Settings(corpus_dir=CORPUS, index_dir=index_dir, cache_dir=model_cache))
     build_index(settings, real_embedder(settings))
     return settings
 
@@ -139,8 +140,19 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -
 _REAL: dict[str, Embedder] = {}
 
 
+def resolved(settings: Settings) -> Settings:
+    """The settings with `backend = "auto"` resolved, as a start-up does (measured once per
+    session and cache folder; the model it loads is kept for `real_embedder`)."""
+    if settings.backend != "auto" or settings.model.startswith("hash:"):
+        return settings
+    model = open_model(settings)
+    _REAL.setdefault(model.settings.model_id(), model.embedder)
+    return model.settings
+
+
 def real_embedder(settings: Settings) -> Embedder:
     """One loaded model per model id (backend included) for the whole test session."""
+    settings = resolved(settings)
     key = settings.model_id()
     if key not in _REAL:
         _REAL[key] = load_embedder(settings)

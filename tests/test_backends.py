@@ -3,6 +3,7 @@ PyTorch's, builds an index and answers real questions with the right passage."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from conftest import CORPUS, ROOT, build_index, real_embedder
 from korea_qa.embed import BACKENDS, ExportedEmbedder, load_embedder
 from korea_qa.errors import IndexNotReady
 from korea_qa.evaluate.gold import is_hit, load_gold
-from korea_qa.export import INT8_FILE, ONNX_FILE, model_key, onnx_model
+from korea_qa.export import INT8_FILE, ONNX_FILE, model_key, onnx_model, openvino_int8_model
 from korea_qa.library import Library
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
@@ -131,3 +132,42 @@ def test_index_of_another_backend_is_refused(real_settings: Settings) -> None:
     other = real_settings.model_copy(update={"backend": "onnx"})
     with pytest.raises(IndexNotReady, match="built with model"):
         Library(other, real_embedder(other)).view()
+
+
+@pytest.mark.real_model
+def test_a_first_start_serves_float32_then_switches_to_the_measured_backend(
+        tmp_path: Path, corpus_dir: Path, model_cache: Path, gold: dict[str, object]) -> None:
+    """`korea-qa serve --build` on a machine with no record: the reference (onnx) builds and
+    answers at once; the background measurement records a choice and the server answers
+    from an index built by that backend alone."""
+    from korea_qa.api.state import ServiceState
+    from korea_qa.backends import read_record, record_path
+    from korea_qa.cli import build_index as cli_build_index
+    from korea_qa.startup import PROVISIONAL, resolve
+
+    # The session's export and calibration, copied: only the record is missing.
+    openvino_int8_model(Settings().model_path(), model_cache)
+    cache = tmp_path / "cache"
+    shutil.copytree(model_cache / "onnx", cache / "onnx")
+    settings = Settings(corpus_dir=corpus_dir, index_dir=tmp_path / "index", cache_dir=cache)
+    resolution = resolve(settings, provisional=True)
+    assert resolution.pending and resolution.settings.backend == PROVISIONAL
+    model = cli_build_index(resolution)
+    assert model is not None and model.pending
+    state = ServiceState(model.settings)
+    state.start(model=model)
+    try:
+        item = gold["lifeline-04"]
+        first = state.ready_searcher().search(item.question, k=1)  # type: ignore[attr-defined]
+        assert is_hit(first.hits[0].passage.text, item)
+        assert state.ready_searcher().view.info()["model"].endswith(f"@{PROVISIONAL}")
+        next(t for t in state._threads if t.name == "korea-qa-backend").join(timeout=600)
+        choice = read_record(record_path(settings))
+        assert choice is not None and state.settings.backend == choice.backend
+        assert state.ready_searcher().view.info()["model"] == state.settings.model_id()
+        assert state.embedder is not None and state.embedder.model_id == \
+            state.settings.model_id()
+        now = state.ready_searcher().search(item.question, k=1)  # type: ignore[attr-defined]
+        assert is_hit(now.hits[0].passage.text, item)
+    finally:
+        state.stop()

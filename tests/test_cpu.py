@@ -66,8 +66,8 @@ def test_threads_setting_auto_follows_the_cores_and_a_number_wins(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
     monkeypatch.setattr(cpu, "cgroup_cpu_quota", lambda root=None: None)
     assert resolve_threads("auto") == 3
-    assert Settings().inference_threads() == 3
-    assert Settings(threads=1).inference_threads() == 1
+    assert resolve_threads(Settings().threads) == 3
+    assert resolve_threads(Settings(threads=1).threads) == 1
 
 
 def test_old_threads_env_name_still_works(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ United Nations. The tokenizer (`korea_qa.tokenize`) replaces every listed spelli
 questions and passages alike, by one term per name, which it does not stem.
 
 The list is data, in `aliases.txt` beside this module (its header says how to edit it). Its
-digest is part of the index fingerprint (`Settings.index_fingerprint`): the index stores
+digest is part of the index fingerprint (`Library.fingerprint`): the index stores
 tokens, so an edit makes a built index stale.
 
 What a word is (`words`) is decided here, for the list and the tokenizer alike: a spelling

@@ -1,12 +1,11 @@
-"""`backend = "auto"`: measure the inference backends on this machine once, use the fastest
-that keeps the quality bound, and remember the choice.
+"""`backend = "auto"`: the inference backends are measured on this machine once, the fastest
+that keeps the quality bound is used, and the choice is remembered. This module judges
+(the candidates, the checks, the choice) and keeps the record; `korea_qa.backend_probe`
+measures.
 
 Which backend is fastest depends on the CPU (OpenVINO in bfloat16 on Intel AMX, int8 where
 there is VNNI, ...), so it is measured where the service runs, not fixed at development
-time. The measurement is a short fixed workload on text the package ships
-(`data/probe.txt`, held out from the int8 calibration): its questions one at a time and its
-passages in small batches, in two interleaved rounds (the best round counts, as a busy
-neighbour only ever slows a round down).
+time, on a short fixed workload (`korea_qa.backend_probe`).
 
 "Keeps the quality bound" is judged in two steps. Offline, the bench measures SciFact test
 nDCG@10 of every backend against PyTorch float32 (bench/README.md); only the backends that
@@ -17,34 +16,28 @@ a candidate whose cosines fall below `MIN_MEAN_COSINE` / `MIN_COSINE` (as int8 w
 CPU whose kernels saturate), or whose vector of a text alone differs from the same text's
 vector in a batch by more than `MAX_BATCH_DIFF`, is refused on this machine.
 
+Where the CPU's flags already decide (`candidates_for`), only the candidates they leave are
+measured; the others are measured too if those all fail a check.
+
 The choice, the reason and every figure go to `<cache_dir>/backend/<model>.json` and the
 log; later starts read it back (milliseconds) while the CPU, the model weights, the thread
 count and the package versions are the same, and measure again when any of them changes.
+Nothing here runs unless asked: resolving `auto` is a start-up step (`korea_qa.startup`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from korea_qa.cpu import cpu_info
-from korea_qa.embed import Embedder, load_backend
+from korea_qa.cpu import CpuInfo, cpu_info, resolve_threads
 from korea_qa.errors import KoreaQAError
-from korea_qa.files import atomic_write, locked
 from korea_qa.settings import Settings
-
-log = logging.getLogger("korea_qa.backends")
 
 # Validated offline by the bench (SciFact within 0.005 of PyTorch float32, dense and
 # hybrid; vectors independent of batch mates). onnx-int8 is left out: dynamic
@@ -54,12 +47,8 @@ REFERENCES: tuple[str, ...] = ("onnx", "torch")
 MIN_MEAN_COSINE = 0.995
 MIN_COSINE = 0.985
 MAX_BATCH_DIFF = 2e-3
-ROUNDS = 2
-PASSAGE_BATCH = 8
 PACKAGES = ("korea-qa", "onnxruntime", "openvino", "nncf", "torch", "sentence-transformers",
             "tokenizers")
-
-Loader = Callable[[Settings, str], Embedder]
 
 
 @dataclass(frozen=True)
@@ -113,57 +102,34 @@ def choose(trials: Sequence[Trial]) -> tuple[str, str]:
         raise KoreaQAError("no inference backend passed the checks on this machine: " +
                            "; ".join(f"{t.backend}: {t.problem}" for t in trials))
     best = good[0]
-    why = (f"fastest of {', '.join(t.backend for t in good)} on the probe workload "
-           f"({best.workload_s:.3f} s; question {best.question_ms:.2f} ms, "
-           f"{best.passages_per_s:.1f} passages/s)")
+    figures = (f"{best.workload_s:.3f} s; question {best.question_ms:.2f} ms, "
+               f"{best.passages_per_s:.1f} passages/s; cosine mean {best.cosine_mean:.4f}, "
+               f"min {best.cosine_min:.4f}")
+    why = (f"fastest of {', '.join(t.backend for t in good)} on the probe workload ({figures})"
+           if len(trials) > 1 else f"passed the checks on the probe workload ({figures})")
     refused = [f"{t.backend} ({t.problem})" for t in trials if t.problem]
     return best.backend, why + (f"; refused: {'; '.join(refused)}" if refused else "")
 
 
-# ---------------------------------------------------------------- the record
+# ---------------------------------------------------------------- candidates and the record
 
 
-_MEMO: dict[tuple[str, ...], Choice] = {}
+def candidates_here() -> tuple[tuple[str, ...], str]:
+    return candidates_for(cpu_info())
 
 
-def resolve_backend(settings: Settings, *, loader: Loader = load_backend,
-                    candidates: Sequence[str] = CANDIDATES) -> Choice:
-    """The recorded choice for this machine, model and versions; measured once if none."""
-    # Within a process the CPU and the versions stay put: skip even hashing the weights.
-    memo = (str(settings.cache_dir.resolve()), settings.model_path(),
-            str(settings.inference_threads()), *candidates)
-    if memo in _MEMO:
-        return _MEMO[memo]
-    key, context = choice_key(settings, candidates)
-    path = record_path(settings)
-    choice = read_record(path, key)
-    if choice is None:
-        choice = _measure_and_record(settings, candidates, loader, key, context, path)
-    log.info("backend auto: %s (%s; measured %s, %s)", choice.backend, choice.reason,
-             choice.measured_at, path)
-    _MEMO[memo] = choice
-    return choice
-
-
-def _measure_and_record(settings: Settings, candidates: Sequence[str], loader: Loader,
-                        key: str, context: dict[str, Any], path: Path) -> Choice:
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(locked(path.parent))
-        except OSError as exc:  # a read-only cache: choose anyway, for this process only
-            log.warning("backend auto: cannot lock %s (%s); the choice is not recorded",
-                        path.parent, exc)
-        choice = read_record(path, key)  # another process may have measured meanwhile
-        if choice is not None:
-            return choice
-        log.info("backend auto: measuring %s on this CPU (once; recorded in %s)",
-                 ", ".join(candidates), path)
-        choice = measure(settings, candidates, loader=loader, key=key, context=context)
-        try:
-            atomic_write(path, choice.to_json())
-        except OSError as exc:
-            log.warning("backend auto: cannot record the choice in %s (%s)", path, exc)
-        return choice
+def candidates_for(cpu: CpuInfo) -> tuple[tuple[str, ...], str]:
+    """The candidates worth measuring on this CPU, and why. Where the CPU has int8 dot
+    products (VNNI) and no AMX, OpenVINO int8 was the fastest on every such CPU measured
+    (bench/README.md: 1.4x the next on the AMD EPYC, 2.7x on the Intel Xeon), so it alone is
+    measured and checked; the others only if it fails a check. With AMX, bfloat16 may
+    compete, so both OpenVINO precisions are measured; elsewhere every candidate."""
+    if {"amx_tile", "amx_int8"} <= cpu.flags:
+        return ("openvino-int8", "openvino"), "AMX: OpenVINO's int8 and bfloat16"
+    vnni = sorted(cpu.flags & {"avx512_vnni", "avx_vnni"})
+    if vnni:
+        return ("openvino-int8",), f"int8 dot products ({', '.join(vnni)})"
+    return CANDIDATES, "no int8 dot products: every candidate"
 
 
 def record_path(settings: Settings) -> Path:
@@ -188,7 +154,7 @@ def choice_key(settings: Settings, candidates: Sequence[str]) -> tuple[str, dict
     cpu = cpu_info()
     context = {"cpu": cpu.summary(), "all_flags_sha": hashlib.sha256(
                    " ".join(sorted(cpu.flags)).encode()).hexdigest()[:16],
-               "threads": settings.inference_threads(),
+               "threads": resolve_threads(settings.threads),
                "model": model_key(settings.model_path()), "versions": versions(),
                "candidates": list(candidates),
                "bounds": [MIN_MEAN_COSINE, MIN_COSINE, MAX_BATCH_DIFF]}
@@ -205,76 +171,3 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "absent"
     return out
-
-
-# ---------------------------------------------------------------- the measurement
-
-
-def probe_text() -> tuple[list[str], list[str]]:
-    """(questions, passages) of the shipped probe text: short lines are questions."""
-    data = resources.files("korea_qa") / "data" / "probe.txt"
-    lines = [line for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [t for t in lines if len(t) < 300], [t for t in lines if len(t) >= 300]
-
-
-def measure(settings: Settings, candidates: Sequence[str], *, loader: Loader = load_backend,
-            key: str = "", context: dict[str, Any] | None = None,
-            clock: Callable[[], float] = time.perf_counter) -> Choice:
-    questions, passages = probe_text()
-    texts = questions + passages
-    embedders: dict[str, Embedder] = {}
-    errors: dict[str, str] = {}
-    for backend in dict.fromkeys([*REFERENCES, *candidates]):
-        try:
-            embedders[backend] = loader(settings, backend)
-        except Exception as exc:  # a runtime missing or failing here: not a candidate
-            errors[backend] = f"{type(exc).__name__}: {exc}"
-            log.warning("backend auto: %s unavailable: %s", backend, errors[backend])
-    reference = next((b for b in REFERENCES if b in embedders), None)
-    if reference is None:
-        raise KoreaQAError(f"no float32 reference backend loads: {errors}")
-    expected = embedders[reference].encode(texts, batch_size=PASSAGE_BATCH)
-    timings: dict[str, list[tuple[float, float]]] = {b: [] for b in embedders}
-    for _ in range(ROUNDS):  # interleaved, so a noisy moment hits every backend alike
-        for backend, embedder in embedders.items():
-            if backend in candidates:
-                timings[backend].append(_timed(embedder, questions, passages, clock))
-    trials = []
-    for backend in candidates:
-        if backend not in embedders:
-            trials.append(Trial(backend, error=errors.get(backend, "not loaded")))
-            continue
-        trials.append(_trial(backend, embedders[backend], texts, expected, timings[backend],
-                             len(questions), len(passages)))
-    chosen, reason = choose(trials)
-    return Choice(chosen, f"{reason}; reference {reference}", key,
-                  datetime.now(UTC).isoformat(timespec="seconds"), context or {}, tuple(trials))
-
-
-def _timed(embedder: Embedder, questions: list[str], passages: list[str],
-           clock: Callable[[], float]) -> tuple[float, float]:
-    """(median seconds per lone question, seconds for the passages in batches)."""
-    embedder.encode(questions[:2])  # first shapes compile
-    per_question = []
-    for q in questions:
-        t0 = clock()
-        embedder.encode([q])
-        per_question.append(clock() - t0)
-    t0 = clock()
-    embedder.encode(passages, batch_size=PASSAGE_BATCH)
-    return float(np.median(per_question)), clock() - t0
-
-
-def _trial(backend: str, embedder: Embedder, texts: list[str], expected: np.ndarray,
-           rounds: list[tuple[float, float]], n_questions: int, n_passages: int) -> Trial:
-    batched = embedder.encode(texts, batch_size=PASSAGE_BATCH)
-    alone = np.stack([embedder.encode([t])[0] for t in texts[::4]])
-    cosines = (batched * expected).sum(axis=1)
-    question_s = min(r[0] for r in rounds)
-    passages_s = min(r[1] for r in rounds)
-    return Trial(backend, question_ms=round(question_s * 1000, 3),
-                 passages_per_s=round(n_passages / max(passages_s, 1e-9), 2),
-                 workload_s=round(question_s * n_questions + passages_s, 4),
-                 cosine_mean=round(float(cosines.mean()), 5),
-                 cosine_min=round(float(cosines.min()), 5),
-                 batch_max_diff=float(np.abs(alone - batched[::4]).max()))

@@ -37,6 +37,8 @@ class QueryEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, Future[np.ndarray]] | None] = queue.Queue()
+        self._closed = False
+        self._closing = threading.Lock()
         self._worker = threading.Thread(target=self._run, name="korea-qa-encoder", daemon=True)
         self._worker.start()
         self.calls = 0  # model calls made, for tests and metrics
@@ -58,7 +60,13 @@ class QueryEncoder:
 
     def submit(self, text: str) -> Future[np.ndarray]:
         future: Future[np.ndarray] = Future()
-        self._queue.put((text, future))
+        with self._closing:
+            if not self._closed:
+                self._queue.put((text, future))
+                return future
+        # Closed (the server switched to another backend): a request that took this encoder
+        # before the switch is encoded here, by the model its index was built with.
+        self._encode_batch([(text, future)])
         return future
 
     def queue_depth(self) -> int:
@@ -66,7 +74,11 @@ class QueryEncoder:
         return self._queue.qsize()
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Finish what is queued and stop the worker; later questions are encoded in the
+        caller's thread."""
+        with self._closing:
+            self._closed = True
+            self._queue.put(None)
         self._worker.join(timeout=5)
 
     # -- cache

@@ -10,13 +10,16 @@ import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from korea_qa.errors import KoreaQAError
 from korea_qa.resources import exhausted
 from korea_qa.settings import MODES, Settings, setting_errors
+
+if TYPE_CHECKING:
+    from korea_qa.startup import Model, Resolution
 
 EPILOG = """examples:
   korea-qa build
@@ -88,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the HTTP API and the search page")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--build", action="store_true",
+                       help="first bring the index in step with the corpus folder, in this "
+                       "process (what `make serve` runs); on a first start with a small "
+                       "corpus, backend auto is measured in the background meanwhile")
     serve.add_argument("--ray", metavar="ADDRESS", help="serve replicas with Ray Serve on "
                        "this Ray cluster (auto, or host:port; the scale extra)")
     serve.add_argument("--replicas", type=int, default=2, help="replicas with --ray "
@@ -130,27 +137,47 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.embed import load_embedder
-    from korea_qa.library import Library
+    from korea_qa.startup import resolve
 
-    library = Library(settings, load_embedder(settings))
-    started = time.perf_counter()
-    if args.full:
-        library.rebuild(progress=not args.quiet)
-    else:
-        plan = library.plan()
-        reason = plan.reason()
-        if reason is None:
-            print(f"index is up to date in {settings.index_dir}")
-            return 0
-        print(f"updating the index: {reason}")
-        library.sync(progress=not args.quiet)
-    view = library.view()
-    counts = view.info()["counts"]
-    print(f"index {view.name} in {settings.index_dir}: {counts['articles']} articles, "
-          f"{counts['passages']} passages ({time.perf_counter() - started:.1f} s)")
-    view.close()
+    build_index(resolve(settings), full=args.full, quiet=args.quiet)
     return 0
+
+
+def build_index(resolution: Resolution, *, full: bool = False,
+                quiet: bool = False) -> Model | None:
+    """Bring the index in step with the corpus (in full with `full`). The model is loaded
+    only when something is to be embedded, and then returned; None: up to date."""
+    from korea_qa.library import Library
+    from korea_qa.startup import load
+    from korea_qa.steps import step
+
+    started, reason = time.perf_counter(), None
+    if not full:
+        planner = Library(resolution.settings)
+        try:
+            reason = planner.plan().reason()
+        finally:
+            planner.close()
+        if reason is None:
+            print(f"index is up to date in {resolution.settings.index_dir}")
+            return None
+        print(f"updating the index: {reason}")
+    model = load(resolution)
+    library = Library(model.settings, model.embedder)
+    try:
+        with step("rebuilding the index in full" if full else "updating the index"):
+            if full:
+                library.rebuild(progress=not quiet)
+            else:
+                library.sync(progress=not quiet)
+        view = library.view()
+        counts = view.info()["counts"]
+        print(f"index {view.name} in {model.settings.index_dir}: {counts['articles']} "
+              f"articles, {counts['passages']} passages ({time.perf_counter() - started:.1f} s)")
+        view.close()
+    finally:
+        library.close()
+    return model
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -164,27 +191,33 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from korea_qa.api import create_app
+    from korea_qa.startup import load, resolve
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    model = None
+    if args.build:
+        resolution = resolve(settings, provisional=True)
+        model = build_index(resolution) or load(resolution)
+    uvicorn.run(create_app(settings, model=model), host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False)
     return 0
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.api.schemas import SearchResponse
-    from korea_qa.embed import load_embedder
     from korea_qa.library import Library
     from korea_qa.query import check_question, make_filters
     from korea_qa.reader import load_reader
     from korea_qa.search import Searcher
+    from korea_qa.startup import open_model
 
     question = check_question(args.question, settings.max_query_chars)
     filters = make_filters(doc_ids=args.doc_id, source=args.source, author=args.author,
                            published_from=args.published_from, published_to=args.published_to)
-    embedder = load_embedder(settings)
-    reader = load_reader(settings.reader)
-    view = Library(settings, embedder).view()
-    searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings, reader=reader)
+    model = open_model(settings)
+    embedder = model.embedder
+    reader = load_reader(model.settings.reader)
+    view = Library(model.settings, embedder).view()
+    searcher = Searcher(view, lambda q: embedder.encode([q])[0], model.settings, reader=reader)
     result = searcher.search(question, k=args.k, mode=args.mode, filters=filters)
     response = SearchResponse.from_result(result, view)
     if args.json:
@@ -195,15 +228,17 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.backends import read_record, record_path, resolve_backend
-    from korea_qa.cpu import ISA_FLAGS, cpu_info
+    from korea_qa.backend_probe import resolve_backend
+    from korea_qa.backends import read_record, record_path
+    from korea_qa.cpu import ISA_FLAGS, cpu_info, resolve_threads
 
     cpu = cpu_info()
     explicit = settings.backend != "auto" or settings.model.startswith("hash:")
     choice = (read_record(record_path(settings)) if explicit and not
               settings.model.startswith("hash:") else None if explicit else
               resolve_backend(settings))
-    threads, in_use = settings.inference_threads(), settings.resolved_backend()
+    threads = resolve_threads(settings.threads)
+    in_use = choice.backend if choice and not explicit else settings.backend
     if args.json:
         print(json.dumps({"cpu": cpu.summary(),
                           "threads": {"setting": settings.threads, "used": threads},

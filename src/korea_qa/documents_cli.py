@@ -84,17 +84,19 @@ def _files(paths: list[Path]) -> list[Path]:
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.bulk import Source
-    from korea_qa.embed import load_embedder
     from korea_qa.library import Library
     from korea_qa.metadata import Overrides
+    from korea_qa.startup import load, resolve
 
     files = _files(args.paths)
+    resolution = resolve(settings)  # which backend runs here: a start-up step
+    settings = resolution.settings
     overrides = Overrides(**{name: getattr(args, name) for name in STATED_FIELDS})
     if overrides.doc_id and len(files) > 1:
         raise KoreaQAError("--doc-id names one article; give one file with it")
     if args.ray:
         return _add_with_ray(args, files, settings, overrides)
-    library = Library(settings, load_embedder(settings))
+    library = Library(settings, load(resolution).embedder)
     sources = [Source(str(p), p.read_bytes, p.name, overrides) for p in files]
     return _add_in_batches(args, library, sources)
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from korea_qa.cpu import resolve_threads
 from korea_qa.errors import KoreaQAError
 from korea_qa.settings import Settings
 from korea_qa.tokenize import tokenize
@@ -113,23 +114,13 @@ class ExportedEmbedder:
 
     def __init__(self, model_path: str, *, model_id: str, backend: str, cache_dir: Path,
                  threads: int = 2) -> None:
-        from tokenizers import Tokenizer
-
         from korea_qa.export import onnx_model, openvino_int8_model
 
-        folder = Path(model_path)
-        if not folder.is_dir():
-            raise KoreaQAError(f"embedding model folder not found: {model_path}")
         self.model_id = model_id
         self.backend = backend
-        self.dim, max_tokens = _check_pipeline(folder)
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        # As sentence-transformers calls it: pad to the longest in the batch, cut at its
-        # max_seq_length (tokenizer.json itself says fixed 128).
-        self.tokenizer.enable_truncation(max_length=max_tokens)
-        self.tokenizer.no_padding()
+        self.tokenizer, self.dim = load_tokenizer(model_path)
         if backend == "openvino-int8":
-            model_file = openvino_int8_model(model_path, cache_dir, self.feeds)
+            model_file = openvino_int8_model(model_path, cache_dir)
         else:
             model_file = onnx_model(model_path, cache_dir, int8=backend == "onnx-int8")
         if backend in ("openvino", "openvino-int8"):
@@ -141,7 +132,7 @@ class ExportedEmbedder:
 
     def feeds(self, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
         """One model input per text, as `encode` makes them (the int8 calibration's samples)."""
-        return [_feed([e]) for e in self.tokenizer.encode_batch([str(t).strip() for t in texts])]
+        return one_feed_each(self.tokenizer, texts)
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
@@ -160,6 +151,27 @@ class ExportedEmbedder:
                 out[rows] = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
                 bar.update(len(rows))
         return _normalise(out)
+
+
+def load_tokenizer(model_path: str) -> tuple[Any, int]:
+    """The model's tokenizer set up as sentence-transformers runs it, and its dimension."""
+    from tokenizers import Tokenizer
+
+    folder = Path(model_path)
+    if not folder.is_dir():
+        raise KoreaQAError(f"embedding model folder not found: {model_path}")
+    dim, max_tokens = _check_pipeline(folder)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    # As sentence-transformers calls it: pad to the longest in the batch, cut at its
+    # max_seq_length (tokenizer.json itself says fixed 128).
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.no_padding()
+    return tokenizer, dim
+
+
+def one_feed_each(tokenizer: Any, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """One model input per text, as `ExportedEmbedder.encode` makes them."""
+    return [_feed([e]) for e in tokenizer.encode_batch([str(t).strip() for t in texts])]
 
 
 # Batches are padded to a multiple of this many tokens (masked, so the vectors do not
@@ -265,19 +277,22 @@ def _openvino_runner(onnx_file: Path, threads: int, cache_dir: Path) -> Runner:
 
 
 def load_embedder(settings: Settings) -> Embedder:
+    """The model the settings name; `backend = "auto"` must have been resolved (a start-up
+    step: `korea_qa.startup.open_model`, which also loads the model)."""
     if settings.model.startswith("hash:"):
         try:
             return HashEmbedder(int(settings.model.split(":", 1)[1]))
         except ValueError:
             raise KoreaQAError(f"bad model {settings.model!r}: expected hash:DIM") from None
-    backend = settings.resolved_backend()
-    return load_backend(settings, backend)
+    return load_backend(settings, settings.backend)
 
 
 def load_backend(settings: Settings, backend: str) -> Embedder:
     """The real model on a named backend (the setting aside: what backend selection needs)."""
+    if backend == "auto":
+        raise KoreaQAError("backend 'auto' is resolved at start-up (korea_qa.startup)")
     named = settings.model_copy(update={"backend": backend})
-    threads = settings.inference_threads()
+    threads = resolve_threads(settings.threads)
     if backend != "torch":
         return ExportedEmbedder(settings.model_path(), model_id=named.model_id(),
                                 backend=backend, cache_dir=settings.cache_dir, threads=threads)

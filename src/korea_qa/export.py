@@ -19,14 +19,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import subprocess
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from korea_qa.errors import KoreaQAError
 from korea_qa.files import atomic_path, fsync_file, locked, replace_durably
+from korea_qa.steps import step
 
 log = logging.getLogger("korea_qa.export")
 
@@ -37,7 +40,6 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 RECIPE = "2"
 # Bump when the int8 calibration recipe (NNCF options below) changes.
 INT8_RECIPE = "1"
-Feeds = Callable[[Sequence[str]], list[dict[str, Any]]]
 
 
 def onnx_model(model_path: str, cache_dir: Path, *, int8: bool = False) -> Path:
@@ -49,19 +51,19 @@ def onnx_model(model_path: str, cache_dir: Path, *, int8: bool = False) -> Path:
         return target
     with locked(folder):
         if not fp32.exists():
-            log.info("exporting %s to ONNX in %s (once)", model_path, folder)
-            _export_onnx(model_path, fp32)
+            with step("exporting the model to ONNX (once; PyTorch, in a child process)"):
+                _in_child("onnx", model_path, str(fp32))
         if int8 and not target.exists():
             log.info("quantising %s to int8 (once)", fp32)
             _quantise(fp32, target)
     return target
 
 
-def openvino_int8_model(model_path: str, cache_dir: Path, feeds: Feeds) -> Path:
+def openvino_int8_model(model_path: str, cache_dir: Path) -> Path:
     """The model quantised to int8 with static activation scales (OpenVINO IR), calibrated
-    once on the text the package ships; `feeds` turns texts into the model's inputs."""
+    once on the text the package ships."""
     text = calibration_text()
-    digest = hashlib.sha256((INT8_RECIPE + "\n" + "\n".join(text)).encode()).hexdigest()[:12]
+    digest = calibration_digest(text)
     folder = cache_dir / "onnx" / model_key(model_path) / f"int8-{digest}"
     target = folder / "model.xml"
     if target.exists():
@@ -69,21 +71,55 @@ def openvino_int8_model(model_path: str, cache_dir: Path, feeds: Feeds) -> Path:
     fp32 = onnx_model(model_path, cache_dir)
     with locked(folder):
         if not target.exists():
-            log.info("calibrating int8 (NNCF, %d texts) into %s (once)", len(text), folder)
-            _calibrate(fp32, target, feeds(text))
+            with step(f"calibrating int8 on {len(text)} texts (once; NNCF, in a child process)"):
+                _in_child("int8", model_path, str(fp32), str(target))
     return target
 
 
 def calibration_text() -> list[str]:
-    """The texts int8 is calibrated on (see bench/calibration_text.py): shipped, fixed."""
+    """The texts int8 is calibrated on (see bench/calibration_text.py): shipped, fixed. All
+    425: fewer keep the quality bound but move `make eval` (bench/README.md, "First start")."""
     data = resources.files("korea_qa") / "data" / "calibration.txt"
     return [line for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def calibration_digest(text: list[str] | None = None) -> str:
+    """Names the int8 model: the recipe and the texts it was calibrated on."""
+    text = calibration_text() if text is None else text
+    return hashlib.sha256((INT8_RECIPE + "\n" + "\n".join(text)).encode()).hexdigest()[:12]
+
+
+def _in_child(*args: str) -> None:
+    """Run one step of this module in a child process (`main` below): PyTorch and NNCF
+    (which imports PyTorch) never enter the caller, so a server that exported or calibrated
+    at its first start does not carry them for its life."""
+    done = subprocess.run([sys.executable, "-m", "korea_qa.export", *args],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise KoreaQAError(f"model step {args[0]} failed (exit {done.returncode}):\n{tail}")
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m korea_qa.export onnx MODEL TARGET` or `int8 MODEL ONNX_FILE TARGET`."""
+    logging.basicConfig(level="WARNING")
+    if argv[0] == "onnx":
+        _export_onnx(argv[1], Path(argv[2]))
+    elif argv[0] == "int8":
+        from korea_qa.embed import load_tokenizer, one_feed_each
+
+        tokenizer, _ = load_tokenizer(argv[1])
+        _calibrate(Path(argv[2]), Path(argv[3]), one_feed_each(tokenizer, calibration_text()))
+    else:
+        raise SystemExit(f"unknown step {argv[0]!r}")
+    return 0
 
 
 def _calibrate(source: Path, target: Path, samples: list[dict[str, Any]]) -> None:
     import nncf
     import openvino as ov
 
+    nncf.set_log_level(logging.ERROR)  # its progress bars; the parent says what runs
     # Static scales: an activation's scale comes from calibration, not from the batch, so a
     # text's vector does not depend on its batch mates. The transformer model type keeps
     # the attention's activation-by-activation MatMuls and the softmax/normalisation in
@@ -122,7 +158,9 @@ def _hashed_key(path: Path, stamp: tuple[tuple[str, int, int], ...]) -> str:
     return f"{name}-{digest.hexdigest()[:12]}"
 
 
-def _export_onnx(model_path: str, target: Path) -> None:
+def traceable(model_path: str) -> tuple[Any, tuple[Any, ...]]:
+    """The model as a module from keyword inputs to token embeddings, and an example input:
+    what an exporter traces (`bench/first_start.py` also converts it straight to OpenVINO)."""
     import torch
     from transformers import AutoModel
 
@@ -143,7 +181,13 @@ def _export_onnx(model_path: str, target: Path) -> None:
     # into their own attention kernels; the SDPA export is 1.4x slower under OpenVINO here.
     model = LastHiddenState(AutoModel.from_pretrained(
         model_path, attn_implementation="eager", local_files_only=True)).eval()
-    example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in INPUTS)
+    return model, tuple(torch.ones((2, 8), dtype=torch.int64) for _ in INPUTS)
+
+
+def _export_onnx(model_path: str, target: Path) -> None:
+    import torch
+
+    model, example = traceable(model_path)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
     with atomic_path(target) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
@@ -160,3 +204,7 @@ def _quantise(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, per_channel=True,
                          op_types_to_quantize=["MatMul"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

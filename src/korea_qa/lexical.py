@@ -25,14 +25,15 @@ from korea_qa.tokenize import tokenize
 
 # Bump when `korea_qa.tokenize` changes what it produces: indexes record it, and an index
 # built with other tokens is stale. (The alias list's own edits are caught by its digest in
-# `Settings.index_fingerprint`.) 2: aliases (`korea_qa.aliases`).
+# `Library.fingerprint`.) 2: aliases (`korea_qa.aliases`).
 TOKENIZER_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
 class Bm25Params:
-    """The defaults are the service's (`Settings.bm25_k1`, `bm25_b` take them from here), so a
-    view opened without settings scores as the service does; why these values: settings.py."""
+    """The defaults are the service's (`Settings.bm25_k1`, `bm25_b`, held equal by
+    tests/test_settings.py), so a view opened without settings scores as the service does;
+    why these values: settings.py."""
     k1: float = 0.6
     b: float = 0.75
 

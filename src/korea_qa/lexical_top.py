@@ -13,6 +13,11 @@ between questions; the rows touched are reset after). A lower bound of the n-th 
 theta, comes from rows of the question's rarest terms (at most `SEED_ROWS * n` distinct rows,
 whose exact scores are in the accumulator by then); every allowed row scoring at least theta
 is returned, so the top n and anything tied with its last are among them.
+
+Compiling the loops takes seconds (about 7 s on two cores; later starts load them from
+numba's cache), so a server does it in the background (`warm_up_in_background`) and answers
+meanwhile with the NumPy scorer (`Postings.scores`): the same scores, bit for bit, and a
+superset of the rows `top` would return, which every caller cuts by score with ties kept.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ import numba
 import numpy as np
 
 from korea_qa.lexical import Bm25Params, CollectionStats, Postings, length_norm
+from korea_qa.topk import best_positive
 
+# Set while `warm_up_in_background` compiles (or loads) the loops: NumPy scores meanwhile.
+COMPILING = threading.Event()
+_LOADED = threading.Event()  # the loops are compiled in this process
 SEED_ROWS = 4  # times n: rows of the rarest terms whose scores give theta
 BLOCK_ROWS = 1 << 17  # 0.5 MB of accumulators and 0.5 MB of lengths: about a core's L2
 
@@ -148,6 +157,7 @@ class SegmentQuery:
         self.rows = len(postings.lengths)
         self.stats = stats
         self.params = params
+        self._postings = postings
         self._ptr = np.asarray(postings.ptr, dtype=np.int64)
         self._rows = np.asarray(postings.rows)
         self._tf = np.asarray(postings.tf)
@@ -158,6 +168,7 @@ class SegmentQuery:
         found = terms[where] == ids if len(terms) else np.zeros(len(ids), dtype=bool)
         # One column per query token present, in the question's order (repeats count again).
         self._cols = where[found].astype(np.int64)
+        self._term_ids = ids[found]
         self._weights = np.asarray(weights, dtype=np.float64)[found]
 
     def _bm25(self) -> tuple[float, float]:
@@ -168,6 +179,11 @@ class SegmentQuery:
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows) or not len(self._cols):
             return np.zeros(len(rows), dtype=np.float32)
+        if COMPILING.is_set():
+            return self._all_scores()[rows]
+        return self._scores_of_compiled(rows)
+
+    def _scores_of_compiled(self, rows: np.ndarray) -> np.ndarray:
         order = np.argsort(rows, kind="stable")
         out = np.empty(len(rows), dtype=np.float32)
         out[order] = _scores_of(self._ptr, self._rows, self._tf, self._lengths, self._cols,
@@ -179,11 +195,23 @@ class SegmentQuery:
         the top n, ties included, are among them), with their exact scores; unordered."""
         if not len(self._cols) or n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if COMPILING.is_set():
+            scores = self._all_scores()
+            keep = best_positive(scores, n, None if allowed is None else np.asarray(allowed))
+            return keep.astype(np.int64), scores[keep]
+        return self._top_compiled(n, allowed)
+
+    def _top_compiled(self, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         mask = _NO_MASK if allowed is None else np.asarray(allowed, dtype=np.bool_)
         with _SCRATCH.take(self.rows) as (acc, touched):
             return _top(self._ptr, self._rows, self._tf, self._lengths, self._cols,
                         self._weights, *self._bm25(), self._seed_rows(n), n, mask,
                         allowed is not None, acc, touched)
+
+    def _all_scores(self) -> np.ndarray:
+        """Every row's BM25 by NumPy (while the loops compile): the same float32 sums."""
+        return self._postings.scores(self._term_ids.tolist(), self._weights, self.stats,
+                                     self.params)
 
     def _seed_rows(self, n: int) -> np.ndarray:
         """Distinct rows of the rarest query terms, at most SEED_ROWS * n (any subset gives a
@@ -211,5 +239,27 @@ def warm_up() -> None:
     postings = Postings(np.array([7], dtype=np.int32), ptr, rows, tf, lengths)
     query = SegmentQuery(postings, [7], np.ones(1), CollectionStats(2, 8), Bm25Params())
     for allowed in (None, np.ones(2, dtype=bool)):
-        query.top(1, allowed)
-    query.scores_of(np.array([1]))
+        query._top_compiled(1, allowed)
+    query._scores_of_compiled(np.array([1]))
+    _LOADED.set()
+
+
+def warm_up_in_background() -> threading.Thread | None:
+    """`warm_up` in a thread (none when done already); questions asked meanwhile are scored
+    by NumPy."""
+    from korea_qa.steps import step
+
+    if _LOADED.is_set():
+        return None
+
+    def run() -> None:
+        try:
+            with step("loading the BM25 loops (compiled once, then from numba's cache)"):
+                warm_up()
+        finally:
+            COMPILING.clear()
+
+    COMPILING.set()
+    thread = threading.Thread(target=run, name="korea-qa-bm25-compile", daemon=True)
+    thread.start()
+    return thread

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa import __version__, corpus_sync
+from korea_qa import __version__, aliases, corpus_sync
 from korea_qa import corpus as corpus_files
 from korea_qa.background_merge import BackgroundMerger
 from korea_qa.chunk import chunk_article
@@ -64,7 +64,9 @@ class Library:
     # -- the store
 
     def fingerprint(self) -> dict[str, Any]:
-        return {**self.settings.index_fingerprint(), "tokenizer": TOKENIZER_VERSION}
+        # The index stores tokens, and the alias list decides some of them.
+        return {**self.settings.index_fingerprint(), "aliases": aliases.active().digest,
+                "tokenizer": TOKENIZER_VERSION}
 
     def store(self) -> Store:
         """The current version's store, checked against this model (when there is one)."""

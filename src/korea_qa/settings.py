@@ -1,4 +1,11 @@
-"""One settings object, read from `KOREA_QA_*` environment variables; CLI flags override it."""
+"""One settings object, read from `KOREA_QA_*` environment variables; CLI flags override it.
+
+This module imports nothing of the project, so reading settings loads no stage (no FAISS, no
+model runtime), and every getter is a plain function of the fields. The one setting that
+needs the machine, `backend = "auto"`, is resolved by an explicit start-up step
+(`korea_qa.startup`), which hands on settings naming the backend that runs; `model_id()`
+refuses an unresolved `auto`.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,18 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from korea_qa import aliases
-from korea_qa.lexical import Bm25Params
-from korea_qa.vector import AnnKind, AnnParams
-
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 Backend = Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]
 Fusion = Literal["rrf", "convex"]
 StoreKind = Literal["local", "milvus"]
+# As `korea_qa.vector.AnnKind`; tests/test_settings.py holds the two (and every default this
+# module shares with a stage: BM25's k1 and b, the `ann_*` values) equal.
+AnnKind = Literal["ivf-pq4fs", "ivf-sq8", "ivf-flat"]
+
+
+class BackendNotResolved(RuntimeError):
+    """`model_id()` of settings whose backend is still `auto`: a start-up step was skipped."""
 
 
 def bundled_model_path() -> str:
@@ -140,10 +150,10 @@ class Settings(BaseSettings):
     # train with the ranking above (+0.004 nDCG@10), the gold set's train part unchanged;
     # b stays 0.75 (0.6 ties it). eval/README.md, "Ranking steps".
     bm25_k1: float = Field(
-        default=Bm25Params().k1, ge=0.0,
+        default=0.6, ge=0.0,
         description="BM25 term-frequency saturation k1; applied at query time, no rebuild.")
     bm25_b: float = Field(
-        default=Bm25Params().b, ge=0.0, le=1.0,
+        default=0.75, ge=0.0, le=1.0,
         description="BM25 length normalisation b; applied at query time, no rebuild.")
 
     # The store. A segment of at least ann_min_rows passages gets an approximate vector index
@@ -151,19 +161,19 @@ class Settings(BaseSettings):
     # searched over ann_nprobe clusters; smaller ones are searched exactly. Chosen from
     # measurements (bench/README.md, "Scale").
     ann_min_rows: int = Field(
-        default=AnnParams().min_rows, ge=1,
+        default=20_000, ge=1,
         description="A segment of at least this many passages gets an approximate vector index "
                     "(IVF, exact re-scoring of the candidates); smaller ones are searched "
                     "exactly.")
     ann_nprobe: int = Field(
-        default=AnnParams().nprobe, ge=1,
+        default=256, ge=1,
         description="Clusters searched in an approximate (IVF) vector index.")
     ann_refine: int = Field(
-        default=AnnParams().refine, ge=1,
+        default=2, ge=1,
         description="An approximate index returns this many times the candidates wanted; "
                     "they are re-scored exactly from the float vectors and the best kept.")
     ann_kind: AnnKind = Field(
-        default=AnnParams().kind,
+        default="ivf-pq4fs",
         description="The codes of the approximate index built for a large segment: ivf-pq4fs "
                     "(4-bit product quantisation, fast-scan), ivf-sq8 (8-bit scalar) or "
                     "ivf-flat (float vectors). Applies to segments written from then on.")
@@ -325,39 +335,23 @@ class Settings(BaseSettings):
         or an embedding cache is never shared between backends."""
         if self.model.startswith("hash:"):
             return self.model
+        if self.backend == "auto":
+            raise BackendNotResolved("backend 'auto' is resolved at start-up "
+                                     "(korea_qa.startup.open_model) before the model is named")
         path = Path(self.model_path())
         name = f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
-        backend = self.resolved_backend()
-        return name if backend == "torch" else f"{name}@{backend}"
-
-    def resolved_backend(self) -> str:
-        """The backend in use: the setting, or for "auto" the one recorded (or measured now)
-        for this CPU, model and package versions."""
-        if self.backend != "auto" or self.model.startswith("hash:"):
-            return self.backend
-        from korea_qa.backends import resolve_backend
-
-        return resolve_backend(self).backend
-
-    def inference_threads(self) -> int:
-        from korea_qa.cpu import resolve_threads
-
-        return resolve_threads(self.threads)
+        return name if self.backend == "torch" else f"{name}@{self.backend}"
 
     def index_fingerprint(self) -> dict[str, object]:
-        """Everything that, when changed, makes a built index stale."""
+        """What of the settings, when changed, makes a built index stale (the library adds
+        what belongs to its stages: the alias list's digest, the tokenizer's version)."""
         return {
             "model": self.model_id(),
-            "backend": self.resolved_backend(),
+            "backend": self.backend,
             "chunk_min_words": self.chunk_min_words,
             "chunk_max_words": self.chunk_max_words,
             "chunk_overlap_sentences": self.chunk_overlap_sentences,
-            # The index stores tokens, and the alias list decides some of them.
-            "aliases": aliases.active().digest,
         }
-
-    def bm25_params(self) -> Bm25Params:
-        return Bm25Params(k1=self.bm25_k1, b=self.bm25_b)
 
 
 def setting_errors(exc: ValidationError) -> list[str]:

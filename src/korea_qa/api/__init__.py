@@ -23,16 +23,20 @@ from korea_qa.api.shedding import LoadShedder
 from korea_qa.api.state import ServiceState
 from korea_qa.embed import Embedder
 from korea_qa.settings import Settings
+from korea_qa.startup import Model
 
 
-def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None,
+               model: Model | None = None) -> FastAPI:
+    """`embedder` or `model`: loaded by the caller (`korea-qa serve --build` loads it to build
+    the index first); else the app opens the model at start-up."""
     settings = settings or Settings()
     state = ServiceState(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Model and index load here, once, never at import.
-        await run_in_threadpool(state.start, embedder)
+        await run_in_threadpool(state.start, embedder, model)
         try:
             yield
         finally:

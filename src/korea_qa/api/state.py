@@ -4,6 +4,12 @@ searcher.
 The searcher reads one store view (a snapshot). A write made through this service swaps in a
 fresh view before it answers; a write made by another process (`korea-qa add`) is noticed by
 a watcher thread that polls the index's generation every `watch_interval_s`.
+
+A first start may serve a provisional backend (`korea_qa.startup`: `auto` not measured yet,
+a small corpus): a background thread then measures, re-embeds the whole corpus into a new
+index version with the chosen backend, and swaps the model, the library and the searcher at
+once, under the write lock and the reload lock, so no search pairs a question encoded by one
+backend with passages embedded by the other, and no write lands in between.
 """
 
 from __future__ import annotations
@@ -12,19 +18,22 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from korea_qa import lexical_top
+from korea_qa import corpus_sync, lexical_top
 from korea_qa.batching import QueryEncoder
-from korea_qa.embed import Embedder, load_embedder
+from korea_qa.embed import Embedder
 from korea_qa.errors import IndexNotReady, KoreaQAError, ResourceExhausted
 from korea_qa.library import Library
 from korea_qa.reader import Reader, load_reader
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
+from korea_qa.startup import Model, finish_auto, open_model
+from korea_qa.steps import step
 
 log = logging.getLogger("korea_qa.api")
 
@@ -43,33 +52,42 @@ class ServiceState:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
-    def start(self, embedder: Embedder | None = None) -> None:
-        """Load the models (embedder, reader) and the index once. A failure leaves the service
-        up but not ready."""
+    def start(self, embedder: Embedder | None = None, model: Model | None = None) -> None:
+        """Load the models (the embedder unless given or opened by the caller's start-up, and
+        the reader) and the index once. A failure leaves the service up but not ready."""
         try:
-            self.embedder = embedder or load_embedder(self.settings)
+            model = model or (Model(self.settings, embedder) if embedder is not None else
+                              open_model(self.settings))
         except KoreaQAError as exc:
             return self._not_ready(f"embedding model: {exc}")
         try:
             self.reader = load_reader(self.settings.reader)
         except KoreaQAError as exc:
             return self._not_ready(f"reader: {exc}")
-        # The first inference at a new input shape compiles kernels (about 100 ms with
-        # OpenVINO); pay that here for typical question lengths, not in a user's request.
-        for words in (4, 12, 24):
-            self.embedder.encode([" ".join(["question"] * words)])
-        lexical_top.warm_up()  # BM25's compiled loops: loaded from numba's cache, or compiled
-        s = self.settings
-        self.encoder = QueryEncoder(self.embedder, max_batch=s.batch_max_size,
-                                    wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)
-        self.library = Library(s, self.embedder, background_merges=True)
+        self._use(model)
+        # A fresh clone compiles BM25's loops (seconds); meanwhile NumPy scores the same.
+        lexical_top.warm_up_in_background()
         # A missing or damaged index keeps the server up and not ready (reload logged the
         # one-line reason): /readyz says why, and a build fixes it without a restart.
         with contextlib.suppress(IndexNotReady):
             self.reload()
         self._spawn(self._watch, "korea-qa-watcher")
-        if s.sync_on_start:
+        if self.settings.sync_on_start:
             self._spawn(self._sync, "korea-qa-sync")
+        if model.pending:
+            self._spawn(lambda: self._settle_backend(model), "korea-qa-backend")
+
+    def _use(self, model: Model) -> None:
+        """Take a model: its settings, a query encoder and a library over it."""
+        # The first inference at a new input shape compiles kernels (about 100 ms with
+        # OpenVINO); pay that here for typical question lengths, not in a user's request.
+        for words in (4, 12, 24):
+            model.embedder.encode([" ".join(["question"] * words)])
+        s = self.settings = model.settings
+        self.embedder = model.embedder
+        self.encoder = QueryEncoder(self.embedder, max_batch=s.batch_max_size,
+                                    wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)
+        self.library = Library(s, self.embedder, background_merges=True)
 
     def _not_ready(self, problem: str) -> None:
         self.problem = problem
@@ -95,6 +113,47 @@ class ServiceState:
             self.loaded_at = time.time()
             log.info("index loaded: %s, generation %d (%d passages)", view.name,
                      view.generation, view.count_passages())
+
+    def _settle_backend(self, provisional: Model,
+                        finish: Callable[[Model], Model] | None = None) -> None:
+        """Measure `auto` now that the service answers; when another backend wins, switch
+        to it (`switch`). Any failure leaves the provisional backend serving."""
+        started = time.perf_counter()
+        try:
+            chosen = (finish or finish_auto)(provisional)
+            if chosen.settings.backend != provisional.settings.backend \
+                    and not self._stop.is_set():
+                self.switch(chosen)
+            log.info("backend auto settled: %s serves (%.1f s after start-up)",
+                     self.settings.backend, time.perf_counter() - started)
+        except Exception:  # the service keeps answering with what it has
+            log.exception("backend auto: settling the backend failed; %s keeps serving",
+                          provisional.settings.backend)
+
+    def switch(self, chosen: Model) -> None:
+        """Serve `chosen` from a new index version of the whole corpus embedded by it. The
+        write lock keeps every write out until the switch is done; the reload lock keeps the
+        watcher from opening the new version with the old model."""
+        old_encoder, old_library = self.encoder, self.library
+        library = Library(chosen.settings, chosen.embedder, background_merges=True)
+        s = chosen.settings
+        with step(f"re-embedding the corpus with {s.backend} and switching to it"), \
+                library.engine.write_lock(s.write_lock_timeout_s), self._reload_lock:
+            corpus_sync.rebuild(library, progress=False)
+            view = library.view()
+            encoder = QueryEncoder(chosen.embedder, max_batch=s.batch_max_size,
+                                   wait_ms=s.batch_wait_ms, cache_size=s.query_cache_size)
+            self.settings, self.embedder, self.encoder, self.library = \
+                s, chosen.embedder, encoder, library
+            self.searcher = Searcher(view, encoder.encode, s)
+            self.loaded_at = time.time()
+        log.info("index loaded: %s, generation %d (%d passages), backend %s", view.name,
+                 view.generation, view.count_passages(), s.backend)
+        # Requests that took the old searcher finish with the old model (`QueryEncoder`).
+        if old_encoder is not None:
+            old_encoder.close()
+        if old_library is not None:
+            old_library.close()
 
     def changed(self) -> bool:
         """Whether the index on disk moved past the view being served."""

@@ -83,8 +83,9 @@ def _add_fit_parser(eval_sub: Any) -> None:
 
 def run_fit_command(args: argparse.Namespace, settings: Any) -> int:
     from korea_qa.evaluate import fit
+    from korea_qa.startup import open_model
 
-    return fit.run_fit_command(args, settings)
+    return fit.run_fit_command(args, open_model(settings))
 
 
 # ~230 word pieces with the title: inside MiniLM's 256 (scientific English is ~1.6 a word).
@@ -123,8 +124,9 @@ def run_beir_command(args: argparse.Namespace, settings: Any) -> int:
     # Imported here: the BEIR harness pulls in bm25s, SciPy and FAISS, 0.3 s on every
     # `korea-qa` start (even --help) if imported with the parser.
     from korea_qa.evaluate.beir_command import run_beir
+    from korea_qa.startup import resolve
 
-    return run_beir(args, settings)
+    return run_beir(args, resolve(settings).settings)
 
 
 def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
@@ -141,10 +143,16 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
     stores = list(dict.fromkeys(args.stores or [settings.store]))
     if args.url and args.stores:
         raise KoreaQAError("--url evaluates a server, whatever store it runs on; drop --store")
+    embedder = None
+    if not args.url:  # the model, once for every store (a server runs its own)
+        from korea_qa.startup import open_model
+
+        model = open_model(settings)
+        settings, embedder = model.settings, model.embedder
     records = {}
     for store in stores:
         here = settings.model_copy(update={"store": store})
-        run, manifest = _gold_run(args, here, every_item, items, modes)
+        run, manifest = _gold_run(args, here, every_item, items, modes, embedder)
         records[store] = report.build_record(
             run, here, gold_path=args.gold, split=args.split,
             target=args.url or f"in-process, {store} store", index_manifest=manifest)
@@ -166,7 +174,7 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _gold_run(args: argparse.Namespace, settings: Any, every_item: Any, items: Any,
-              modes: tuple[str, ...]) -> tuple[Any, dict[str, Any] | None]:
+              modes: tuple[str, ...], embedder: Any) -> tuple[Any, dict[str, Any] | None]:
     from korea_qa.errors import KoreaQAError
     from korea_qa.evaluate import gold
 
@@ -184,7 +192,7 @@ def _gold_run(args: argparse.Namespace, settings: Any, every_item: Any, items: A
                 return gold.run_gold(items, gold.OverHttp(client), modes=modes, k=args.k), None
             except httpx.HTTPError as exc:
                 raise KoreaQAError(f"cannot evaluate {args.url}: {exc}") from None
-    searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
+    searcher = gold.open_searcher(settings, build_if_stale=not args.no_build, embedder=embedder)
     gold.check_against_corpus(every_item, gold.indexed_articles(searcher.view), args.gold)
     manifest = searcher.view.info()
     return gold.run_gold(items, gold.InProcess(searcher), modes=modes, k=args.k), manifest

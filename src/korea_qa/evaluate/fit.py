@@ -196,13 +196,15 @@ def collect(items: Sequence[Any], searcher: Any) -> list[Example]:
                     searcher.search(item.question, k=1).signals) for item in items]
 
 
-def run_fit_command(args: argparse.Namespace, settings: Any) -> int:
+def run_fit_command(args: argparse.Namespace, model: Any) -> int:
+    """`model`: opened by the command's start-up (`korea_qa.startup.open_model`)."""
     from korea_qa.evaluate import gold
 
     items = gold.select_split(gold.load_gold(args.gold), "train")
-    searcher = gold.open_searcher(settings, build_if_stale=not args.no_build)
+    searcher = gold.open_searcher(model.settings, build_if_stale=not args.no_build,
+                                  embedder=model.embedder)
     examples = collect(items, searcher)
-    decision, _ = fit(examples, settings.model_id())
+    decision, _ = fit(examples, model.settings.model_id())
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),
                       "threshold": decision.threshold,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from korea_qa.lexical import Bm25Params
 from korea_qa.settings import Settings
 from korea_qa.store.base import Engine
 from korea_qa.store.folder import LocalEngine
@@ -13,8 +14,12 @@ def store_options(settings: Settings) -> StoreOptions:
     return StoreOptions(
         ann=AnnParams(min_rows=settings.ann_min_rows, nprobe=settings.ann_nprobe,
                       refine=settings.ann_refine, kind=settings.ann_kind),
-        bm25=settings.bm25_params(), merge_factor=settings.merge_factor,
+        bm25=bm25_params(settings), merge_factor=settings.merge_factor,
         merge_inline_rows=settings.merge_inline_rows)
+
+
+def bm25_params(settings: Settings) -> Bm25Params:
+    return Bm25Params(k1=settings.bm25_k1, b=settings.bm25_b)
 
 
 def open_engine(settings: Settings) -> Engine:
@@ -25,5 +30,5 @@ def open_engine(settings: Settings) -> Engine:
         token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
         return MilvusEngine(uri=settings.milvus_address(), token=token,
                             prefix=settings.milvus_collection, index_type=settings.milvus_index,
-                            bm25=settings.bm25_params(), lock_dir=settings.index_dir)
+                            bm25=bm25_params(settings), lock_dir=settings.index_dir)
     return LocalEngine(settings.index_dir, store_options(settings))
