@@ -37,7 +37,8 @@ import korea_qa.evaluate.gold as gold
 from korea_qa import export
 from korea_qa.backend_probe import probe_text
 from korea_qa.cpu import resolve_threads
-from korea_qa.embed import ExportedEmbedder, _openvino_runner, load_backend, one_feed_each
+from korea_qa.embed import ExportedEmbedder, _openvino_runner, load_backend
+from korea_qa.model_inputs import one_feed_each
 from korea_qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,6 @@ deterministic bag-of-stems embedder for tests, so most tests never load a model.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from korea_qa.cpu import resolve_threads
 from korea_qa.errors import KoreaQAError
+from korea_qa.model_inputs import load_tokenizer, one_feed_each, padded_feed
 from korea_qa.settings import Settings
 from korea_qa.tokenize import tokenize
 
@@ -144,7 +144,7 @@ class ExportedEmbedder:
         # Longest first, as sentence-transformers does: batches of similar length pad little.
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        feeds = [_feed([encodings[i] for i in rows]) for rows in batches]
+        feeds = [padded_feed([encodings[i] for i in rows]) for rows in batches]
         with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:
             for rows, feed, tokens in zip(batches, feeds, self._run(feeds), strict=True):
                 mask = feed["attention_mask"][..., None].astype(np.float32)
@@ -153,64 +153,10 @@ class ExportedEmbedder:
         return _normalise(out)
 
 
-def load_tokenizer(model_path: str) -> tuple[Any, int]:
-    """The model's tokenizer set up as sentence-transformers runs it, and its dimension."""
-    from tokenizers import Tokenizer
-
-    folder = Path(model_path)
-    if not folder.is_dir():
-        raise KoreaQAError(f"embedding model folder not found: {model_path}")
-    dim, max_tokens = _check_pipeline(folder)
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    # As sentence-transformers calls it: pad to the longest in the batch, cut at its
-    # max_seq_length (tokenizer.json itself says fixed 128).
-    tokenizer.enable_truncation(max_length=max_tokens)
-    tokenizer.no_padding()
-    return tokenizer, dim
-
-
-def one_feed_each(tokenizer: Any, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
-    """One model input per text, as `ExportedEmbedder.encode` makes them."""
-    return [_feed([e]) for e in tokenizer.encode_batch([str(t).strip() for t in texts])]
-
-
-# Batches are padded to a multiple of this many tokens (masked, so the vectors do not
-# change beyond rounding): OpenVINO keeps compiled kernels per input shape, and a few shapes
-# reused beat many shapes seen once (question p50 4.9 -> 3.5 ms on the gold questions here).
-PAD_MULTIPLE = 16
-
-
-def _feed(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
-    longest = max(len(e.ids) for e in encodings)
-    width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
-    feed = {name: np.zeros((len(encodings), width), dtype=np.int64)
-            for name in ("input_ids", "attention_mask", "token_type_ids")}
-    for j, e in enumerate(encodings):
-        n = len(e.ids)
-        feed["input_ids"][j, :n] = e.ids
-        feed["attention_mask"][j, :n] = e.attention_mask
-        feed["token_type_ids"][j, :n] = e.type_ids
-    return feed
-
-
 BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 # Token embeddings for each feed, in order (lazily, so a progress bar can follow).
 Runner = Callable[[list[dict[str, np.ndarray]]], Iterator[np.ndarray]]
 
-
-def _check_pipeline(folder: Path) -> tuple[int, int]:
-    """(dimension, max tokens) of a transformer + mean pooling model; refuse anything else."""
-    try:
-        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
-        config = json.loads((folder / "sentence_bert_config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise KoreaQAError(f"not a sentence-transformers model folder: {folder} ({exc})") from None
-    if not pooling.get("pooling_mode_mean_tokens") or any(
-            v for k, v in pooling.items() if k.startswith("pooling_mode_") and
-            k != "pooling_mode_mean_tokens"):
-        raise KoreaQAError(f"{folder}: only mean pooling runs on the exported backends; "
-                           "use backend torch")
-    return int(pooling["word_embedding_dimension"]), int(config.get("max_seq_length", 256))
 
 
 def _onnxruntime_runner(onnx_file: Path, threads: int) -> Runner:

@@ -106,7 +106,7 @@ def main(argv: Sequence[str]) -> int:
     if argv[0] == "onnx":
         _export_onnx(argv[1], Path(argv[2]))
     elif argv[0] == "int8":
-        from korea_qa.embed import load_tokenizer, one_feed_each
+        from korea_qa.model_inputs import load_tokenizer, one_feed_each
 
         tokenizer, _ = load_tokenizer(argv[1])
         _calibrate(Path(argv[2]), Path(argv[3]), one_feed_each(tokenizer, calibration_text()))
