@@ -102,13 +102,9 @@ def _small_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
 
-# Batches make one segment per 256 articles instead of one per article, but on its own this
-# branch's store still keeps each segment it opened for a merge with its files open (about 18
-# descriptors a segment): EMFILE after about 4,096 articles under this limit. With the
-# store's descriptor bound (issue 23, branch fd-bounds) it passes: checked on a local merge
-# of the two. Not strict, so it reports XPASS once both are in.
-@pytest.mark.xfail(strict=False, reason="EMFILE after ~4,096 articles until the store's "
-                   "descriptor bound (issue 23, branch fd-bounds) is merged")
+# One segment per batch, and a store whose segments hold no descriptors (docs/DESIGN.md,
+# "Descriptors are bounded by design"): before both, this died with EMFILE (after 55 articles
+# one commit each at a limit of 1,024; after about 4,096 batched at 256).
 def test_five_thousand_articles_under_an_open_file_limit_of_256(
         built: Settings, tmp_path: Path) -> None:
     folder = folder_of(tmp_path / "in", 5000)
