@@ -155,12 +155,12 @@ def test_create_only_refuses_other_content_under_a_taken_id(tmp_path: Path) -> N
 def test_the_gold_set_answers_the_same_after_a_history_of_writes(tmp_path: Path) -> None:
     """The real model over the seed articles: added, replaced, removed and added back in an
     order no build would take, then every gold question in every mode against a fresh build."""
-    from conftest import real_embedder
+    from conftest import real_embedder, resolved
     from korea_qa.evaluate.gold import load_gold
 
     seeds = {a.doc_id: a for a in load_corpus(CORPUS)}
     thaw, lifeline = seeds["russia-dprk-thaw"], seeds["russia-last-lifeline"]
-    grown = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "grown")
+    grown = resolved(Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "grown"))
     embedder = real_embedder(grown)
     library = Library(grown, embedder)
     edited = Article(**{**{f: getattr(thaw, f) for f in ("doc_id", "title", "author")},
