@@ -188,17 +188,19 @@ def judge(samples: list[dict[str, Any]], ops: int, errors: list[Any]) -> dict[st
             "met": flat and not errors}
 
 
-HEADER = (f"{'op':>6} {'fds':>5} {'catalog':>7} {'wal':>4} {'seg':>4} {'threads':>7} "
-          f"{'rss MiB':>8} {'p50 ms':>7} {'errors':>6} {'s':>7} {'load':>5}")
+HEADER = (f"{'op':>6} {'fds':>4} {'cat':>3} {'wal':>3} {'seg':>3} {'thr':>3} "
+          f"{'rss MiB':>7} {'anon':>6} {'file':>6} {'maps':>4} {'p50 ms':>6} {'errors':>6} "
+          f"{'s':>6} {'load':>5}")
 
 
 def row(s: dict[str, Any]) -> str:
     k = s["fd_kinds"]
     p50 = "-" if s["search_p50_ms"] is None else f"{s['search_p50_ms']:.1f}"
-    return (f"{s.get('label', s['op']):>6} {s['fds']:>5} {k.get('catalog', 0):>7} "
-            f"{k.get('catalog-wal', 0):>4} {k.get('segment files', 0):>4} "
-            f"{int(s['threads']):>7} {s['rss_mib']:>8.1f} {p50:>7} {s['errors']:>6} "
-            f"{s['seconds']:>7.1f} {s['load']:>5.2f}")
+    return (f"{s.get('label', s['op']):>6} {s['fds']:>4} {k.get('catalog', 0):>3} "
+            f"{k.get('catalog-wal', 0):>3} {k.get('segment files', 0):>3} "
+            f"{int(s['threads']):>3} {s['rss_mib']:>7.1f} {s['rss_anon_mib']:>6.1f} "
+            f"{s['rss_file_mib']:>6.1f} {s['mapped_segments']:>4} {p50:>6} {s['errors']:>6} "
+            f"{s['seconds']:>6.0f} {s['load']:>5.2f}")
 
 
 def main() -> int:

@@ -113,12 +113,22 @@ def descriptors(pid: int) -> Counter[str]:
 
 
 def status(pid: int) -> dict[str, float]:
-    """Threads and resident memory (MiB) from /proc/PID/status."""
+    """Threads and resident memory (MiB: all, anonymous, file pages) from /proc/PID/status,
+    and the segments mapped (those of removed folders apart) from /proc/PID/maps."""
+    keys = {"Threads": "threads", "VmRSS": "rss_mib", "RssAnon": "rss_anon_mib",
+            "RssFile": "rss_file_mib"}
     out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key == "Threads":
             out["threads"] = int(value)
-        elif key == "VmRSS":
-            out["rss_mib"] = int(value.split()[0]) / 1024.0
+        elif key in keys:
+            out[keys[key]] = int(value.split()[0]) / 1024.0
+    folders: dict[str, bool] = {}
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        if "/segments/" in line:
+            path = line.split(None, 5)[-1]
+            folders[path.split("/segments/")[1].split("/")[0]] = path.endswith("(deleted)")
+    out["mapped_segments"] = len(folders)
+    out["mapped_removed"] = sum(folders.values())
     return out
