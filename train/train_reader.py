@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import sys
 import time
@@ -29,6 +28,7 @@ from tokenizers import Tokenizer
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from korea_qa.cpu import cpu_info
 from korea_qa.evaluate import squad
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode
@@ -187,10 +187,8 @@ def prepare(args: argparse.Namespace, shape: Shape, tokenizer: Tokenizer
 
 
 def machine() -> dict[str, str | int]:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"cpu": model, "cores": os.cpu_count() or 0, "torch": torch.__version__}
+    info = cpu_info()
+    return {"cpu": info.model, "cores": info.cores, "torch": torch.__version__}
 
 
 def steps_of(args: argparse.Namespace, per_epoch: int) -> int:
