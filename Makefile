@@ -169,11 +169,13 @@ bench-scale: install
 
 # The reader (issue 22): trained on the CPU from the SQuAD dev sets in ../shared (split by
 # article, seeded), resumable from train/runs/reader/checkpoint.pt. About two hours on 2 cores;
-# never part of `make serve` or CI. See src/korea_qa/reading_model/MODEL_CARD.md.
+# never part of `make serve` or CI. Then ship_reader.py writes the package's form, measured, with
+# its card: src/korea_qa/reading_model/model/{reader.safetensors,reader.json,MODEL_CARD.md}.
 SQUAD ?= ../shared/datasets/squad-dev
 READER_RUN ?= train/runs/reader
 train-reader: install
 	$(PY) train/train_reader.py --data $(SQUAD) --out $(READER_RUN)
+	$(PY) train/ship_reader.py --data $(SQUAD) --run $(READER_RUN)
 
 # Soak: a server under `ulimit -n 256` (soft RLIMIT_NOFILE) through SOAK_OPS operations, one
 # at a time: new articles, replacements, removals, searches (merges come as segments pile

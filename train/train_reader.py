@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import reader_pairs
 import torch
-from reader_net import ReaderNet
 from tokenizers import Tokenizer
 from torch.nn import functional as F
 from tqdm.auto import tqdm
@@ -31,6 +30,7 @@ from tqdm.auto import tqdm
 from korea_qa.cpu import cpu_info
 from korea_qa.evaluate import squad
 from korea_qa.reading_model.decode import Reading, best_spans
+from korea_qa.reading_model.net import ReaderNet
 from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode
 
 

@@ -19,7 +19,7 @@ by default `answerable` stays today's cosine rule and the probability is reporte
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +41,7 @@ DECISION_FILE = Path(__file__).with_name("answerability.json")
 # of the best sentence's: the best by a hair is often a neighbour of the answer. Chosen on the
 # train part (0.05 kept every answerable question there; 0 lost three).
 TYPE_TOLERANCE = 0.05
+READ_CLIP = 1e-4  # the reader's probabilities are clipped to [READ_CLIP, 1 - READ_CLIP]
 
 
 def _best_sentences(reading: Reading) -> list[tuple[float, str]]:
@@ -58,9 +59,20 @@ def _idf(df: int, n: int) -> float:
     return math.log1p((n - df + 0.5) / (df + 0.5))
 
 
+def read_logit(read: Sequence[float | None]) -> float | None:
+    """The reader's best P(a sentence answers) over the passages it read, as a logit (clipped,
+    so one certain sentence cannot dominate a fitted sum); None when no model read them."""
+    known = [p for p in read if p is not None]
+    if not known:
+        return None
+    best = min(max(max(known), READ_CLIP), 1.0 - READ_CLIP)
+    return math.log(best / (1.0 - best))
+
+
 def signals(question: Question, ranking: Ranking, reading: Reading,
-            n_passages: int) -> dict[str, float]:
-    """Every feature the decision may use, by name (see eval/README.md for each)."""
+            n_passages: int, read: Sequence[float | None] = ()) -> dict[str, float]:
+    """Every feature the decision may use, by name (see eval/README.md for each); `read`:
+    the reader model's probability for each passage it read (`read_best` needs them)."""
     best = _best_sentences(reading)
     near = [s for c, s in best if c >= best[0][0] - TYPE_TOLERANCE] if best else []
     names = question.names
@@ -81,6 +93,7 @@ def signals(question: Question, ranking: Ranking, reading: Reading,
         "missing_share": missing / total,
         "bm25_top": ranking.lexical_top.best,
         "agree": float(bool(len(dense)) and int(dense[0]) in lexical[:3].tolist()),
+        **({} if (best_read := read_logit(read)) is None else {"read_best": best_read}),
     }
 
 
@@ -112,6 +125,7 @@ class Decision(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str  # the embedding model it was fitted for (Settings.model_id, backend dropped)
+    reader: str = "sentence"  # the reader it was fitted with (its features may need a model)
     topic: Logit
     answer: Logit
     threshold: float  # answerable when probability >= threshold
@@ -120,8 +134,8 @@ class Decision(BaseModel):
     def probability(self, values: Mapping[str, float]) -> float:
         return self.topic.probability(values) * self.answer.probability(values)
 
-    def applies_to(self, model_id: str) -> bool:
-        return model_id.split("@")[0] == self.model
+    def applies_to(self, model_id: str, reader: str = "sentence") -> bool:
+        return model_id.split("@")[0] == self.model and reader == self.reader
 
 
 @lru_cache(maxsize=4)
@@ -142,10 +156,18 @@ class Judgement:
     signals: dict[str, float]
 
 
-def decision_for(model_id: str, path: Path | None) -> Decision | None:
-    """The fitted decision to use with this embedding model, if there is one."""
-    decision = load(path or DECISION_FILE)
-    return decision if decision is not None and decision.applies_to(model_id) else None
+def decision_path(reader: str) -> Path:
+    """The shipped decision for a reader: answerability.json for `sentence`,
+    answerability-READER.json for another."""
+    return DECISION_FILE if reader == "sentence" else DECISION_FILE.with_name(
+        f"answerability-{reader}.json")
+
+
+def decision_for(model_id: str, reader: str, path: Path | None) -> Decision | None:
+    """The fitted decision to use with this embedding model and reader, if there is one: the
+    shipped one for the reader (`decision_path`), or the file named by the setting."""
+    decision = load(path or decision_path(reader))
+    return decision if decision is not None and decision.applies_to(model_id, reader) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +181,8 @@ class Rule:
 
     @classmethod
     def of(cls, settings: Settings) -> Rule:
-        return cls(decision_for(settings.model_id(), settings.answerability_file),
+        return cls(decision_for(settings.model_id(), settings.reader,
+                                settings.answerability_file),
                    settings.answerable_rule == "fitted", settings.abstain_threshold)
 
 
@@ -169,12 +192,12 @@ def is_answerable(best_cosine: float, threshold: float) -> bool:
 
 
 def judge(question: Question, ranking: Ranking, reading: Reading, n_passages: int,
-          rule: Rule) -> Judgement:
+          rule: Rule, read: Sequence[float | None] = ()) -> Judgement:
     """The probability from the fitted decision, when one applies; `answerable` from it when
     the rule is `fitted`, else from the cosine rule (the best cosine among the ranked
     candidates against the threshold). A question of punctuation or stopwords alone has
     nothing to match, whatever the vectors say: never answerable, probability 0."""
-    values = signals(question, ranking, reading, n_passages)
+    values = signals(question, ranking, reading, n_passages, read)
     decision = rule.decision
     probability = decision.probability(values) if decision is not None else None
     if not question.terms:

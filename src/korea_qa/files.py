@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -76,3 +77,12 @@ def atomic_write(target: Path, data: bytes | str) -> None:
     """Replace `target` by `data` (text is written as UTF-8)."""
     with atomic_open(target) as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def sha256(path: Path) -> str:
+    """The file's SHA-256 (hex), read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

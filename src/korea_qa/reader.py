@@ -9,13 +9,20 @@ every `Searcher`. It reads many passages in one call, so a model can batch them.
 question, plus LEXICAL_WEIGHT × the share of the question's terms it holds, which breaks
 near-ties toward the sentence that names what was asked. Sentence vectors are computed when
 an article is indexed, so this costs nothing but arithmetic; it gives no span.
+
+`trained` is the project's own reader model (korea_qa.reading_model, its card in
+reading_model/model/MODEL_CARD.md): in each of the first READ_PASSAGES results it reads the
+READ_SENTENCES sentences closest to the question by cosine (so a search reads at most
+READ_PASSAGES x READ_SENTENCES pairs, whatever k is), takes the most probable as the answer,
+and points at the span inside it when the probability reaches the card's threshold. Results
+past READ_PASSAGES get the `sentence` reader's answer and no probability.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -24,7 +31,13 @@ from korea_qa.query import Question
 from korea_qa.reading import Evidence
 from korea_qa.records import Span
 
+if TYPE_CHECKING:
+    from korea_qa.reading_model.decode import Reading
+    from korea_qa.reading_model.pairs import Pair
+
 LEXICAL_WEIGHT = 0.15
+READ_PASSAGES = 5
+READ_SENTENCES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,7 @@ class Answer:
     sentence: Span  # the sentence that answers (the whole passage when it has no sentences)
     span: Span | None  # the answer inside it, when the reader points at one
     score: float  # the reader's own score; comparable between passages of one reader only
+    probability: float | None = None  # a model reader's P(the sentence answers); None: unread
 
 
 class Reader(Protocol):
@@ -65,7 +79,63 @@ class SentenceReader:
         return Answer(evidence.sentence(best), None, float(scores[best]))
 
 
-READERS: dict[str, Callable[[], Reader]] = {"sentence": SentenceReader}
+class TrainedReader:
+    """The shipped reader model over the closest sentences of the first results."""
+
+    name = "trained"
+
+    def __init__(self, read: Callable[[Sequence[Pair]], list[Reading]],
+                 span_threshold: float) -> None:
+        self._read = read
+        self.span_threshold = span_threshold
+        self._fallback = SentenceReader()
+
+    def read(self, question: Question, evidence: Sequence[Evidence]) -> list[Answer]:
+        from korea_qa.reading_model.pairs import Pair
+
+        first = evidence[:READ_PASSAGES]
+        chosen = [_closest(e, READ_SENTENCES) for e in first]
+        pairs = [Pair(question.text, e.sentence(i).text, _before(e, i))
+                 for e, picked in zip(first, chosen, strict=True) for i in picked]
+        readings = iter(self._read(pairs))
+        read = [self._answer(e, picked, readings) for e, picked in zip(first, chosen, strict=True)]
+        return read + self._fallback.read(question, evidence[len(read):])
+
+    def _answer(self, evidence: Evidence, picked: list[int],
+                readings: Iterator[Reading]) -> Answer:
+        mine = [(i, next(readings)) for i in picked]
+        if not mine:
+            text = evidence.passage.text
+            return Answer(Span(text, 0, len(text)), None, 0.0, 0.0)
+        i, best = max(mine, key=lambda m: m[1].probability)
+        sentence = evidence.sentence(i)
+        span = None
+        if best.probability >= self.span_threshold and best.end > best.start:
+            start, end = sentence.start + best.start, sentence.start + best.end
+            span = Span(evidence.passage.text[start:end], start, end)
+        return Answer(sentence, span, best.probability, best.probability)
+
+
+def _closest(evidence: Evidence, n: int) -> list[int]:
+    """The n sentences closest to the question by cosine, in passage order."""
+    return sorted(np.argsort(-np.asarray(evidence.cosines), kind="stable")[:n].tolist())
+
+
+def _before(evidence: Evidence, i: int) -> str:
+    """The reader's context: the text from the previous sentence's start (as in training)."""
+    sentences = evidence.passage.sentences
+    return evidence.passage.text[sentences[i - 1][0]:sentences[i][0]] if i else ""
+
+
+def _trained() -> Reader:
+    from korea_qa.reading_model.batcher import PairBatcher
+    from korea_qa.reading_model.runtime import ReaderModel
+
+    model = ReaderModel()
+    return TrainedReader(PairBatcher(model.read).read, model.card.threshold)
+
+
+READERS: dict[str, Callable[[], Reader]] = {"sentence": SentenceReader, "trained": _trained}
 
 
 def load_reader(name: str) -> Reader:

@@ -71,6 +71,10 @@ class Reading:
     pool: tuple[Evidence, ...]  # dense top DENSE_POOL, then BM25 top LEXICAL_SENTENCES, once
     held: tuple[frozenset[str], ...]  # BM25 top LEXICAL_POOL, best first
 
+    def first(self, k: int) -> Reading:
+        """The same reading with only the first k results."""
+        return Reading(self.hits[:k], self.pool, self.held)
+
 
 def read(view: StoreView, retrieval: SearchRetrieval, question: Question, ranking: Ranking,
          k: int) -> Reading:

@@ -20,7 +20,7 @@ from korea_qa import answerability
 from korea_qa.explain import explain_hit
 from korea_qa.query import Question, analyse, check_params, check_question
 from korea_qa.ranking import Ranking, RankParams, rank
-from korea_qa.reader import Answer, Reader, load_reader
+from korea_qa.reader import READ_PASSAGES, Answer, Reader, load_reader
 from korea_qa.reading import Reading, read
 from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import Settings
@@ -59,10 +59,13 @@ class Searcher:
         check_params(k, mode, self.settings.max_k)
         question, retrieval = analyse(query, query_vector, filters or Filters(), self.view)
         ranking = rank(retrieval, mode, self.ranking)
-        reading = read(self.view, retrieval, question, ranking, k)
+        # At least READ_PASSAGES are read whatever k is, so that the judgement (which reads
+        # the reader's probabilities) does not change with k; only k are returned.
+        reading = read(self.view, retrieval, question, ranking, max(k, READ_PASSAGES))
         answers = self.reader.read(question, reading.hits)
         judged = answerability.judge(question, ranking, reading, self.view.count_passages(),
-                                     self.rule)
+                                     self.rule, [a.probability for a in answers])
+        reading, answers = reading.first(k), answers[:k]
         return SearchResult(
             query=question.text, mode=mode, answerable=judged.answerable,
             best_cosine=ranking.best_cosine, took_ms=(time.perf_counter() - started) * 1000.0,

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
                     "abstain_threshold) or `fitted` (the decision's probability against its "
                     "operating point).")
     # The reader seam (korea_qa.reader): loaded once at start-up, beside the embedding model.
-    reader: Literal["sentence"] = Field(
+    reader: Literal["sentence", "trained"] = Field(
         default="sentence",
         description="What picks each result's answer: `sentence` (the passage's sentence "
                     "closest to the question by cosine, nudged toward the one holding the "

@@ -66,16 +66,15 @@ def _add_beir_parser(eval_sub: Any) -> None:
 
 
 def _add_fit_parser(eval_sub: Any) -> None:
-    from korea_qa.answerability import DECISION_FILE
-
     fit_parser = eval_sub.add_parser(
         "fit", help="fit the answerability decision on the gold set's train part",
         description="Fit the logistic answerability decision on the train part of the gold "
                     "set (never the test part) and write its coefficients and operating point.")
     fit_parser.add_argument("--gold", type=Path, default=GOLD, help=f"gold set (default {GOLD})")
-    fit_parser.add_argument("--out", type=Path, default=DECISION_FILE,
+    fit_parser.add_argument("--out", type=Path, default=None,
                             help="where to write the decision (default: the one the package "
-                                 "ships, korea_qa/answerability.json)")
+                                 "ships for the setting's reader, korea_qa/answerability.json "
+                                 "or answerability-READER.json)")
     fit_parser.add_argument("--no-build", action="store_true",
                             help="fail on a stale index instead of building it first")
     fit_parser.set_defaults(func=run_fit_command)

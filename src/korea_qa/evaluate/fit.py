@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.answerability import Decision, Logit
+from korea_qa.answerability import Decision, Logit, decision_path
 from korea_qa.evaluate import metrics
 from korea_qa.evaluate.goldfile import OFF_TOPIC, ON_TOPIC_KINDS
 from korea_qa.evaluate.provenance import git_commit
@@ -36,8 +36,12 @@ from korea_qa.evaluate.provenance import git_commit
 # articles answer them, and is refused.
 TOPIC_FEATURES = ("cos_passage",)
 ANSWER_FEATURES = ("type_missing", "names_apart", "names_missing")
-FEATURE_SIGNS = {"cos_passage": 1, "cos_sentence": 1, "type_missing": -1, "names_apart": -1,
-                 "names_missing": -1, "missing_share": -1, "bm25_top": 1, "agree": 1}
+# With a reader model, its best probability (as a logit) is the main input of the answer
+# part; the cheap signals kept beside it are those that added on train (eval/README.md).
+READER_ANSWER_FEATURES = ("read_best", "type_missing", "names_apart", "names_missing")
+FEATURE_SIGNS = {"read_best": 1, "cos_passage": 1, "cos_sentence": 1, "type_missing": -1,
+                 "names_apart": -1, "names_missing": -1, "missing_share": -1, "bm25_top": 1,
+                 "agree": 1}
 L2 = 1.0
 MAX_FALSE_ABSTAIN = 0.05
 
@@ -148,10 +152,16 @@ def operating_point(probability: np.ndarray, examples: Sequence[Example],
     return best[3]
 
 
-def fit(examples: Sequence[Example], model_id: str, *, parts: Parts | None = None,
+def parts_for(reader: str) -> Parts:
+    return Parts() if reader == "sentence" else Parts(answer=READER_ANSWER_FEATURES)
+
+
+def fit(examples: Sequence[Example], model_id: str, *, reader: str = "sentence",
+        parts: Parts | None = None,
         max_false: float = MAX_FALSE_ABSTAIN) -> tuple[Decision, np.ndarray]:
-    """The decision fitted on `examples`, and their leave-one-out probabilities."""
-    parts = parts or Parts()
+    """The decision fitted on `examples` (signals of a search with `reader`), and their
+    leave-one-out probabilities."""
+    parts = parts or parts_for(reader)
     topic, answer = parts.fit(examples)
     loo = leave_one_out(examples, parts)
     threshold = operating_point(loo, examples, max_false)
@@ -165,7 +175,8 @@ def fit(examples: Sequence[Example], model_id: str, *, parts: Parts | None = Non
         "l2": parts.l2, "max_false_abstain": max_false,
         "leave_one_out": summary(loo, examples, threshold),
     }
-    decision = Decision(model=model_id.split("@")[0], topic=topic.logit(parts.topic),
+    decision = Decision(model=model_id.split("@")[0], reader=reader,
+                        topic=topic.logit(parts.topic),
                         answer=answer.logit(parts.answer), threshold=round(threshold, 6),
                         about=about)
     return decision, loo
@@ -204,7 +215,9 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
     searcher = gold.open_searcher(model.settings, build_if_stale=not args.no_build,
                                   embedder=model.embedder)
     examples = collect(items, searcher)
-    decision, _ = fit(examples, model.settings.model_id())
+    reader = model.settings.reader
+    decision, _ = fit(examples, model.settings.model_id(), reader=reader)
+    args.out = args.out or decision_path(reader)
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),
                       "threshold": decision.threshold,

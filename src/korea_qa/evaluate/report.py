@@ -32,7 +32,7 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
 
     record_settings = {name: getattr(settings, name) for name in SETTINGS_RECORDED}
     record_settings["model"] = settings.model_id()
-    decision = decision_for(settings.model_id(), settings.answerability_file)
+    decision = decision_for(settings.model_id(), settings.reader, settings.answerability_file)
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),

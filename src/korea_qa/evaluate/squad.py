@@ -55,10 +55,6 @@ class Paragraph:
         return split_sentences(self.context)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def load(folder: Path) -> dict[str, list[Paragraph]]:
     """Every article of both files, by title, with each question once (by id)."""
     articles: dict[str, dict[str, dict[str, Question]]] = {}

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -38,14 +37,6 @@ DTYPES: dict[str, type] = {
 # The inverted lists are derived from the forward ones at write time, and stored so that
 # opening a segment maps them instead of rebuilding them.
 POSTINGS = ("terms", "ptr", "rows", "tf", "lengths")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_array(path: Path, array: np.ndarray) -> None:

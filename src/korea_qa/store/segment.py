@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from korea_qa.errors import IndexNotReady
+from korea_qa.files import sha256
 from korea_qa.lexical import Forward, Postings
 from korea_qa.records import Passage
 from korea_qa.resources import unless_exhausted
@@ -34,7 +35,6 @@ from korea_qa.store.layout import (
     META,
     POSTINGS,
     remove_folder,
-    sha256,
 )
 from korea_qa.store.mapping import map_npy
 from korea_qa.store.writer import SegmentWriter

@@ -23,7 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from korea_qa.faults import pause_point
-from korea_qa.files import fsync_file, replace_durably
+from korea_qa.files import fsync_file, replace_durably, sha256
 from korea_qa.lexical import Forward, Postings
 from korea_qa.store.layout import (
     ARRAYS,
@@ -34,7 +34,6 @@ from korea_qa.store.layout import (
     META,
     POSTINGS,
     save_array,
-    sha256,
     write_bytes,
 )
 from korea_qa.store.mapping import create_npy, flush, map_npy

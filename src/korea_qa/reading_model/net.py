@@ -1,5 +1,10 @@
 """The reader network: the embedder's BERT encoder (optionally its first layers only), a
-has-answer head on [CLS] and start/end heads on every token."""
+has-answer head on [CLS] and start/end heads on every token.
+
+Training starts it from the bundled all-MiniLM-L6-v2 weights (`from_encoder`); serving builds
+the same shape from the encoder's config alone (`from_config`) and loads the shipped weights
+into it, so nothing is read from the embedder's weights at run time.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import BertModel
+from transformers import BertConfig, BertModel
 
 NEG = -1e4  # logit for tokens outside the sentence (finite: bf16 and ONNX stay well behaved)
+
+
+def _truncate(encoder: BertModel, layers: int | None) -> BertModel:
+    if layers is not None and layers < encoder.config.num_hidden_layers:
+        encoder.encoder.layer = encoder.encoder.layer[:layers]
+        encoder.config.num_hidden_layers = layers
+    return encoder
 
 
 class ReaderNet(nn.Module):
@@ -23,11 +35,15 @@ class ReaderNet(nn.Module):
 
     @classmethod
     def from_encoder(cls, path: Path, layers: int | None = None) -> ReaderNet:
+        """Started from the pretrained encoder in `path` (training)."""
         encoder = BertModel.from_pretrained(str(path), add_pooling_layer=False)
-        if layers is not None and layers < encoder.config.num_hidden_layers:
-            encoder.encoder.layer = encoder.encoder.layer[:layers]
-            encoder.config.num_hidden_layers = layers
-        return cls(encoder)
+        return cls(_truncate(encoder, layers))
+
+    @classmethod
+    def from_config(cls, path: Path, layers: int | None = None) -> ReaderNet:
+        """The same shape with untrained weights, from the encoder's config.json only."""
+        config = BertConfig.from_json_file(str(path / "config.json"))
+        return cls(_truncate(BertModel(config, add_pooling_layer=False), layers))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor, sentence_mask: torch.Tensor

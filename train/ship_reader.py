@@ -1,0 +1,120 @@
+"""Ship a trained reader: its weights in the package's form, measured, with a card.
+
+    python train/ship_reader.py --run train/runs/reader      # after train_reader.py
+
+Writes src/korea_qa/reading_model/model/: reader.safetensors (int8 matrices, see
+korea_qa.reading_model.weights) and reader.json (shape, depth, sha256, the no-answer threshold
+chosen on the validation part, the test part's figures, and a fixed sample of readings that
+tests/test_reader_card.py reproduces), and MODEL_CARD.md from them. The float32 weights are
+measured beside the shipped form, so the card says what the smaller form costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from model_card import render
+
+from korea_qa.cpu import cpu_info
+from korea_qa.evaluate import squad
+from korea_qa.files import atomic_write, sha256
+from korea_qa.reading_model import weights
+from korea_qa.reading_model.pairs import Pair
+from korea_qa.reading_model.runtime import SHIPPED, ReaderModel
+
+SAMPLE = 12  # pairs of the test part whose readings the card records
+
+
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/datasets/squad-dev"))
+    p.add_argument("--run", type=Path, default=Path("train/runs/reader"))
+    p.add_argument("--checkpoint", action="store_true",
+                   help="ship the last checkpoint instead of RUN/final (to look early)")
+    p.add_argument("--out", type=Path, default=SHIPPED)
+    p.add_argument("--skip-float32", action="store_true",
+                   help="measure the shipped form only")
+    return p.parse_args(argv)
+
+
+def state_of(args: argparse.Namespace) -> dict[str, torch.Tensor]:
+    if args.checkpoint:
+        return torch.load(args.run / "checkpoint.pt", weights_only=False)["net"]
+    return torch.load(args.run / "final" / "reader.pt", weights_only=True)
+
+
+def measure(model: ReaderModel, parts: dict[str, list[squad.Paragraph]]) -> dict[str, object]:
+    """Validation picks the no-answer threshold; the test part is scored at it."""
+    started = time.perf_counter()
+    validation = squad.predict(parts["validation"], model.read)
+    threshold = squad.best_threshold(validation)
+    test = squad.predict(parts["test"], model.read)
+    return {"threshold": threshold,
+            "validation": squad.summary(validation, threshold),
+            "test": squad.summary(test, threshold),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def sample(model: ReaderModel, paragraphs: list[squad.Paragraph]) -> list[dict[str, object]]:
+    """The first SAMPLE pairs of the test part, read: the card's reproducible figures."""
+    pairs = []
+    for paragraph in paragraphs:
+        spans = paragraph.sentences()
+        for q in paragraph.questions[:2]:
+            pairs += [Pair(q.text, paragraph.context[s:e]) for s, e in spans[:2]]
+    pairs = pairs[:SAMPLE]
+    return [{"question": p.question, "sentence": p.sentence, "probability": round(r.probability, 4),
+             "span": p.sentence[r.start:r.end]} for p, r in zip(pairs, model.read(pairs),
+                                                                  strict=True)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+    torch.set_num_threads(2)
+    config = json.loads((args.run / "config.json").read_text())
+    articles = squad.load(args.data)
+    parts = {name: [p for t in titles for p in articles[t]]
+             for name, titles in squad.split(args.data).items()}
+    state = state_of(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "reader.safetensors"
+    with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+        weights.save(state, Path(tmp) / path.name)
+        Path(tmp, path.name).replace(path)
+    card = {"shape": config["shape"], "layers": config["layers"], "sha256": sha256(path)}
+    atomic_write(args.out / "reader.json", json.dumps(card, indent=2))
+    shipped = ReaderModel(args.out)
+    about: dict[str, object] = {
+        "training": config, "log": _log(args.run), "split": squad.split(args.data),
+        "machine": {"cpu": cpu_info().model, "torch": torch.__version__},
+        "bytes": path.stat().st_size, "shipped": measure(shipped, parts),
+        "sample": sample(shipped, parts["test"])}
+    if not args.skip_float32:
+        about["float32"] = measure(_float32(shipped, state), parts)
+    card["about"] = about
+    atomic_write(args.out / "reader.json", json.dumps(card, indent=2))
+    atomic_write(args.out / "MODEL_CARD.md", render(card))
+    print(json.dumps({k: about[k] for k in ("shipped", "float32") if k in about}, indent=2))
+    return 0
+
+
+def _float32(model: ReaderModel, state: dict[str, torch.Tensor]) -> ReaderModel:
+    model.net.load_state_dict(state)
+    model.net.eval()
+    return model
+
+
+def _log(run: Path) -> list[dict[str, object]]:
+    path = run / "log.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
