@@ -9,10 +9,15 @@ every `Searcher`. It reads many passages in one call, so a model can batch them.
 question, plus LEXICAL_WEIGHT × the share of the question's terms it holds, which breaks
 near-ties toward the sentence that names what was asked. Sentence vectors are computed when
 an article is indexed, so this costs nothing but arithmetic; it gives no span.
+
+Whatever the reader, a span is checked before a result carries it (`checked_span`): a span
+that is not the passage's own characters inside the answer sentence is dropped and logged,
+so a reader's bug can cost an answer but never produce a wrong citation.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,9 +27,11 @@ import numpy as np
 from korea_qa.errors import KoreaQAError
 from korea_qa.query import Question
 from korea_qa.reading import Evidence
-from korea_qa.records import Span
+from korea_qa.records import Passage, Span
 
 LEXICAL_WEIGHT = 0.15
+
+log = logging.getLogger("korea_qa.reader")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +80,19 @@ def load_reader(name: str) -> Reader:
     if name not in READERS:
         raise KoreaQAError(f"unknown reader {name!r}; choose one of {', '.join(READERS)}")
     return READERS[name]()
+
+
+def checked_span(answer: Answer, passage: Passage, reader: str) -> Span | None:
+    """The answer's span if it is a non-empty piece of the passage text inside the answer
+    sentence, else None (logged as the reader's bug)."""
+    span, sentence = answer.span, answer.sentence
+    if span is None:
+        return None
+    inside = (0 <= sentence.start <= span.start < span.end <= sentence.end
+              <= len(passage.text))
+    if inside and passage.text[span.start:span.end] == span.text:
+        return span
+    log.warning("reader %s: span %r at %d-%d is not the text of %s inside its answer "
+                "sentence (%d-%d); dropped", reader, span.text[:80], span.start, span.end,
+                passage.key, sentence.start, sentence.end)
+    return None

@@ -1,0 +1,68 @@
+"""Answer spans end to end: a reader's span, checked by the core, in the API's `answer.span`
+(null where none), in `korea-qa ask` (text and JSON), and refused when a reader errs.
+
+The readers are tests/span_reader.py's. The word "Khusnullin" occurs once in the corpus:
+at character 9025 of russia-dprk-thaw's text, in the passage that starts at 8773 (the
+README's example passage), so its span is at 252-262 of that passage.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from conftest import open_view
+from korea_qa.embed import HashEmbedder
+from korea_qa.reader import Answer, checked_span
+from korea_qa.records import Passage, Span
+from korea_qa.search import Searcher
+from korea_qa.settings import Settings
+from span_reader import OffByOneReader
+
+QUESTION = "Marat Khusnullin construction industry political arrangements"
+EMBEDDER = HashEmbedder(64)
+
+PASSAGE = Passage(doc_id="d", position=0, paragraph=1, start=0, end=31,
+                  text="One sentence here. Another one.", sentences=((0, 18), (19, 31)))
+SECOND = Span("Another one.", 19, 31)
+
+
+@pytest.mark.parametrize(("span", "kept"), [
+    (Span("Another", 19, 26), True),
+    (Span("Another one.", 19, 31), True),  # the whole sentence
+    (Span(" Another", 18, 26), False),  # starts before its sentence
+    (Span("one. Another", 14, 26), False),  # crosses into the sentence before
+    (Span("Anothe", 19, 26), False),  # text is not the passage's characters there
+    (Span("", 19, 19), False),  # empty
+    (Span("x", 40, 41), False),  # past the passage
+])
+def test_a_span_is_kept_only_inside_its_sentence(span: Span, kept: bool,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="korea_qa.reader"):
+        got = checked_span(Answer(SECOND, span, 1.0), PASSAGE, "test")
+    assert got == (span if kept else None)
+    assert bool(caplog.records) is not kept
+    if not kept:
+        assert "reader test" in caplog.text and "d#0" in caplog.text
+
+
+def test_no_span_stays_none_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="korea_qa.reader"):
+        assert checked_span(Answer(SECOND, None, 0.0), PASSAGE, "test") is None
+    assert not caplog.records
+
+
+def test_a_buggy_readers_spans_are_dropped_and_logged(
+        built: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    searcher = Searcher(open_view(built), lambda q: EMBEDDER.encode([q])[0], built,
+                        reader=OffByOneReader())
+    with caplog.at_level(logging.WARNING, logger="korea_qa.reader"):
+        result = searcher.search(QUESTION, k=4)
+    # Every answer sentence is kept, every span dropped (the first sentence of a passage
+    # starts at 0, where the reader's span is the whole sentence: that one is right).
+    assert all(h.answer.text for h in result.hits)
+    wrong = [h for h in result.hits if h.answer.start > 0]
+    assert wrong and all(h.span is None for h in wrong)
+    assert len(caplog.records) == len(wrong)
+    assert all("reader off-by-one" in r.getMessage() for r in caplog.records)
