@@ -9,18 +9,23 @@ README's example passage), so its span is at 252-262 of that passage.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from conftest import open_view
+from korea_qa.api import create_app
 from korea_qa.embed import HashEmbedder
 from korea_qa.reader import Answer, checked_span
 from korea_qa.records import Passage, Span
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
-from span_reader import OffByOneReader
+from span_reader import FirstWordReader, OffByOneReader, WordReader, use_reader
 
 QUESTION = "Marat Khusnullin construction industry political arrangements"
+WORD = "Khusnullin"
+DOC, PASSAGE_START, SPAN_START = "russia-dprk-thaw", 8773, 252
 EMBEDDER = HashEmbedder(64)
 
 PASSAGE = Passage(doc_id="d", position=0, paragraph=1, start=0, end=31,
@@ -66,3 +71,66 @@ def test_a_buggy_readers_spans_are_dropped_and_logged(
     assert wrong and all(h.span is None for h in wrong)
     assert len(caplog.records) == len(wrong)
     assert all("reader off-by-one" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+def word_client(built: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    use_reader(monkeypatch, WordReader(WORD))
+    with TestClient(create_app(built)) as c:
+        yield c
+
+
+def _check_word_span(body: dict[str, Any], article: str) -> None:
+    """The one result holding WORD has it as its span, at the hand-checked offsets; every
+    other result's span is null."""
+    with_span = [r for r in body["results"] if r["answer"]["span"] is not None]
+    assert len(with_span) == 1
+    r = with_span[0]
+    assert r["citation"]["doc_id"] == DOC and r["citation"]["start"] == PASSAGE_START
+    span, sentence = r["answer"]["span"], r["answer"]
+    assert span == {"text": WORD, "start": SPAN_START, "end": SPAN_START + len(WORD)}
+    assert r["text"][span["start"]:span["end"]] == WORD
+    assert sentence["start"] <= span["start"] < span["end"] <= sentence["end"]
+    assert article[r["citation"]["start"] + span["start"]:][:len(WORD)] == WORD
+    assert article.index(WORD) == PASSAGE_START + SPAN_START
+    assert all(WORD not in o["text"] for o in body["results"] if o is not r)
+
+
+def test_the_api_gives_the_readers_span_with_exact_offsets(word_client: TestClient) -> None:
+    article = word_client.get(f"/api/documents/{DOC}").json()["text"]
+    got = word_client.get("/api/search", params={"q": QUESTION, "k": 3})
+    assert got.status_code == 200
+    _check_word_span(got.json(), article)
+    posted = word_client.post("/api/search", json={"q": QUESTION, "k": 3}).json()
+    _check_word_span(posted, article)
+    assert posted["results"] == got.json()["results"]
+
+
+def test_the_default_reader_gives_a_null_span(client: TestClient) -> None:
+    body = client.get("/api/search", params={"q": QUESTION, "k": 5}).json()
+    assert body["results"]
+    for r in body["results"]:
+        assert set(r["answer"]) == {"text", "start", "end", "span"}
+        assert r["answer"]["span"] is None
+        assert r["text"][r["answer"]["start"]:r["answer"]["end"]] == r["answer"]["text"]
+
+
+def test_the_schema_documents_the_span(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    span = schemas["Answer"]["properties"]["span"]
+    assert {"$ref": "#/components/schemas/AnswerSpan"} in span["anyOf"]
+    assert {"type": "null"} in span["anyOf"]
+    assert "span" in schemas["Answer"]["required"]
+    assert set(schemas["AnswerSpan"]["required"]) == {"text", "start", "end"}
+
+
+def test_every_result_can_carry_a_span(built: Settings,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    use_reader(monkeypatch, FirstWordReader())
+    with TestClient(create_app(built)) as c:
+        body = c.get("/api/search", params={"q": "sanctions and labour", "k": 20}).json()
+    assert len(body["results"]) == 20
+    for r in body["results"]:
+        span, sentence = r["answer"]["span"], r["answer"]
+        assert span["start"] == sentence["start"] and span["text"] == sentence["text"].split()[0]
+        assert r["text"][span["start"]:span["end"]] == span["text"]
