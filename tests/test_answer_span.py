@@ -8,7 +8,9 @@ README's example passage), so its span is at 252-262 of that passage.
 
 from __future__ import annotations
 
+import json
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,7 +18,9 @@ from fastapi.testclient import TestClient
 
 from conftest import open_view
 from korea_qa.api import create_app
+from korea_qa.cli import main
 from korea_qa.embed import HashEmbedder
+from korea_qa.present import marked
 from korea_qa.reader import Answer, checked_span
 from korea_qa.records import Passage, Span
 from korea_qa.search import Searcher
@@ -134,3 +138,50 @@ def test_every_result_can_carry_a_span(built: Settings,
         span, sentence = r["answer"]["span"], r["answer"]
         assert span["start"] == sentence["start"] and span["text"] == sentence["text"].split()[0]
         assert r["text"][span["start"]:span["end"]] == span["text"]
+
+
+def _cli_args(built: Settings) -> list[str]:
+    return ["--model", "hash:64", "--corpus-dir", str(built.corpus_dir),
+            "--index-dir", str(built.index_dir)]
+
+
+def test_ask_prints_the_span_and_its_json_carries_it(
+        built: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    use_reader(monkeypatch, WordReader(WORD))
+    assert main([*_cli_args(built), "ask", QUESTION, "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    cards = out.split("\n\n")[1:]
+    assert len(cards) == 3
+    first = " ".join(line.strip() for line in cards[0].splitlines())
+    assert "»Deputy Prime Minister Marat ⟦Khusnullin⟧, who oversees" in first
+    assert "employ North Korean labor.«" in first
+    assert cards[0].splitlines()[-2] == f"    answer: {WORD}"
+    assert all("⟦" not in c and "answer:" not in c for c in cards[1:])
+    assert main([*_cli_args(built), "ask", QUESTION, "-k", "3", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["results"][0]["citation"]["start"] == PASSAGE_START
+    assert body["results"][0]["answer"]["span"] == {
+        "text": WORD, "start": SPAN_START, "end": SPAN_START + len(WORD)}
+    assert [r["answer"]["span"] for r in body["results"][1:]] == [None, None]
+
+
+def test_ask_without_spans_prints_no_span_marks(
+        built: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*_cli_args(built), "ask", QUESTION, "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("»") == 3 and "⟦" not in out and "answer:" not in out
+    assert main([*_cli_args(built), "ask", QUESTION, "-k", "3", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [r["answer"]["span"] for r in body["results"]] == [None, None, None]
+
+
+@pytest.mark.parametrize(("span", "expected"), [
+    (None, "One sentence here. »Another one.«"),
+    (Span("Another", 19, 26), "One sentence here. »⟦Another⟧ one.«"),
+    (Span("one.", 27, 31), "One sentence here. »Another ⟦one.⟧«"),
+    (Span("Another one.", 19, 31), "One sentence here. »⟦Another one.⟧«"),
+])
+def test_the_span_is_marked_inside_the_sentence(span: Span | None, expected: str) -> None:
+    answer = SimpleNamespace(text=SECOND.text, start=SECOND.start, end=SECOND.end, span=span)
+    assert marked(PASSAGE.text, answer) == expected
