@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from korea_qa.api import create_app
 from korea_qa.settings import Settings
+from span_reader import FirstWordReader, use_reader
 
 MAX_EXAMPLES = 30
 load_all_checks()
@@ -114,6 +115,18 @@ def test_api_conforms_when_not_ready(settings: Settings, method: str, path: str,
     app = create_app(settings)
     try:
         run(app, method, path, mode, examples=10, checks=NOT_READY_CHECKS)
+    finally:
+        asgi.shutdown_lifespans()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_search_with_spans_conforms(built: Settings, monkeypatch: pytest.MonkeyPatch,
+                                    method: str) -> None:
+    # The default reader gives no span; this one gives every result one (`answer.span`).
+    use_reader(monkeypatch, FirstWordReader())
+    app = create_app(built)
+    try:
+        run(app, method, "/api/search", GenerationMode.POSITIVE, examples=15)
     finally:
         asgi.shutdown_lifespans()
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+from tests.conftest import question_of
 
 from korea_qa.reader import READ_PASSAGES, READ_SENTENCES, TrainedReader
 from korea_qa.reading import Evidence
@@ -14,7 +15,6 @@ from korea_qa.reading_model.batcher import PairBatcher
 from korea_qa.reading_model.decode import Reading
 from korea_qa.reading_model.pairs import Pair
 from korea_qa.records import Passage
-from tests.conftest import question_of
 
 TEXT = "Cats sleep all day. The port of Rajin was renovated in 2008. Dogs bark."
 SENTENCES = ((0, 19), (20, 60), (61, 71))

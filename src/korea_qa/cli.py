@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -205,6 +204,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.api.schemas import SearchResponse
     from korea_qa.library import Library
+    from korea_qa.present import render_text
     from korea_qa.query import check_question, make_filters
     from korea_qa.reader import load_reader
     from korea_qa.search import Searcher
@@ -260,45 +260,6 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
                   f"{t.workload_s:>11.3f}{t.cosine_mean:>9.4f}{t.cosine_min:>9.4f}"
                   f"{t.batch_max_diff:>11.2g}  {t.problem or 'ok'}")
     return 0
-
-
-def render_text(response: Any) -> str:
-    """Readable passages with citations; the answer sentence is marked with » «, and each
-    passage says why it was chosen."""
-    lines = [f"Q: {response.query}"]
-    if not response.answerable:
-        lines.append("Nothing in these articles seems to answer this — closest passages:")
-    missing = getattr(response, "missing_terms", None)
-    if missing:
-        lines.append(f"Not mentioned in any article: {', '.join(missing)}")
-    confidence = getattr(response, "confidence", None)
-    if confidence is not None:
-        lines.append(f"Probability that the articles answer: {100 * confidence:.0f}%")
-    for r in response.results:
-        c = r.citation
-        by = f", {c.author}" if c.author else ""
-        date = f", {c.published}" if c.published else ""
-        marked = (r.text[: r.answer.start] + "»" + r.answer.text + "«" + r.text[r.answer.end:])
-        lines.append("")
-        page = f"page {c.page}, " if c.page else ""
-        lines.append(f"[{r.rank}] {c.title}{by}{date} — {page}paragraph {c.paragraph}, "
-                     f"chars {c.start}–{c.end} of {c.doc_id} (score {r.score:.3f})")
-        lines.extend(textwrap.wrap(marked, width=100, initial_indent="    ",
-                                   subsequent_indent="    "))
-        if getattr(r, "explain", None) is not None:
-            lines.append("    " + explain_line(r.explain))
-    return "\n".join(lines)
-
-
-def explain_line(why: Any) -> str:
-    """"why: cosine 0.61 (dense rank 1) · BM25 3.20 (rank 2) · matched: workers, North Korean"."""
-    dense = f"cosine {why.cosine:.3f}" + (f" (dense rank {why.dense_rank})"
-                                          if why.dense_rank is not None else "")
-    bm25 = (f"BM25 {why.bm25:.2f} (rank {why.bm25_rank})" if why.bm25_rank is not None
-            else "BM25 0 (no word of the question)")
-    words = list(dict.fromkeys(m.text for m in why.matches))
-    matched = f"matched: {', '.join(words)}" if words else "no word of the question matched"
-    return f"why: {dense} · {bm25} · {matched}"
 
 
 if __name__ == "__main__":

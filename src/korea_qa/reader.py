@@ -16,10 +16,15 @@ READ_SENTENCES sentences closest to the question by cosine (so a search reads at
 READ_PASSAGES x READ_SENTENCES pairs, whatever k is), takes the most probable as the answer,
 and points at the span inside it when the probability reaches the card's threshold. Results
 past READ_PASSAGES get the `sentence` reader's answer and no probability.
+
+Whatever the reader, a span is checked before a result carries it (`checked_span`): a span
+that is not the passage's own characters inside the answer sentence is dropped and logged,
+so a reader's bug can cost an answer but never produce a wrong citation.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -29,7 +34,7 @@ import numpy as np
 from korea_qa.errors import KoreaQAError
 from korea_qa.query import Question
 from korea_qa.reading import Evidence
-from korea_qa.records import Span
+from korea_qa.records import Passage, Span
 
 if TYPE_CHECKING:
     from korea_qa.reading_model.decode import Reading
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 LEXICAL_WEIGHT = 0.15
 READ_PASSAGES = 5
 READ_SENTENCES = 2
+
+log = logging.getLogger("korea_qa.reader")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +150,19 @@ def load_reader(name: str) -> Reader:
     if name not in READERS:
         raise KoreaQAError(f"unknown reader {name!r}; choose one of {', '.join(READERS)}")
     return READERS[name]()
+
+
+def checked_span(answer: Answer, passage: Passage, reader: str) -> Span | None:
+    """The answer's span if it is a non-empty piece of the passage text inside the answer
+    sentence, else None (logged as the reader's bug)."""
+    span, sentence = answer.span, answer.sentence
+    if span is None:
+        return None
+    inside = (0 <= sentence.start <= span.start < span.end <= sentence.end
+              <= len(passage.text))
+    if inside and passage.text[span.start:span.end] == span.text:
+        return span
+    log.warning("reader %s: span %r at %d-%d is not the text of %s inside its answer "
+                "sentence (%d-%d); dropped", reader, span.text[:80], span.start, span.end,
+                passage.key, sentence.start, sentence.end)
+    return None

@@ -20,7 +20,7 @@ from korea_qa import answerability
 from korea_qa.explain import explain_hit
 from korea_qa.query import Question, analyse, check_params, check_question
 from korea_qa.ranking import Ranking, RankParams, rank
-from korea_qa.reader import READ_PASSAGES, Answer, Reader, load_reader
+from korea_qa.reader import READ_PASSAGES, Answer, Reader, checked_span, load_reader
 from korea_qa.reading import Reading, read
 from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import Settings
@@ -69,16 +69,18 @@ class Searcher:
         return SearchResult(
             query=question.text, mode=mode, answerable=judged.answerable,
             best_cosine=ranking.best_cosine, took_ms=(time.perf_counter() - started) * 1000.0,
-            hits=hits(question, ranking, reading, answers), probability=judged.probability,
+            hits=hits(question, ranking, reading, answers, self.reader.name),
+            probability=judged.probability,
             missing_terms=question.missing_terms(), signals=judged.signals)
 
 
-def hits(question: Question, ranking: Ranking, reading: Reading,
-         answers: Sequence[Answer]) -> tuple[Hit, ...]:
-    """The results, best first: each passage with its scores, answer and explanation."""
+def hits(question: Question, ranking: Ranking, reading: Reading, answers: Sequence[Answer],
+         reader: str) -> tuple[Hit, ...]:
+    """The results, best first: each passage with its scores, answer (its span checked)
+    and explanation."""
     return tuple(
         Hit(passage=evidence.passage, rank=i + 1, score=float(ranking.scores[i]),
             dense_score=float(ranking.dense[i]), lexical_score=float(ranking.lexical[i]),
-            answer=answer.sentence, span=answer.span,
+            answer=answer.sentence, span=checked_span(answer, evidence.passage, reader),
             explain=explain_hit(evidence, question, ranking, i))
         for i, (evidence, answer) in enumerate(zip(reading.hits, answers, strict=True)))

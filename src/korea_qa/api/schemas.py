@@ -67,10 +67,22 @@ def search_request_model(settings: Settings) -> type[BaseModel]:
     )
 
 
+class AnswerSpan(BaseModel):
+    """The answer itself, inside the answer sentence."""
+
+    text: str = Field(description="The words of the passage that answer, as written there.")
+    start: int = Field(description="Offset in the passage text (like the sentence's): "
+                       "`text[start:end]` of the result is this text.")
+    end: int
+
+
 class Answer(BaseModel):
     text: str = Field(description="The sentence of the passage that best answers.")
     start: int = Field(description="Offset of the answer in the passage text.")
     end: int
+    span: AnswerSpan | None = Field(description="The answer inside that sentence, where the "
+                                    "reader points at one; null where it finds none in this "
+                                    "passage (the `sentence` reader never does).")
 
 
 class Citation(BaseModel):
@@ -148,8 +160,7 @@ class SearchResponse(BaseModel):
                     rank=hit.rank,
                     score=round(hit.score, 6),
                     text=p.text,
-                    answer=Answer(text=hit.answer.text, start=hit.answer.start,
-                                  end=hit.answer.end),
+                    answer=answer_model(hit),
                     citation=Citation(
                         doc_id=p.doc_id, title=article.title,
                         title_is_descriptive=article.title_is_descriptive, author=article.author,
@@ -164,6 +175,13 @@ class SearchResponse(BaseModel):
                    else round(result.probability, 4),
                    missing_terms=list(result.missing_terms),
                    took_ms=round(result.took_ms, 3), results=rows)
+
+
+def answer_model(hit: Hit) -> Answer:
+    span = hit.span
+    return Answer(text=hit.answer.text, start=hit.answer.start, end=hit.answer.end,
+                  span=None if span is None else AnswerSpan(text=span.text, start=span.start,
+                                                            end=span.end))
 
 
 def explain_model(hit: Hit) -> Explain:

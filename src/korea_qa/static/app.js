@@ -88,17 +88,35 @@ function withTerms(text, from, to, matches) {
   return nodes;
 }
 
-/** The passage as text: the answer span in <mark class=answer>, the question's words found
- * in it (`explain.matches`) in <mark class=term>. */
+/** [start, end) clamped into [from, to]. */
+function clamp(start, end, from, to) {
+  const a = Math.max(from, Math.min(start, to));
+  return [a, Math.max(a, Math.min(end, to))];
+}
+
+/** The answer sentence text[start:end]: the span inside it (`answer.span`, when the reader
+ * points at one) in <mark class=span>, the question's words in <mark class=term>. */
+function sentenceNodes(text, start, end, span, matches) {
+  if (!span) return withTerms(text, start, end, matches);
+  const [a, b] = clamp(span.start, span.end, start, end);
+  if (b <= a) return withTerms(text, start, end, matches);
+  return [
+    ...withTerms(text, start, a, matches),
+    h("mark", { class: "span", title: "the answer" }, ...withTerms(text, a, b, matches)),
+    ...withTerms(text, b, end, matches),
+  ];
+}
+
+/** The passage as text: the answer sentence in <mark class=answer> (the span inside it
+ * marked again), the question's words found in it (`explain.matches`) in <mark class=term>. */
 function passageNode(result) {
   const { text, answer } = result;
   const matches = [...((result.explain && result.explain.matches) || [])]
     .sort((a, b) => a.start - b.start);
-  const start = Math.max(0, Math.min(answer.start, text.length));
-  const end = Math.max(start, Math.min(answer.end, text.length));
+  const [start, end] = clamp(answer.start, answer.end, 0, text.length);
   return h("p", { class: "passage" },
     ...withTerms(text, 0, start, matches),
-    h("mark", { class: "answer" }, ...withTerms(text, start, end, matches)),
+    h("mark", { class: "answer" }, ...sentenceNodes(text, start, end, answer.span, matches)),
     ...withTerms(text, end, text.length, matches));
 }
 
