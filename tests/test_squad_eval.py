@@ -268,3 +268,14 @@ def test_cli_eval_squad(folder: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     printed = capsys.readouterr().out
     assert "SQuAD 2.0 test articles as a corpus: 2 articles, 3 paragraphs" in printed
     assert json.loads(out.read_text())["corpus"]["questions"] == 5
+
+
+def test_the_cached_index_follows_the_chunking_setting(folder: Path, tmp_path: Path) -> None:
+    articles, _ = squad_corpus.as_articles(squad.load(folder))
+    settings = hash_settings(tmp_path)
+    wide = squad_corpus.open_view(articles, settings, HashEmbedder(64))
+    assert wide.count_passages() == 2  # Tiny River's two short paragraphs make one passage
+    narrow = settings.model_copy(update={"chunk_max_words": 10, "chunk_min_words": 5})
+    view = squad_corpus.open_view(articles, narrow, HashEmbedder(64))
+    assert view.count_passages() > 3  # the index was brought in step: every sentence apart
+    assert len(list((settings.cache_dir / "squad-index").iterdir())) == 1  # the same folder
