@@ -139,6 +139,26 @@ def test_missing_results_are_not_measured_never_a_pass() -> None:
         == "FAIL"
 
 
+def test_throughput_from_two_load_runs_without_a_bench() -> None:
+    sources = sources_at_bounds()
+    del sources["bench"]
+    name = "cost: 16 clients, query cache off >= half of cache on, 0 errors"
+
+    def load(cache: bool, rate: float, date: str) -> dict[str, Any]:
+        return {"date": date, "query_cache": cache, "_path": f"b/load-{date}.json",
+                "levels": {"16": {"requests_per_s": rate, "errors": 0}}}
+
+    sources["loads"] = [load(True, 300.0, "3"), load(False, 140.0, "2"), load(False, 1.0, "1")]
+    table = {t.name: t for t in targets.all_targets(sources)}
+    assert table[name].verdict == "FAIL"  # the newest of each kind: 140 vs 300
+    assert table[name].figure.startswith("140 vs 300 req/s (47%), 0 errors; make load")
+    assert table[name].source == "load-2.json, load-3.json"
+    sources["loads"][0]["levels"]["16"]["requests_per_s"] = 280.0
+    assert verdicts(sources)[name] == "pass"
+    sources["loads"] = sources["loads"][1:]  # no cache-on run
+    assert verdicts(sources)[name].startswith("not measured")
+
+
 def test_the_table_and_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sources = sources_at_bounds()
     results, bench = tmp_path / "results", tmp_path / "bench"

@@ -4,7 +4,9 @@ from the latest result of each step of `make eval` (and of `make bench` for thro
 Sources, in `--results` (eval/results): `latest.json` (the gold run, its test part, hybrid:
 the service's default mode), `squad-test.json` (`korea-qa eval squad`),
 `beir-scifact-test.json` (`korea-qa eval beir`); in `--bench` (bench/results):
-`reader-cost.json` (bench/reader_cost.py) and the newest `bench-*.json` (`make bench`).
+`reader-cost.json` (bench/reader_cost.py) and the newest `bench-*.json` (`make bench`), or
+else the newest `load-*.json` of each kind (`make load`, with and without
+`LOAD_ARGS=--no-query-cache`) for the throughput target.
 A missing source is "not measured", never a pass.
 
 Verdicts: `pass`, `FAIL`, `n/a: ...` (the target needs what the reader does not do: spans),
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -174,7 +176,8 @@ def scifact_target(beir: Source) -> Target:
                   bound(value, SCIFACT_BASELINE - SCIFACT_DROP), src)
 
 
-def cost_targets(reader_cost: Source, bench: Source) -> list[Target]:
+def cost_targets(reader_cost: Source, bench: Source,
+                 loads: Sequence[dict[str, Any]] = ()) -> list[Target]:
     """In-process p50 against today's reader; 16 clients with the query cache off and on."""
     name = f"cost: in-process p50 <= {COST_RATIO:.0f}x the sentence reader's"
     if reader_cost is None:
@@ -185,24 +188,42 @@ def cost_targets(reader_cost: Source, bench: Source) -> list[Target]:
                             f"sentence {r['baseline']['p50_ms']:.2f} ms = {r['ratio']:.2f}x",
                       bound(r["ratio"], COST_RATIO, at_most=True), "reader-cost.json")]
     name = "cost: 16 clients, query cache off >= half of cache on, 0 errors"
-    http = (bench or {}).get("http") or {}
-    off, on = (http.get("cache_off") or {}).get("16"), (http.get("cache_on") or {}).get("16")
-    if bench is None or not off or not on:
+    found = throughput(bench, loads)
+    if found is None:
         return [*out, _missing(name, "bench-*.json", "make bench")]
+    off, on, where, source = found
     share = off["requests_per_s"] / on["requests_per_s"]
     errors = off["errors"] + on["errors"]
     met = share >= CACHE_OFF_SHARE and errors == 0
     return [*out, Target(name, f"{off['requests_per_s']:.0f} vs {on['requests_per_s']:.0f} "
-                               f"req/s ({share:.0%}), {errors} errors; reader "
-                               f"{bench.get('reader', '?')}, {bench['date'][:10]}",
-                         "pass" if met else "FAIL", Path(bench["_path"]).name)]
+                               f"req/s ({share:.0%}), {errors} errors; {where}",
+                         "pass" if met else "FAIL", source)]
 
 
-def all_targets(sources: dict[str, Source]) -> list[Target]:
+def throughput(bench: Source, loads: Sequence[dict[str, Any]]
+               ) -> tuple[dict[str, Any], dict[str, Any], str, str] | None:
+    """16 clients, query cache off and on: from the newest `make bench`, or else from the
+    newest `make load` of each kind (`LOAD_ARGS=--no-query-cache` for the cache off)."""
+    http = (bench or {}).get("http") or {}
+    off, on = (http.get("cache_off") or {}).get("16"), (http.get("cache_on") or {}).get("16")
+    if bench is not None and off and on:
+        return off, on, f"reader {bench.get('reader', '?')}, {bench['date'][:10]}", \
+            Path(bench["_path"]).name
+    off_run, on_run = (next((r for r in loads if r.get("query_cache") is cache
+                             and "16" in r.get("levels", {})), None) for cache in (False, True))
+    if off_run is None or on_run is None:
+        return None
+    return (off_run["levels"]["16"], on_run["levels"]["16"],
+            f"make load, {off_run['date']} and {on_run['date']}",
+            f"{Path(off_run['_path']).name}, {Path(on_run['_path']).name}")
+
+
+def all_targets(sources: dict[str, Any]) -> list[Target]:
     gold, squad = sources.get("gold"), sources.get("squad")
     return [*reading_targets(squad), *corpus_targets(squad), *gold_targets(gold),
             *calibration_targets(gold, squad), scifact_target(sources.get("scifact")),
-            *cost_targets(sources.get("reader_cost"), sources.get("bench"))]
+            *cost_targets(sources.get("reader_cost"), sources.get("bench"),
+                          sources.get("loads") or [])]
 
 
 def format_table(targets: list[Target]) -> str:
@@ -214,12 +235,16 @@ def format_table(targets: list[Target]) -> str:
     return "\n".join(lines)
 
 
-def load_sources(results: Path, bench: Path) -> dict[str, Source]:
-    benches = sorted(bench.glob("bench-*.json"), key=lambda p: p.stat().st_mtime)
+def load_sources(results: Path, bench: Path) -> dict[str, Any]:
+    def newest(pattern: str) -> list[Path]:
+        return sorted(bench.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+
+    benches = newest("bench-*.json")
     return {"gold": _read(results / "latest.json"), "squad": _read(results / "squad-test.json"),
             "scifact": _read(results / "beir-scifact-test.json"),
             "reader_cost": _read(bench / "reader-cost.json"),
-            "bench": _read(benches[-1]) if benches else None}
+            "bench": _read(benches[0]) if benches else None,
+            "loads": [_read(p) for p in newest("load-*.json")]}
 
 
 def _read(path: Path) -> Source:
