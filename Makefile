@@ -100,15 +100,26 @@ index: install-runtime
 serve: install-runtime
 	$(KQA) serve --build
 
-# Gold-set evaluation, all modes, real model; builds the index first when stale.
-# Writes eval/results/ (latest.json, report.html); see eval/README.md.
+# Every figure of issue 22, then its targets in one table: the gold set (test part, all
+# modes, real model; builds the index first when stale; eval/results/latest.json and
+# report.html), the SQuAD 2.0 test articles as a corpus and the reading task
+# (squad-test.json; the index and vectors cached under .cache/), SciFact test
+# (beir-scifact-test.json; the first run embeds the abstracts, minutes on 2 cores, cached
+# after), the reader's in-process cost (bench/results/reader-cost.json), and the table
+# (eval/results/targets.json; throughput comes from the latest `make bench`).
+# See eval/README.md.
+SQUAD ?= ../shared/datasets/squad-dev
+SCIFACT ?= ../shared/benchmarks/scifact
 eval: install
 	$(KQA) eval
+	$(KQA) eval squad $(SQUAD)
+	$(KQA) eval beir $(SCIFACT) --split test --quiet
+	$(PY) bench/reader_cost.py
+	$(KQA) eval targets
 
 # BEIR SciFact (not in `make test`): train (where fusion was tuned), then test. The first
 # run embeds the abstracts (minutes on 2 cores) into .cache/; reruns take seconds.
 # Writes eval/results/beir-scifact-{train,test}.json; see eval/README.md, "BEIR SciFact".
-SCIFACT ?= ../shared/benchmarks/scifact
 bench-quality: install
 	$(KQA) eval beir $(SCIFACT) --split train
 	$(KQA) eval beir $(SCIFACT) --split test
@@ -116,10 +127,12 @@ bench-quality: install
 # Load test: a live server on 127.0.0.1 with the real model, LOAD_CLIENTS async clients for
 # LOAD_SECONDS against /api/search with the gold questions. Prints req/s, p50/p95/p99 and
 # errors; writes bench/results/load-*.json. See bench/README.md, "Load test".
+# LOAD_ARGS=--no-query-cache runs the server with the query cache off.
 LOAD_CLIENTS ?= 16
 LOAD_SECONDS ?= 60
+LOAD_ARGS ?=
 load: index install
-	$(PY) bench/load.py --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS)
+	$(PY) bench/load.py --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS) $(LOAD_ARGS)
 
 # Overload: 1, 200 and 1,000 clients with distinct questions; refusals (503 + Retry-After)
 # counted, p99 of the answered held against 20x the one-client p50. See bench/README.md.
@@ -171,7 +184,6 @@ bench-scale: install
 # article, seeded), resumable from train/runs/reader/checkpoint.pt. About two hours on 2 cores;
 # never part of `make serve` or CI. Then ship_reader.py writes the package's form, measured, with
 # its card: src/korea_qa/reading_model/model/{reader.safetensors,reader.json,MODEL_CARD.md}.
-SQUAD ?= ../shared/datasets/squad-dev
 READER_RUN ?= train/runs/reader
 train-reader: install
 	$(PY) train/train_reader.py --data $(SQUAD) --out $(READER_RUN)

@@ -65,6 +65,7 @@ def main() -> int:
         "python": platform.python_version(), "threads": resolve_threads(base.threads),
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "auto_choice": json.loads(choice.to_json()), "served_backend": serve_backend,
+        "reader": base.reader,
         "questions": len(questions), "work_dir": str(work)}
     report["seed"], report["in_process"], report["encode"] = {}, {}, {}
     for backend in backends:

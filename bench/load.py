@@ -5,6 +5,7 @@ bench/results/load-<time>.json.
     .venv/bin/python bench/load.py --clients 16 --seconds 60
     .venv/bin/python bench/load.py --clients 1,200,1000 --distinct --seconds 20   # overload
     .venv/bin/python bench/load.py --url http://127.0.0.1:8000   # an already running server
+    .venv/bin/python bench/load.py --clients 16 --no-query-cache  # every request to the model
 
 Without --url it starts `korea-qa serve` (current settings and index) on a free port. With
 --distinct the questions are the gold questions and every SciFact claim (about 1,200, all
@@ -43,6 +44,9 @@ def main() -> int:
     parser.add_argument("--distinct", action="store_true",
                         help="gold questions and SciFact claims, all different (run the server "
                         "with KOREA_QA_QUERY_CACHE_SIZE=0 so every request reaches the model)")
+    parser.add_argument("--no-query-cache", action="store_true",
+                        help="start the server with the query cache off "
+                        "(KOREA_QA_QUERY_CACHE_SIZE=0), as --distinct does")
     parser.add_argument("--url", help="a running server (default: start one)")
     parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
     parser.add_argument("--out", type=Path, help="JSON result (default bench/results/load-*)")
@@ -51,6 +55,7 @@ def main() -> int:
     if args.distinct:
         questions = distinct_questions(args.gold)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    cache_off = args.distinct or args.no_query_cache
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     running: AbstractContextManager[Server]
@@ -58,12 +63,13 @@ def main() -> int:
         parts = urlsplit(args.url)
         running = nullcontext(Server(0, parts.hostname or "127.0.0.1", parts.port or 80))
     else:
-        env = {"KOREA_QA_QUERY_CACHE_SIZE": "0"} if args.distinct else {}
+        env = {"KOREA_QA_QUERY_CACHE_SIZE": "0"} if cache_off else {}
         running = serve(env, results / f"load-{stamp}.log")
     levels = [int(c) for c in args.clients.split(",")]
     with running as server:
         rows = load_levels(server, questions, levels, args.seconds)
-    report: dict[str, Any] = {"date": stamp, "questions": len(questions), "levels": rows}
+    report: dict[str, Any] = {"date": stamp, "questions": len(questions), "levels": rows,
+                              "query_cache": None if args.url else not cache_off}
     if len(levels) > 1:
         report["overload"] = judge_overload(rows)
     out = args.out or results / f"load-{stamp}.json"

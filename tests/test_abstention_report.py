@@ -64,7 +64,9 @@ def test_without_a_decision_only_the_cosine_rule_is_reported(tmp_path: Path) -> 
     assert "| hybrid | cosine ≥ 0.335 (today) | 100.0 (1/1) |" in text
     assert "(fitted)" not in text
     page = report.render_html(record)
-    assert "Trade-off (hybrid)" in page and "Calibration" not in page
+    assert "Trade-off (hybrid)" in page and "Calibration of the probability (hybrid)" not in page
+    # The ten-bin table reads the responses' probabilities, whatever gave them.
+    assert "Calibration of the probability (10 bins)" in page
 
 
 # ---------------------------------------------------------------- real model

@@ -22,6 +22,8 @@ EPILOG = """examples:
   korea-qa eval --store local --store milvus     # both stores, side by side
   korea-qa eval beir ../shared/benchmarks/scifact --split test
   korea-qa eval fit                              # refit the answerability decision on train
+  korea-qa eval squad ../shared/datasets/squad-dev   # SQuAD 2.0 test articles as a corpus
+  korea-qa eval targets                          # issue 22's targets from the latest results
 """
 
 
@@ -54,7 +56,10 @@ def add_eval_parser(sub: Any) -> None:
                         help="fail on a stale index instead of building it first")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run_gold_command)
-    _add_beir_parser(parser.add_subparsers(dest="eval_command", metavar="{beir,fit}"))
+    eval_sub = parser.add_subparsers(dest="eval_command", metavar="{beir,fit,squad,targets}")
+    _add_beir_parser(eval_sub)
+    _add_squad_parser(eval_sub)
+    _add_targets_parser(eval_sub)
 
 
 def _add_beir_parser(eval_sub: Any) -> None:
@@ -78,6 +83,66 @@ def _add_fit_parser(eval_sub: Any) -> None:
     fit_parser.add_argument("--no-build", action="store_true",
                             help="fail on a stale index instead of building it first")
     fit_parser.set_defaults(func=run_fit_command)
+
+
+SQUAD_OUT = RESULTS / "squad-test.json"
+
+
+def _add_squad_parser(eval_sub: Any) -> None:
+    parser = eval_sub.add_parser(
+        "squad", help="SQuAD 2.0 test articles as a corpus, and the reading task",
+        description="Index every paragraph of the SQuAD 2.0 test articles (cached), ask "
+                    "every test question through the search with the setting's reader, and "
+                    "report hit@1, hit@k, span F1, abstention and calibration; a reader that "
+                    "reads spans also does the reading task (gold paragraph given).")
+    parser.add_argument("path", type=Path, help="folder with dev-v1.1.json.gz and "
+                                                "dev-v2.0.json.gz (../shared/datasets/squad-dev)")
+    parser.add_argument("-k", type=int, default=5, help="results per question (default 5)")
+    parser.add_argument("--mode", choices=MODES, help="search mode (default: the setting)")
+    parser.add_argument("--out", type=Path, default=SQUAD_OUT,
+                        help=f"JSON result (default {SQUAD_OUT})")
+    parser.set_defaults(func=run_squad_command)
+
+
+def _add_targets_parser(eval_sub: Any) -> None:
+    parser = eval_sub.add_parser(
+        "targets", help="issue 22's targets, judged from the latest results",
+        description="Read the latest results (gold, SQuAD, SciFact, reader cost, bench) and "
+                    "print every target of issue 22 with its figure and verdict; `make eval` "
+                    "makes them all first.")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help=f"folder of the evaluation results (default {RESULTS})")
+    parser.add_argument("--bench", type=Path, default=Path("bench/results"),
+                        help="folder of the bench results (default bench/results)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a target fails (default: 0, the table says it)")
+    parser.set_defaults(func=run_targets_command)
+
+
+def run_squad_command(args: argparse.Namespace, settings: Any) -> int:
+    from korea_qa.errors import KoreaQAError
+    from korea_qa.evaluate import squad_command
+    from korea_qa.files import atomic_write
+    from korea_qa.reader import load_reader
+    from korea_qa.startup import open_model
+
+    if args.k < 5:
+        raise KoreaQAError(f"-k must be at least 5 (hit@5 is reported), got {args.k}")
+    model = open_model(settings)
+    record = squad_command.evaluate(args.path, model.settings, model.embedder,
+                                    load_reader(model.settings.reader), k=args.k,
+                                    mode=args.mode or model.settings.default_mode)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out, json.dumps(record, indent=2, ensure_ascii=False))
+    print(squad_command.format_text(record))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_targets_command(args: argparse.Namespace, settings: Any) -> int:
+    from korea_qa.evaluate.targets import run_targets
+
+    return run_targets(args)
 
 
 def run_fit_command(args: argparse.Namespace, settings: Any) -> int:

@@ -23,6 +23,7 @@ from korea_qa.evaluate.goldfile import KINDS, ON_TOPIC_KINDS, GoldItem, GoldSetE
 from korea_qa.evaluate.goldfile import STYLES as STYLES
 from korea_qa.evaluate.goldfile import load_gold as load_gold
 from korea_qa.evaluate.goldfile import select_split as select_split
+from korea_qa.evaluate.spans import answer_text, reads_spans
 from korea_qa.records import Article
 
 EVIDENCE_SHARE = 0.6
@@ -93,7 +94,8 @@ class Returned:
     doc_id: str
     paragraph: int
     text: str
-    answer: str  # the answer span the service picked in this passage
+    answer: str  # the answer sentence the service picked in this passage
+    span: str | None = None  # the answer inside it, when the reader points at one
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class Response:
     confidence: float | None  # best dense cosine; None when the target does not expose it (HTTP)
     latency_ms: float
     probability: float | None = None  # the fitted answerability probability (API `confidence`)
+    reads_spans: bool = False  # the reader points at spans (`korea_qa.evaluate.spans`)
 
 
 class SearchTarget(Protocol):
@@ -130,10 +133,11 @@ class InProcess:
         result = self.searcher.search(question, k=k, mode=mode)
         latency = (time.perf_counter() - started) * 1000.0
         passages = tuple(
-            Returned(h.passage.key, h.passage.doc_id, h.passage.paragraph,
-                     h.passage.text, h.answer.text) for h in result.hits)
+            Returned(h.passage.key, h.passage.doc_id, h.passage.paragraph, h.passage.text,
+                     h.answer.text, None if h.span is None else h.span.text)
+            for h in result.hits)
         return Response(passages, result.answerable, result.best_cosine, latency,
-                        result.probability)
+                        result.probability, reads_spans(self.searcher.reader))
 
     def qrels(self, item: GoldItem) -> dict[str, int]:
         return {p.key: 1 for p in self.searcher.view.iter_passages() if is_hit(p.text, item)}
@@ -158,9 +162,11 @@ class OverHttp:
         passages = tuple(
             Returned(f"{r['citation']['doc_id']}:{r['citation']['start']}",
                      r["citation"]["doc_id"], r["citation"]["paragraph"], r["text"],
-                     r["answer"]["text"]) for r in body["results"])
+                     r["answer"]["text"], (r["answer"].get("span") or {}).get("text"))
+            for r in body["results"])
+        # A server does not say which reader it runs: any span shows one that reads spans.
         return Response(passages, bool(body["answerable"]), None, latency,
-                        body.get("confidence"))
+                        body.get("confidence"), any(p.span is not None for p in passages))
 
     def qrels(self, item: GoldItem) -> None:
         return None
@@ -189,6 +195,9 @@ class QuestionResult:
     answer_ok: bool  # expected answer inside the answer span of the first hit passage
     top: dict[str, Any] | None  # rank 1: doc_id, paragraph, first 100 characters
     probability: float | None = None  # the fitted answerability probability, when known
+    # Answerable items: the rank-1 result's span (its answer sentence when the reader reads
+    # no spans, `korea_qa.evaluate.spans`) holds the expected answer.
+    first_span_ok: bool | None = None
 
 
 @dataclass
@@ -197,6 +206,7 @@ class GoldRun:
     k: int
     modes: tuple[str, ...]
     questions: list[QuestionResult] = field(default_factory=list)
+    reads_spans: bool = False  # some response came from a reader that points at spans
 
 
 def run_gold(items: Sequence[GoldItem], target: SearchTarget, *, modes: Sequence[str],
@@ -208,6 +218,7 @@ def run_gold(items: Sequence[GoldItem], target: SearchTarget, *, modes: Sequence
     for mode in modes:
         for item in items:
             response = target.search(item.question, k, mode)
+            run.reads_spans = run.reads_spans or response.reads_spans
             run.questions.append(judge(item, response, mode, k, judged.get(item.id)))
     return run
 
@@ -234,6 +245,8 @@ def judge(item: GoldItem, response: Response, mode: str, k: int,
         top=None if first is None else {"doc_id": first.doc_id, "paragraph": first.paragraph,
                                         "text": first.text[:100]},
         probability=response.probability,
+        first_span_ok=None if not item.answerable else first is not None and answer_in(
+            answer_text(first.span, first.answer, response.reads_spans), item),
     )
 
 

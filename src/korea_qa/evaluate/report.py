@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from korea_qa.evaluate import abstention, abstention_plots, plotting
+from korea_qa.evaluate import abstention, abstention_plots, calibration, plotting
 from korea_qa.evaluate.gold import GoldRun, misses, summarise
 from korea_qa.evaluate.provenance import git_commit
 from korea_qa.files import atomic_write
@@ -48,9 +48,18 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
         "answerability": abstention.compare(
             run, cosine_threshold=settings.abstain_threshold,
             decision_threshold=decision.threshold if decision else None),
+        # The probability's Brier score and ten-bin reliability table, per mode.
+        "calibration": {mode: _calibration(run, mode) for mode in run.modes},
+        "reader": {"name": settings.reader if target.startswith("in-process") else None,
+                   "reads_spans": run.reads_spans},
         "misses": {mode: [_miss(q) for q in misses(run, mode)] for mode in run.modes},
         "questions": [asdict(q) for q in run.questions],
     }
+
+
+def _calibration(run: GoldRun, mode: str) -> dict[str, Any] | None:
+    rows = [q for q in run.questions if q.mode == mode]
+    return calibration.calibration([q.probability for q in rows], [q.answerable for q in rows])
 
 
 def _miss(q: Any) -> dict[str, Any]:
@@ -183,6 +192,7 @@ def render_html(record: dict[str, Any]) -> str:
                   "against on-topic unanswerable and against all unanswerable questions "
                   "(eval/README.md, \"An answerability decision\").</p>"]
         parts += abstention_plots.sections(record, _img)
+    parts += calibration.html_section(record)
     if any(q["confidence"] is not None for q in record["questions"]):
         parts += ["<h2>Abstention confidence</h2>",
                   "<p>Best dense cosine per question. Solid line: the configured threshold; "
