@@ -27,6 +27,17 @@ def _figures(about: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _progress(log: list[dict[str, Any]]) -> list[str]:
+    """The run as it went: validation on the way (40 paragraphs; the last on all of them)."""
+    lines = ["| step | training seconds so far | examples/s since (re)start | validation F1 |"
+             " NoAns accuracy |", "|---|---|---|---|---|"]
+    for r in log:
+        v = r.get("validation", {})
+        lines.append(f"| {r.get('step')} | {r.get('train_seconds')} | {r.get('examples_per_s')}"
+                     f" | {v.get('f1', 0):.1f} | {v.get('no_ans_accuracy', 0):.1f} |")
+    return lines
+
+
 def render(card: dict[str, Any]) -> str:
     about = card["about"]
     training = about["training"]
@@ -55,7 +66,8 @@ def render(card: dict[str, Any]) -> str:
         f"{args['batch']}, AdamW lr {args['lr']}, bf16 autocast {args['bf16']}, threads "
         f"{args['threads']}. Training time {log[-1].get('train_seconds', '?')} s on "
         f"{training['machine']['cpu']} ({training['machine']['cores']} cores, torch "
-        f"{training['machine']['torch']}).", "",
+        f"{training['machine']['torch']}).", "", *_progress(about.get("log") or []), "",
+        *([about["note"], ""] if about.get("note") else []),
         "## Figures (SQuAD 2.0 official metric, gold paragraph given)", "",
         f"No-answer threshold {shipped['threshold']} (best F1 on validation), applied to test. "
         f"Measured on {about['machine']['cpu']}.", "", *_figures(about), "",

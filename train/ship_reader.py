@@ -41,6 +41,9 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=SHIPPED)
     p.add_argument("--skip-float32", action="store_true",
                    help="measure the shipped form only")
+    p.add_argument("--note", default="", help="how the run went, for the card")
+    p.add_argument("--unmeasured", action="store_true",
+                   help="write the weights and a card without figures (a quick look only)")
     return p.parse_args(argv)
 
 
@@ -87,15 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.out / "reader.safetensors"
     with tempfile.TemporaryDirectory(dir=args.out) as tmp:
         weights.save(state, Path(tmp) / path.name)
+        Path(tmp, path.name).chmod(0o644)
         Path(tmp, path.name).replace(path)
     card = {"shape": config["shape"], "layers": config["layers"], "sha256": sha256(path)}
     atomic_write(args.out / "reader.json", json.dumps(card, indent=2))
+    if args.unmeasured:
+        return 0
     shipped = ReaderModel(args.out)
     about: dict[str, object] = {
         "training": config, "log": _log(args.run), "split": squad.split(args.data),
         "machine": {"cpu": cpu_info().model, "torch": torch.__version__},
         "bytes": path.stat().st_size, "shipped": measure(shipped, parts),
-        "sample": sample(shipped, parts["test"])}
+        "sample": sample(shipped, parts["test"]), "note": args.note}
     if not args.skip_float32:
         about["float32"] = measure(_float32(shipped, state), parts)
     card["about"] = about
