@@ -51,6 +51,7 @@ def extra_lines(text: str, body: str) -> list[str]:
                 extra.append(token)
         if extra:
             shown.append(f"  {len(extra):4d}/{len(tokens(line)):<4d} {line[:150]}")
+            shown.append(f"        extra: {' '.join(extra)[:300]}")
     return shown
 
 
