@@ -7,69 +7,19 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pypdf
 import pytest
-from fpdf import FPDF
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject
 
 from korea_qa.errors import NoText
 from korea_qa.ingest.dispatch import extract_here
 from korea_qa.ingest.reflow import join_lines
 from korea_qa.ingest.titles import headline
+from printed_pdfs import CHROME, MAX, Page, body, build
 
-MAX = 1_000_000
-CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
-          " HeadlessChrome/156.0.0.0 Safari/537.36")
 TITLE = "Jeju opens a new ferry line | The Korea Herald"
-
-
-@dataclass
-class Page:
-    """What one page shows, top to bottom: (text, size in pt, link or None) per line; None
-    leaves a blank line. `header` and `footer` sit in the margins, drawn first and last."""
-
-    lines: list[tuple[str, float, str | None] | None]
-    header: str | None = None
-    footer: str | None = None
-    top: float = 30.0  # mm from the top where the first line is drawn
-    extra: list[tuple[str, float, float]] = field(default_factory=list)  # (text, x, y) mm
-
-
-def build(pages: list[Page], *, title: str | None = None, creator: str | None = None) -> bytes:
-    pdf = FPDF()
-    pdf.set_auto_page_break(False)
-    pdf.core_fonts_encoding = "windows-1252"  # has "…"
-    if title:
-        pdf.set_title(title)
-    if creator:
-        pdf.set_creator(creator)
-    for page in pages:
-        pdf.add_page()
-        if page.header:
-            pdf.set_font("Helvetica", size=8)
-            pdf.text(10, 8, page.header)
-        y = page.top
-        for line in page.lines:
-            if line is not None:
-                text, size, link = line
-                pdf.set_font("Helvetica", size=size)
-                pdf.set_xy(15, y - size * 0.35)
-                pdf.cell(pdf.get_string_width(text) + 1, size * 0.35, text, link=link or "")
-            y += 6 if line is None or line[1] <= 12 else line[1] * 0.45
-        for text, x, y_mm in page.extra:
-            pdf.set_font("Helvetica", size=11)
-            pdf.text(x, y_mm, text)
-        if page.footer:
-            pdf.set_font("Helvetica", size=8)
-            pdf.text(10, 290, page.footer)
-    return bytes(pdf.output())
-
-
-def body(*lines: str) -> list[tuple[str, float, str | None] | None]:
-    return [(line, 11, None) if line else None for line in lines]
 
 
 # --- running heads and feet (any PDF) -------------------------------------------------------
@@ -277,6 +227,13 @@ def test_wrapped_chinese_and_japanese_join_without_a_space_korean_with_one() -> 
      ["A city", "A city on the brink"], "A city on the brink"),  # the longest one shown
     ("Headline here | Site", ["Headline"], "Headline here | Site"),  # not up to a separator
     ("Headline here | Site", [], "Headline here | Site"),
+    # A PDF's text spaces Japanese apart around Latin words; the title's own spelling stays.
+    ("Kindle for PCをCtrl＋Alt＋Kで開く方法 | ノート100YEN.com",
+     ["Kindle for PC を Ctrl ＋ Alt ＋ K で開く 方法"],
+     "Kindle for PCをCtrl＋Alt＋Kで開く方法"),
+    ("ノート100YEN.com | 済州島の新しいフェリー", ["済州島の 新しい フェリー"],
+     "済州島の新しいフェリー"),
+    ("Headline here | Site", ["Head line"], "Headline here | Site"),
 ])
 def test_headline_out_of_a_title_wrapped_in_the_site_name(title: str, shown: list[str],
                                                           want: str) -> None:

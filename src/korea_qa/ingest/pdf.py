@@ -29,7 +29,7 @@ from pypdf.errors import DependencyError, LimitReachedError
 from korea_qa.errors import DamagedFile, EncryptedFile, ExtractionLimit, NoText
 from korea_qa.ingest.extracted import Extracted
 from korea_qa.ingest.furniture import drop_furniture
-from korea_qa.ingest.printed import article_lines, printed_by_browser
+from korea_qa.ingest.printed import article_lines, browser_error, printed_by_browser
 from korea_qa.ingest.reflow import Line, assemble, join_lines
 from korea_qa.ingest.titles import headline
 
@@ -61,6 +61,7 @@ def extract_pdf(data: bytes, *, max_chars: int) -> Extracted:
     pages = drop_furniture(read, info.title)
     stated = info.title
     if info.by_browser:
+        _refuse_error_page(pages)  # its print header and footer gone: they name the address
         # The page's <title>, "Headline | Site": the headline when the page shows it.
         stated = headline(stated, _shown(pages))
         pages = article_lines(pages)
@@ -80,6 +81,13 @@ def extract_pdf(data: bytes, *, max_chars: int) -> Extracted:
         url=None,
         page_starts=page_starts,
     )
+
+
+def _refuse_error_page(pages: list[list[Line]]) -> None:
+    error = browser_error(pages)
+    if error:
+        raise NoText(f"the PDF is a print of the browser's error page ({error}): the web page"
+                     " had not loaded when it was printed, so it holds no article")
 
 
 def _no_text(data: bytes, read: list[list[Line]]) -> NoReturn:

@@ -81,7 +81,7 @@ def page_paragraphs(lines: list[Line], spacing: float | None, width: int) -> Pag
     groups = line_groups(lines, spacing, width)
     joined = [join_lines([lines[i].text for i in group]) for group in groups]
     # A blank line after the last paragraph ends it, as it ends any paragraph.
-    runs_on = bool(joined) and bool(lines[-1].text) and not _SENTENCE_END.search(joined[-1])
+    runs_on = bool(joined) and bool(lines[-1].text) and not ends_sentence(joined[-1])
     return PageText(joined, runs_on)
 
 
@@ -104,8 +104,7 @@ def _breaks(previous: Line, line: Line, spacing: float | None, width: int) -> bo
     gap = previous.y - line.y if previous.y is not None and line.y is not None else 0.0
     if spacing and gap > GAP_FACTOR * spacing:
         return True
-    ends_sentence = _SENTENCE_END.search(previous.text) is not None
-    return ends_sentence and len(previous.text) < SHORT_LINE * width
+    return ends_sentence(previous.text) and len(previous.text) < SHORT_LINE * width
 
 
 def _usual_spacing(pages: list[list[Line]]) -> float | None:
@@ -119,6 +118,10 @@ def _usual_spacing(pages: list[list[Line]]) -> float | None:
         return statistics.median(gaps)
     sizes = [line.size for lines in pages for line in lines if line.text and line.size]
     return 1.2 * statistics.median(sizes) if sizes else None
+
+
+def ends_sentence(text: str) -> bool:
+    return _SENTENCE_END.search(text) is not None
 
 
 def join_lines(lines: list[str]) -> str:
