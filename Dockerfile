@@ -29,10 +29,10 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-deps .
 COPY corpus /data/corpus
-# The index, and the compiled BM25 loops (korea_qa.lexical_top) compiled once here into
+# The index, and the compiled BM25 loops (korea_qa.index.lexical_top) compiled once here into
 # NUMBA_CACHE_DIR rather than in the first start (about 7 s on two cores).
 RUN korea-qa build --quiet \
-    && python -c "from korea_qa.lexical_top import warm_up; warm_up()"
+    && python -c "from korea_qa.index.lexical_top import warm_up; warm_up()"
 
 RUN useradd --system --uid 10001 --home-dir /app korea \
     && chown -R korea /data /app/.cache

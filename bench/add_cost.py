@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth
 from machine import describe
 
-from korea_qa.corpus import load_corpus
-from korea_qa.embed import Embedder
-from korea_qa.library import Library, Stopwatch
-from korea_qa.metadata import Overrides
+from korea_qa.library.corpus import load_corpus
+from korea_qa.library.lifecycle import Library, Stopwatch
+from korea_qa.library.metadata import Overrides
+from korea_qa.models.embed import Embedder
 from korea_qa.settings import Settings
 from korea_qa.startup import open_model
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe
 
 from korea_qa.evaluate.embed_cache import text_key
+from korea_qa.index.vector import AnnKind, AnnParams, build_ivf
 from korea_qa.settings import Settings
-from korea_qa.vector import AnnKind, AnnParams, build_ivf
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
@@ -64,7 +64,7 @@ def timed_search(index: Any, queries: np.ndarray, k: int, params: Any = None,
 
 
 def ivf(db: np.ndarray, lists: int, kind: AnnKind) -> tuple[Any, float]:
-    """The store's own IVF of that kind (`korea_qa.vector.build_ivf`), with `lists` lists."""
+    """The store's own IVF of that kind (`korea_qa.index.vector.build_ivf`), with `lists` lists."""
     started = time.perf_counter()
     index = build_ivf(db, AnnParams(kind=kind, train_rows=len(db)), lists)
     return index, time.perf_counter() - started

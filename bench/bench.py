@@ -40,11 +40,11 @@ from bench_scifact import scifact_section  # noqa: E402
 from httpload import Server, rss_mib, run_load, search_paths, serve  # noqa: E402
 from load import distinct_questions, judge_overload, load_levels  # noqa: E402
 
-from korea_qa.backend_probe import resolve_backend  # noqa: E402
-from korea_qa.cpu import cpu_info, resolve_threads  # noqa: E402
-from korea_qa.embed import BACKENDS, load_embedder  # noqa: E402
 from korea_qa.evaluate.gold import load_gold  # noqa: E402
-from korea_qa.library import Library  # noqa: E402
+from korea_qa.library.lifecycle import Library  # noqa: E402
+from korea_qa.models.backend_probe import resolve_backend  # noqa: E402
+from korea_qa.models.cpu import cpu_info, resolve_threads  # noqa: E402
+from korea_qa.models.embed import BACKENDS, load_embedder  # noqa: E402
 from korea_qa.search import Searcher  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 

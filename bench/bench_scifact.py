@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.cpu import cpu_info, peak_flops
-from korea_qa.embed import load_backend
 from korea_qa.evaluate.beir import (
     MemoLexical,
     Retrievers,
@@ -28,8 +26,10 @@ from korea_qa.evaluate.beir import (
     score_lists,
 )
 from korea_qa.evaluate.embed_cache import CachedEmbedder
-from korea_qa.lexical import Bm25Params
-from korea_qa.ranking import RankParams
+from korea_qa.index.lexical import Bm25Params
+from korea_qa.models.cpu import cpu_info, peak_flops
+from korea_qa.models.embed import load_backend
+from korea_qa.ranking.rank import RankParams
 from korea_qa.settings import Settings
 
 # The precision each backend's matrix products run in on this CPU (for the peak).

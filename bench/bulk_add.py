@@ -106,9 +106,9 @@ def run_add(folder: Path, work: Path, model: str | None, *, fd_limit: int = FD_L
 def embedding_alone(folder: Path) -> dict[str, Any]:
     """The real model embedding the folder's passages and their sentences, as the add did
     (the same chunking, batches of the same articles), and nothing else."""
-    from korea_qa.chunk import chunk_article
-    from korea_qa.embed import load_embedder
-    from korea_qa.library import read_file
+    from korea_qa.library.chunk import chunk_article
+    from korea_qa.library.lifecycle import read_file
+    from korea_qa.models.embed import load_embedder
     from korea_qa.settings import Settings
 
     settings = Settings()

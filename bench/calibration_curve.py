@@ -3,7 +3,7 @@ says (bench/README.md, "First start").
 
 For each size N: NNCF calibrates the ONNX export on every k-th line of the shipped
 calibration text (N of the 425, each source keeping its share), with the options
-`korea_qa.export` uses; its seconds (NNCF imported beforehand, so they are the calibration's
+`korea_qa.models.export` uses; its seconds (NNCF imported beforehand, so they are the calibration's
 own). Then, for the int8 model: the cosine of its vectors to the float32 reference (ONNX
 Runtime) on held-out text (the probe text the backend choice checks, and 200 SciFact test
 claims and 300 test abstracts when ../shared/benchmarks/scifact is there), the largest
@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe
 
 import korea_qa.evaluate.gold as gold
-from korea_qa import export
-from korea_qa.backend_probe import probe_text
-from korea_qa.cpu import resolve_threads
-from korea_qa.embed import ExportedEmbedder, _openvino_runner, load_backend
-from korea_qa.model_inputs import one_feed_each
+from korea_qa.models import export
+from korea_qa.models.backend_probe import probe_text
+from korea_qa.models.cpu import resolve_threads
+from korea_qa.models.embed import ExportedEmbedder, _openvino_runner, load_backend
+from korea_qa.models.model_inputs import one_feed_each
 from korea_qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

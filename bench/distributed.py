@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from httpload import Server, run_load, search_paths, serve
 from machine import describe
 
-from korea_qa.embed import load_embedder
 from korea_qa.evaluate.beir import doc_text, load_beir
 from korea_qa.evaluate.gold import load_gold
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import load_embedder
 from korea_qa.scale.local import free_port, milvus_lite_server, two_node_cluster
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

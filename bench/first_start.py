@@ -1,10 +1,10 @@
 """The first start's levers, each measured on this machine (bench/README.md, "First start").
 
-1. Converting the model: to ONNX with `torch.onnx` (what `korea_qa.export` does, then read by
+1. Converting the model: to ONNX with `torch.onnx` (what `korea_qa.models.export` does, then read by
    OpenVINO) against straight to OpenVINO (`openvino.convert_model` on the same module),
    each in a fresh process, imports included, in alternating rounds.
 2. Measuring the backends: every candidate against the candidates this CPU's flags leave
-   (`korea_qa.backends.candidates_for`), from exported and calibrated files already there.
+   (`korea_qa.models.backends.candidates_for`), from exported and calibrated files already there.
 3. The server's start-up: what importing the serving modules costs and whether PyTorch is
    among them; loading the model from the cache; BM25's loops compiled (an empty numba
    cache, as in a fresh clone) against loaded from numba's cache.
@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe
 
-import korea_qa.backend_probe as probe
-import korea_qa.backends as backends
-import korea_qa.export as export
-from korea_qa.embed import load_backend
+import korea_qa.models.backend_probe as probe
+import korea_qa.models.backends as backends
+import korea_qa.models.export as export
+from korea_qa.models.embed import load_backend
 from korea_qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TO_ONNX = """
 import sys, time; t0 = time.perf_counter()
 from pathlib import Path
-from korea_qa.export import _export_onnx
+from korea_qa.models.export import _export_onnx
 import openvino as ov
 _export_onnx(sys.argv[1], Path(sys.argv[2]))
 ov.Core().read_model(sys.argv[2])
@@ -53,7 +53,7 @@ print(time.perf_counter() - t0)
 TO_OPENVINO = """
 import sys, time; t0 = time.perf_counter()
 import openvino as ov, torch
-from korea_qa.export import INPUTS, traceable
+from korea_qa.models.export import INPUTS, traceable
 model, example = traceable(sys.argv[1])
 with torch.no_grad():
     converted = ov.convert_model(model, example_input=dict(zip(INPUTS, example)), input=[
@@ -63,7 +63,7 @@ print(time.perf_counter() - t0)
 """
 SERVE_IMPORTS = """
 import json, sys, time; t0, c0 = time.perf_counter(), time.process_time()
-import korea_qa.cli, korea_qa.startup, korea_qa.library, korea_qa.api, uvicorn
+import korea_qa.cli, korea_qa.startup, korea_qa.library.lifecycle, korea_qa.api, uvicorn
 import openvino, tokenizers
 print(json.dumps([time.perf_counter() - t0, time.process_time() - c0, sorted(
     m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "nncf", "numba"))]))
@@ -89,7 +89,7 @@ def child(code: str, *args: str, env: dict[str, str] | None = None,
 
 def conversions(model_path: str, work: Path, rounds: int) -> dict[str, list[float]]:
     # Both import the same packages: compile their bytecode once first, for neither to pay.
-    child("import torch, transformers, openvino, korea_qa.export; "
+    child("import torch, transformers, openvino, korea_qa.models.export; "
           "from transformers import AutoModel; print(0)")
     out: dict[str, list[float]] = {"onnx_then_read": [], "straight_to_openvino": []}
     for i in range(rounds):

@@ -1,12 +1,12 @@
 """What machine a benchmark ran on: every figure is printed with it (machines here differ by
 2-4x, so figures are compared only within one run). The CPU facts come from
-`korea_qa.cpu`, the same the backend choice records."""
+`korea_qa.models.cpu`, the same the backend choice records."""
 
 from __future__ import annotations
 
 import os
 
-from korea_qa.cpu import cpu_info
+from korea_qa.models.cpu import cpu_info
 
 
 def cpu_model() -> str:

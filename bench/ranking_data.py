@@ -10,16 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa import fusion
-from korea_qa.chunk import split_sentences
-from korea_qa.embed import Embedder
+from korea_qa.analysis.tokenize import tokenize
 from korea_qa.evaluate import metrics
 from korea_qa.evaluate.beir import build_retrievers, doc_text, load_beir
 from korea_qa.evaluate.embed_cache import CachedEmbedder
 from korea_qa.evaluate.gold import is_hit, load_gold, open_searcher
-from korea_qa.lexical import Bm25Params, CollectionStats, Forward, Postings, TextIndex
+from korea_qa.index.lexical import Bm25Params, CollectionStats, Forward, Postings, TextIndex
+from korea_qa.library.chunk import split_sentences
+from korea_qa.models.embed import Embedder
+from korea_qa.ranking import fusion
 from korea_qa.settings import Settings
-from korea_qa.tokenize import tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
 Tokenize = Callable[[str], list[str]]

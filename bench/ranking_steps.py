@@ -5,7 +5,7 @@
 Prints one markdown row per step: hybrid hit@1 / hit@5 / MRR@10 on the gold set's train and
 test parts, and hybrid nDCG@10 on SciFact train and test. Research code, not the service:
 it ranks cached vectors with numpy (every passage of the gold index, or SciFact's union of
-each retriever's top 200, min-max convex fusion as `korea_qa.fusion`), so that a step the
+each retriever's top 200, min-max convex fusion as `korea_qa.ranking.fusion`), so that a step the
 service does not have (RM3, Rocchio, neighbours, ...) costs no code in `korea_qa`. The seed
 and final rows equal what `make eval` and `make bench-quality` print. Needs the gold index
 (built if stale) and SciFact's vectors in the embedding cache (`make bench-quality` fills it;
@@ -52,11 +52,11 @@ from ranking_variants import (
     tokenizer,
 )
 
-from korea_qa import fusion
-from korea_qa.embed import load_embedder
 from korea_qa.evaluate.beir import MaxSimVectors, doc_windows
 from korea_qa.evaluate.embed_cache import CachedEmbedder
-from korea_qa.lexical import Bm25Params
+from korea_qa.index.lexical import Bm25Params
+from korea_qa.models.embed import load_embedder
+from korea_qa.ranking import fusion
 from korea_qa.settings import Settings
 from korea_qa.startup import resolve
 

@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 import numpy as np
 from ranking_data import Data, Scorer, Tokenize, candidates, convex, evidence
 
-from korea_qa import fusion
-from korea_qa.lexical import Bm25Params, TextIndex, idf
-from korea_qa.tokenize import STOPWORDS, tokenize
+from korea_qa.analysis.tokenize import STOPWORDS, tokenize
+from korea_qa.index.lexical import Bm25Params, TextIndex, idf
+from korea_qa.ranking import fusion
 
 
 def rm3(data: Data, params: Bm25Params, first: Scorer, lexical: np.ndarray, *, docs: int = 3,

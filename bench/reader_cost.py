@@ -31,7 +31,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from machine import describe  # noqa: E402
 
 from korea_qa.evaluate.gold import load_gold, open_searcher  # noqa: E402
-from korea_qa.reader import load_reader  # noqa: E402
+from korea_qa.reading.reader import load_reader  # noqa: E402
 from korea_qa.search import Searcher  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 from korea_qa.startup import open_model  # noqa: E402

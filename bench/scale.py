@@ -40,8 +40,8 @@ from httpload import rss_mib, run_load, search_paths, serve
 from machine import describe
 from scale_report import report
 
-from korea_qa.embed import Embedder
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import Embedder
 from korea_qa.settings import Settings
 from korea_qa.startup import open_model
 from korea_qa.store.base import Put

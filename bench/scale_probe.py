@@ -17,19 +17,19 @@ from typing import Any
 import faiss
 import numpy as np
 
-from korea_qa.chunk import split_sentences
-from korea_qa.embed import Embedder
+from korea_qa.analysis.tokenize import tokenize
 from korea_qa.evaluate.beir import doc_text, doc_windows
 from korea_qa.evaluate.embed_cache import CachedEmbedder
-from korea_qa.ranking import RankParams, rank
+from korea_qa.index.topk import best_positive
+from korea_qa.library.chunk import split_sentences
+from korea_qa.models.embed import Embedder
+from korea_qa.ranking.rank import RankParams, rank
 from korea_qa.records import Article, Filters, Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from korea_qa.store.base import Put
 from korea_qa.store.local import LocalStore, StoreOptions
 from korea_qa.store.view import LocalView
-from korea_qa.tokenize import tokenize
-from korea_qa.topk import best_positive
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 
@@ -195,8 +195,8 @@ def answer_sentences(work: Path, embedder: Any, settings: Settings, corpus: Path
     holds the gold answer either way."""
     from korea_qa.evaluate.gold import answer_in
     from korea_qa.evaluate.goldfile import load_gold
-    from korea_qa.library import Library
-    from korea_qa.query import analyse
+    from korea_qa.library.lifecycle import Library
+    from korea_qa.query.question import analyse
 
     shutil.rmtree(work / "seed-index", ignore_errors=True)  # a kept workdir's earlier run
     s = settings.model_copy(update={"corpus_dir": corpus, "index_dir": work / "seed-index"})
@@ -228,7 +228,7 @@ def answer_sentences(work: Path, embedder: Any, settings: Settings, corpus: Path
 def _float32_answer(searcher: Searcher, question: Any, passage: Passage,
                     embedder: Any) -> Any:
     """The searcher's reader over float32 sentence vectors instead of the stored float16."""
-    from korea_qa.reading import Evidence
+    from korea_qa.reading.evidence import Evidence
 
     full = embedder.encode([passage.text[a:b] for a, b in passage.sentences])
     evidence = Evidence(0, passage, full.astype(np.float64) @ question.vector.astype(np.float64),

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from korea_qa.chunk import chunk_article, split_sentences
-from korea_qa.corpus import load_corpus
+from korea_qa.analysis.tokenize import tokenize
+from korea_qa.library.chunk import chunk_article, split_sentences
+from korea_qa.library.corpus import load_corpus
 from korea_qa.records import Article
 from korea_qa.settings import Settings
 from korea_qa.store.base import Put
-from korea_qa.tokenize import tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-# Compiled loops (korea_qa.lexical_top) check every index in tests: a read or write past an
+# Compiled loops (korea_qa.index.lexical_top) check every index in tests: a read or write past an
 # array raises IndexError here instead of corrupting memory. Set before numba is imported.
 os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
 
@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from korea_qa.analysis.tokenize import token_spans
 from korea_qa.api import create_app
-from korea_qa.embed import Embedder, HashEmbedder, load_embedder
-from korea_qa.library import Library
-from korea_qa.query import Question, question_record
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import Embedder, HashEmbedder, load_embedder
+from korea_qa.query.question import Question, question_record
 from korea_qa.records import Filters
 from korea_qa.settings import Settings
 from korea_qa.startup import open_model
 from korea_qa.store.folder import IndexFolder
 from korea_qa.store.view import LocalView
-from korea_qa.tokenize import token_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"

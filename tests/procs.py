@@ -1,6 +1,6 @@
 """`korea-qa` processes the tests start and always stop: commands killed mid-way, and servers.
 
-A kill is aimed at a pause point (`korea_qa.faults`): the process says on a pipe that it has
+A kill is aimed at a pause point (`korea_qa.util.faults`): the process says on a pipe that it has
 reached the point and waits there, so the kill is known to land mid-write, whatever the
 machine's speed. A free port, waiting until something is ready, and stopping a process are
 `korea_qa.scale.local`'s, which the benchmarks use too.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from korea_qa.faults import ENV as PAUSE_ENV
 from korea_qa.scale.local import free_port, stop, wait_for
 from korea_qa.settings import Settings
+from korea_qa.util.faults import ENV as PAUSE_ENV
 
 __all__ = ["Pause", "cli_env", "free_port", "kill_at", "korea_qa", "korea_qa_server",
            "wait_for"]

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from korea_qa.query import Question
-from korea_qa.reader import READERS, Answer, Reader, SentenceReader
-from korea_qa.reading import Evidence
+from korea_qa.query.question import Question
+from korea_qa.reading.evidence import Evidence
+from korea_qa.reading.reader import READERS, Answer, Reader, SentenceReader
 from korea_qa.records import Span
 
 

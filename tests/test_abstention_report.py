@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import build_index, real_embedder
-from korea_qa import answerability
 from korea_qa.evaluate import abstention, fit, gold, report
 from korea_qa.evaluate.gold import GoldRun, QuestionResult
+from korea_qa.reading import answerability
 from korea_qa.settings import Settings
 
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"

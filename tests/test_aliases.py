@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa import aliases
-from korea_qa.aliases import AliasListError, parse
-from korea_qa.library import Library
+from korea_qa.analysis import aliases
+from korea_qa.analysis.aliases import AliasListError, parse
+from korea_qa.analysis.tokenize import token_spans, tokenize
+from korea_qa.library.lifecycle import Library
 from korea_qa.settings import Settings
-from korea_qa.tokenize import token_spans, tokenize
 
 TABLE = parse("""
 # a comment, then a blank line

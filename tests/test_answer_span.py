@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from conftest import open_view
 from korea_qa.api import create_app
 from korea_qa.cli import main
-from korea_qa.embed import HashEmbedder
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.present import marked
-from korea_qa.reader import Answer, checked_span
+from korea_qa.reading.reader import Answer, checked_span
 from korea_qa.records import Passage, Span
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

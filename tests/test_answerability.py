@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from conftest import open_view, question_of
-from korea_qa import answer_types
-from korea_qa.answerability import Decision, Judgement, Logit, Rule, judge, signals
-from korea_qa.embed import HashEmbedder
+from korea_qa.analysis import answer_types
 from korea_qa.evaluate.fit import Example, Logistic, Parts, fit, operating_point
-from korea_qa.query import Question
-from korea_qa.ranking import Ranking, TopList
-from korea_qa.reading import Evidence, Reading, found
+from korea_qa.models.embed import HashEmbedder
+from korea_qa.query.question import Question
+from korea_qa.ranking.rank import Ranking, TopList
+from korea_qa.reading.answerability import Decision, Judgement, Logit, Rule, judge, signals
+from korea_qa.reading.evidence import Evidence, Reading, found
 from korea_qa.records import Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

@@ -14,7 +14,7 @@ from korea_qa.article_file import (
     format_header,
     split_header,
 )
-from korea_qa.metadata import Overrides
+from korea_qa.library.metadata import Overrides
 from korea_qa.records import Article
 
 

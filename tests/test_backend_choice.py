@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from korea_qa import backend_probe, backends, export, startup
-from korea_qa.backend_probe import measure, resolve_backend
-from korea_qa.backends import CANDIDATES, Trial, choose, read_record
-from korea_qa.cpu import CpuInfo
-from korea_qa.embed import HashEmbedder
+from korea_qa import startup
 from korea_qa.errors import KoreaQAError
+from korea_qa.models import backend_probe, backends, export
+from korea_qa.models.backend_probe import measure, resolve_backend
+from korea_qa.models.backends import CANDIDATES, Trial, choose, read_record
+from korea_qa.models.cpu import CpuInfo
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.settings import BackendNotResolved, Settings
 
 

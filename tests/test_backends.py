@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import CORPUS, ROOT, build_index, real_embedder
-from korea_qa.embed import BACKENDS, ExportedEmbedder, load_embedder
 from korea_qa.errors import IndexNotReady
 from korea_qa.evaluate.gold import is_hit, load_gold
-from korea_qa.export import INT8_FILE, ONNX_FILE, model_key, onnx_model, openvino_int8_model
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import BACKENDS, ExportedEmbedder, load_embedder
+from korea_qa.models.export import INT8_FILE, ONNX_FILE, model_key, onnx_model, openvino_int8_model
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 
@@ -141,8 +141,8 @@ def test_a_first_start_serves_float32_then_switches_to_the_measured_backend(
     answers at once; the background measurement records a choice and the server answers
     from an index built by that backend alone."""
     from korea_qa.api.state import ServiceState
-    from korea_qa.backends import read_record, record_path
     from korea_qa.cli import build_index as cli_build_index
+    from korea_qa.models.backends import read_record, record_path
     from korea_qa.startup import PROVISIONAL, resolve
 
     # The session's export and calibration, copied: only the record is missing.

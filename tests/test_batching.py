@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import open_view
-from korea_qa.batching import QueryEncoder
-from korea_qa.embed import HashEmbedder
+from korea_qa.models.batching import QueryEncoder
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from korea_qa.embed import HashEmbedder
 from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate.beir import MaxSimVectors, doc_text, doc_windows, load_beir
 from korea_qa.evaluate.beir_command import run_beir
 from korea_qa.evaluate.cli import add_beir_arguments
 from korea_qa.evaluate.embed_cache import CachedEmbedder
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.settings import Settings
 
 DOCS = [

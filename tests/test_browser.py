@@ -42,9 +42,9 @@ from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from conftest import build_index  # noqa: E402
-from korea_qa.answerability import Decision, Logit  # noqa: E402
 from korea_qa.api import create_app  # noqa: E402
-from korea_qa.embed import HashEmbedder  # noqa: E402
+from korea_qa.models.embed import HashEmbedder  # noqa: E402
+from korea_qa.reading.answerability import Decision, Logit  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

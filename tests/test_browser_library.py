@@ -19,9 +19,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 
 from conftest import build_index  # noqa: E402
-from korea_qa.embed import HashEmbedder  # noqa: E402
-from korea_qa.library import Library  # noqa: E402
-from korea_qa.metadata import Overrides  # noqa: E402
+from korea_qa.library.lifecycle import Library  # noqa: E402
+from korea_qa.library.metadata import Overrides  # noqa: E402
+from korea_qa.models.embed import HashEmbedder  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 from test_ingest_pdf import PAGE_1, PAGE_2, PAGE_3, make_pdf  # noqa: E402
 

@@ -33,7 +33,7 @@ from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 
 from conftest import build_index  # noqa: E402
-from korea_qa.embed import HashEmbedder  # noqa: E402
+from korea_qa.models.embed import HashEmbedder  # noqa: E402
 from korea_qa.settings import Settings  # noqa: E402
 from span_reader import WordReader, use_reader  # noqa: E402
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import build_index, store_settings
-from korea_qa.bulk import ItemResult, Source, add_sources
 from korea_qa.cli import main
-from korea_qa.embed import HashEmbedder
 from korea_qa.errors import ArticleConflict, NoText
-from korea_qa.library import Library, Pending
+from korea_qa.library.bulk import ItemResult, Source, add_sources
+from korea_qa.library.lifecycle import Library, Pending
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.records import Article
 from korea_qa.settings import Settings
 from korea_qa.store.catalog import Catalog
@@ -92,7 +92,7 @@ def test_a_batch_that_fails_midway_leaves_nothing_of_itself(
 @pytest.mark.scale
 def test_on_milvus_a_batch_that_fails_midway_leaves_nothing_of_itself(
         tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from korea_qa.store.milvus_store import MilvusStore
+    from korea_qa.store.milvus.store import MilvusStore
 
     settings = Settings(corpus_dir=corpus_dir, index_dir=tmp_path / "index", model="hash:64",
                         **store_settings("milvus", tmp_path))  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import build_index, open_view
-from korea_qa.embed import HashEmbedder
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.settings import Settings
 from procs import cli_env, korea_qa
 from test_bulk import note
@@ -76,7 +76,7 @@ def test_kill_9_keeps_the_finished_batches_and_a_rerun_skips_them(
 
 def test_ctrl_c_finishes_the_commit_under_way_and_says_what_was_stored(
         built: Settings, tmp_path: Path) -> None:
-    from korea_qa.library import Library
+    from korea_qa.library.lifecycle import Library
 
     folder = folder_of(tmp_path / "in", 200)
     proc = subprocess.Popen(korea_qa("add", "--json", str(folder)), text=True,

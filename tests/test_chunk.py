@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa.chunk import chunk_article, split_sentences
-from korea_qa.corpus import load_corpus
+from korea_qa.library.chunk import chunk_article, split_sentences
+from korea_qa.library.corpus import load_corpus
 from korea_qa.records import Article, Passage
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa.corpus import (
+from korea_qa.errors import CorpusError
+from korea_qa.library.corpus import (
     clean_text,
     delete_article,
     format_article,
@@ -11,7 +12,6 @@ from korea_qa.corpus import (
     parse_file,
     write_article,
 )
-from korea_qa.errors import CorpusError
 from korea_qa.records import Article
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa import cpu
-from korea_qa.cpu import CpuInfo, cgroup_cpu_quota, peak_flops, resolve_threads, usable_cores
+from korea_qa.models import cpu
+from korea_qa.models.cpu import CpuInfo, cgroup_cpu_quota, peak_flops, resolve_threads, usable_cores
 from korea_qa.settings import Settings
 
 

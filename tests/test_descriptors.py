@@ -17,11 +17,11 @@ from pydantic import SecretStr
 
 from conftest import open_view
 from korea_qa.api import create_app
-from korea_qa.lexical import Forward
+from korea_qa.index.lexical import Forward
+from korea_qa.index.vector import AnnParams
 from korea_qa.settings import Settings
 from korea_qa.store.mapping import create_npy, flush, map_npy
 from korea_qa.store.segment import Segment, SegmentData, write_segment
-from korea_qa.vector import AnnParams
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 KEY = "descriptors-key-0123456789"

@@ -23,10 +23,10 @@ from conftest import current_version
 from korea_qa.api import create_app
 from korea_qa.cli import main
 from korea_qa.errors import IndexNotReady
-from korea_qa.resources import exhausted
 from korea_qa.settings import Settings
 from korea_qa.store import local, writer
 from korea_qa.store.catalog import Catalog
+from korea_qa.util.resources import exhausted
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 KEY = "exhaustion-key-0123456789"

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import open_view, question_of
-from korea_qa.embed import HashEmbedder
-from korea_qa.explain import matches
-from korea_qa.query import analyse
-from korea_qa.ranking import TopList
-from korea_qa.reading import Evidence
+from korea_qa.models.embed import HashEmbedder
+from korea_qa.query.question import analyse
+from korea_qa.ranking.rank import TopList
+from korea_qa.reading.evidence import Evidence
+from korea_qa.reading.explain import matches
 from korea_qa.records import Filters, Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

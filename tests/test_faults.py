@@ -7,7 +7,7 @@ import sys
 
 from procs import kill_at
 
-SCRIPT = ("from korea_qa.faults import pause_point\n"
+SCRIPT = ("from korea_qa.util.faults import pause_point\n"
           "pause_point('first')\npause_point('second')\n")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa.files import atomic_open, atomic_path, atomic_write
+from korea_qa.util.files import atomic_open, atomic_path, atomic_write
 
 
 def test_atomic_write_replaces_the_file(tmp_path: Path) -> None:

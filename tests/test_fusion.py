@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from korea_qa import fusion
-from korea_qa.lexical import TextIndex
-from korea_qa.ranking import RankParams, rank
+from korea_qa.analysis.tokenize import tokenize
+from korea_qa.index.lexical import TextIndex
+from korea_qa.ranking import fusion
+from korea_qa.ranking.rank import RankParams, rank
 from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval
-from korea_qa.tokenize import tokenize
 
 DENSE = np.array([0.9, 0.8, 0.5, 0.7])
 LEXICAL = np.array([0.0, 3.0, 6.0, 3.0])

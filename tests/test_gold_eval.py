@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from conftest import CORPUS, real_embedder
 from korea_qa.cli import main
-from korea_qa.corpus import load_corpus
 from korea_qa.errors import IndexNotReady, KoreaQAError
 from korea_qa.evaluate import gold, goldfile, report
 from korea_qa.evaluate.gold import (
@@ -23,7 +22,8 @@ from korea_qa.evaluate.gold import (
     Response,
     Returned,
 )
-from korea_qa.library import Library
+from korea_qa.library.corpus import load_corpus
+from korea_qa.library.lifecycle import Library
 from korea_qa.settings import Settings
 
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"

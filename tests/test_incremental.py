@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS
-from korea_qa.corpus import load_corpus
-from korea_qa.embed import HashEmbedder
-from korea_qa.library import Library, Pending
+from korea_qa.library.corpus import load_corpus
+from korea_qa.library.lifecycle import Library, Pending
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.records import Article, Filters
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

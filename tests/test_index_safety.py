@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from conftest import current_version, open_view
 from korea_qa.api import create_app
 from korea_qa.errors import IndexNotReady
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
 from korea_qa.settings import Settings
 from korea_qa.store.catalog import Catalog
 from procs import cli_env, kill_at, korea_qa, korea_qa_server
@@ -55,7 +55,7 @@ def _building(settings: Settings) -> list[Path]:
     return sorted(versions.glob(".tmp-*")) if versions.is_dir() else []
 
 
-# When to kill: at a pause point (`korea_qa.faults`: the build waits there, so the kill
+# When to kill: at a pause point (`korea_qa.util.faults`: the build waits there, so the kill
 # lands then), or as soon as a file appears in the version being built.
 MOMENTS = ["segment-written", "catalog.sqlite", "vectors.npy", "segment.json", "inv_tf.npy"]
 
@@ -70,7 +70,7 @@ def kill_build_at(settings: Settings, moment: str) -> bool:
 
 
 def _answers(settings: Settings) -> list[list[str]]:
-    from korea_qa.embed import HashEmbedder
+    from korea_qa.models.embed import HashEmbedder
     from korea_qa.search import Searcher
 
     embedder = HashEmbedder(64)
@@ -175,7 +175,7 @@ def damaged(request: pytest.FixtureRequest, built: Settings) -> tuple[Settings, 
 
 def test_load_refuses_a_damaged_index(damaged: tuple[Settings, str, str]) -> None:
     settings, filename, problem = damaged
-    from korea_qa.embed import HashEmbedder
+    from korea_qa.models.embed import HashEmbedder
 
     with pytest.raises(IndexNotReady) as caught:
         Library(settings, HashEmbedder(64)).view()

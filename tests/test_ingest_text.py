@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from korea_qa.corpus import parse_file
 from korea_qa.errors import DamagedFile, NoText
 from korea_qa.ingest.dispatch import extract_here
+from korea_qa.library.corpus import parse_file
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX = 1_000_000

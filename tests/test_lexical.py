@@ -9,9 +9,9 @@ import bm25s
 import numpy as np
 import pytest
 
-from korea_qa.corpus import load_corpus
-from korea_qa.lexical import Bm25Params, CollectionStats, Forward, Postings, TextIndex, idf
-from korea_qa.tokenize import tokenize
+from korea_qa.analysis.tokenize import tokenize
+from korea_qa.index.lexical import Bm25Params, CollectionStats, Forward, Postings, TextIndex, idf
+from korea_qa.library.corpus import load_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from korea_qa import lexical_top
-from korea_qa.lexical import Bm25Params, CollectionStats, Forward, Postings, idf
-from korea_qa.lexical_top import SegmentQuery
-from korea_qa.topk import best_positive
+from korea_qa.index import lexical_top
+from korea_qa.index.lexical import Bm25Params, CollectionStats, Forward, Postings, idf
+from korea_qa.index.lexical_top import SegmentQuery
+from korea_qa.index.topk import best_positive
 
 
 def _query(rng: np.random.Generator, rows: int, terms: int) -> SegmentQuery:

@@ -12,9 +12,9 @@ import pytest
 
 from conftest import build_index, current_version, open_view
 from korea_qa import __version__
-from korea_qa.embed import HashEmbedder
 from korea_qa.errors import DocumentNotFound, IndexNotReady
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.records import Article, Filters
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

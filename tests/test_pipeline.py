@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import open_view, question_of
-from korea_qa import tokenize
-from korea_qa.embed import HashEmbedder
+from korea_qa.analysis import tokenize
 from korea_qa.errors import KoreaQAError
-from korea_qa.query import Question, analyse
-from korea_qa.ranking import RankParams, rank
-from korea_qa.reader import Answer, SentenceReader, load_reader
-from korea_qa.reading import Evidence, read
+from korea_qa.models.embed import HashEmbedder
+from korea_qa.query.question import Question, analyse
+from korea_qa.ranking.rank import RankParams, rank
+from korea_qa.reading.evidence import Evidence, read
+from korea_qa.reading.reader import Answer, SentenceReader, load_reader
 from korea_qa.records import Filters, Span
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

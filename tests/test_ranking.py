@@ -1,4 +1,4 @@
-"""Sentence evidence in ranking (`korea_qa.ranking`), against hand-computed cases.
+"""Sentence evidence in ranking (`korea_qa.ranking.rank`), against hand-computed cases.
 
 Three candidates, scored by both retrievers and by their best sentence:
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from korea_qa.library import Library
-from korea_qa.ranking import RankParams, rank, sentence_evidence
+from korea_qa.library.lifecycle import Library
+from korea_qa.ranking.rank import RankParams, rank, sentence_evidence
 from korea_qa.records import Article, Filters
 from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval

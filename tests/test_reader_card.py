@@ -9,9 +9,9 @@ import json
 import pytest
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.files import sha256
 from korea_qa.reading_model.pairs import Pair
 from korea_qa.reading_model.runtime import SHIPPED, ReaderModel
+from korea_qa.util.files import sha256
 
 CARD = json.loads((SHIPPED / "reader.json").read_text(encoding="utf-8"))
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from conftest import a_segment_file, build_index, current_version
 from korea_qa.api import create_app
-from korea_qa.embed import HashEmbedder
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.settings import Settings
 
 KEY = "reload-key-0123456789"

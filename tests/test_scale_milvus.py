@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from conftest import CORPUS, build_index
-from korea_qa.embed import HashEmbedder
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.records import Article
 from korea_qa.settings import Settings
 from scale_helpers import korea_qa_server, milvus_lite_server, wait_for

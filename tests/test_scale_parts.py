@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from korea_qa.lexical import Bm25Params, CollectionStats, Forward, Postings, idf
-from korea_qa.lexical_top import SegmentQuery
+from korea_qa.index.lexical import Bm25Params, CollectionStats, Forward, Postings, idf
+from korea_qa.index.lexical_top import SegmentQuery
+from korea_qa.index.topk import best_positive
+from korea_qa.index.vector import AnnParams, build_ivf, ivf_top, selector_bitmap
 from korea_qa.store.layout import LOCK
 from korea_qa.store.merge import choose, runs
 from korea_qa.store.segment import Segment, SegmentData, in_use
 from korea_qa.store.view import _live_rows
 from korea_qa.store.writer import SegmentWriter
-from korea_qa.topk import best_positive
-from korea_qa.vector import AnnParams, build_ivf, ivf_top, selector_bitmap
 
 
 def _forward(rng: np.random.Generator, rows: int, vocab: int) -> Forward:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import CORPUS, build_index
-from korea_qa.embed import HashEmbedder
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from scale_helpers import free_port, milvus_lite_server, two_node_cluster, wait_for

@@ -13,10 +13,10 @@ import pytest
 
 from conftest import CORPUS
 from korea_qa.cli import main
-from korea_qa.corpus import load_corpus
-from korea_qa.embed import HashEmbedder
-from korea_qa.library import Library
-from korea_qa.ranking import RankParams, rank
+from korea_qa.library.corpus import load_corpus
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.embed import HashEmbedder
+from korea_qa.ranking.rank import RankParams, rank
 from korea_qa.records import Article, Filters
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

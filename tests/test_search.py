@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from conftest import STORES, open_view, question_of
-from korea_qa.answerability import is_answerable
-from korea_qa.embed import HashEmbedder
 from korea_qa.errors import InvalidQuery
-from korea_qa.reader import SentenceReader
-from korea_qa.reading import Evidence
+from korea_qa.models.embed import HashEmbedder
+from korea_qa.reading.answerability import is_answerable
+from korea_qa.reading.evidence import Evidence
+from korea_qa.reading.reader import SentenceReader
 from korea_qa.records import Passage
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings

@@ -13,10 +13,10 @@ from typing import get_args
 import pytest
 
 from korea_qa import settings as settings_module
-from korea_qa.lexical import Bm25Params
+from korea_qa.index.lexical import Bm25Params
+from korea_qa.index.vector import AnnKind as VectorAnnKind
+from korea_qa.index.vector import AnnParams
 from korea_qa.settings import AnnKind, BackendNotResolved, Settings
-from korea_qa.vector import AnnKind as VectorAnnKind
-from korea_qa.vector import AnnParams
 
 
 def test_importing_settings_imports_nothing_of_the_project_nor_faiss_or_torch() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from korea_qa.api import create_app
-from korea_qa.embed import HashEmbedder
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.settings import Settings
 from procs import wait_for
 

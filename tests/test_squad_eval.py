@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from korea_qa.cli import main
-from korea_qa.embed import HashEmbedder
 from korea_qa.evaluate import calibration, squad, squad_command, squad_corpus
 from korea_qa.evaluate.squad_corpus import Asked, Where
-from korea_qa.reader import load_reader
+from korea_qa.models.embed import HashEmbedder
+from korea_qa.reading.reader import load_reader
 from korea_qa.reading_model.decode import Reading
 from korea_qa.reading_model.pairs import Pair
 from korea_qa.records import Hit, Passage, SearchResult, Span

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from korea_qa import backends, export, startup
+from korea_qa import startup
 from korea_qa.api.state import ServiceState
 from korea_qa.cli import build_index as cli_build_index
-from korea_qa.cpu import CpuInfo
-from korea_qa.embed import HashEmbedder
 from korea_qa.errors import IndexNotReady
-from korea_qa.library import Library
+from korea_qa.library.lifecycle import Library
+from korea_qa.models import backends, export
+from korea_qa.models.cpu import CpuInfo
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.settings import Settings
 from korea_qa.startup import Model, Resolution, finish_auto, resolve
 

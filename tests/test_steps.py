@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from korea_qa.steps import say, step
+from korea_qa.util.steps import say, step
 
 
 def test_a_step_is_one_line_ending_with_its_seconds() -> None:

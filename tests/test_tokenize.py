@@ -1,4 +1,4 @@
-from korea_qa.tokenize import STOPWORDS, tokenize
+from korea_qa.analysis.tokenize import STOPWORDS, tokenize
 
 
 def test_lowercases_stems_and_drops_stopwords() -> None:
@@ -9,7 +9,7 @@ def test_lowercases_stems_and_drops_stopwords() -> None:
 def test_possessives_hyphens_and_curly_apostrophes() -> None:
     assert tokenize("Russia’s Russia-Japan relationships") == ["russia", "russia", "japan",
                                                                 "relationship"]
-    # A listed alias is one term (korea_qa.aliases; the list in aliases.txt).
+    # A listed alias is one term (korea_qa.analysis.aliases; the list in aliases.txt).
     assert tokenize("Russia’s Russia-DPRK relationships") == ["russia", "russia", "north_korea",
                                                                "relationship"]
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 from tests.conftest import question_of
 
-from korea_qa.reader import READ_PASSAGES, READ_SENTENCES, TrainedReader
-from korea_qa.reading import Evidence
+from korea_qa.reading.evidence import Evidence
+from korea_qa.reading.reader import READ_PASSAGES, READ_SENTENCES, TrainedReader
 from korea_qa.reading_model.batcher import PairBatcher
 from korea_qa.reading_model.decode import Reading
 from korea_qa.reading_model.pairs import Pair

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from korea_qa.web import STATIC
+from korea_qa.api.web import STATIC
 
 PAGES = {"/": "index.html", "/documents/russia-dprk-thaw": "article.html"}
 SCRIPTS = sorted(p.name for p in STATIC.glob("*.js"))

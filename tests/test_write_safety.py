@@ -3,7 +3,7 @@ index answering as before the write, and the next write succeeds; an acknowledge
 survives a kill and a restart; searches during writes never fail or see half an article; a
 change made with the CLI is served without a restart or a reload.
 
-A kill is aimed at a pause point (`korea_qa.faults`): the process stops there and says so, so
+A kill is aimed at a pause point (`korea_qa.util.faults`): the process stops there and says so, so
 each kill is known to land mid-write (a kill timed by the clock may land before the write
 starts or after it ends, and then shows nothing)."""
 
@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from conftest import build_index, open_view
 from korea_qa.api import create_app
-from korea_qa.embed import HashEmbedder
+from korea_qa.models.embed import HashEmbedder
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from procs import Pause, cli_env, kill_at, korea_qa, korea_qa_server, wait_for

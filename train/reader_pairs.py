@@ -6,8 +6,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from korea_qa.analysis.tokenize import tokenize
 from korea_qa.evaluate.squad import Paragraph, Question
-from korea_qa.tokenize import tokenize
 
 
 @dataclass(frozen=True, slots=True)

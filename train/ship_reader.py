@@ -22,12 +22,12 @@ from pathlib import Path
 import torch
 from model_card import render
 
-from korea_qa.cpu import cpu_info
 from korea_qa.evaluate import squad
-from korea_qa.files import atomic_write, sha256
+from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model import weights
 from korea_qa.reading_model.pairs import Pair
 from korea_qa.reading_model.runtime import SHIPPED, ReaderModel
+from korea_qa.util.files import atomic_write, sha256
 
 SAMPLE = 12  # pairs of the test part whose readings the card records
 

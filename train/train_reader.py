@@ -27,8 +27,8 @@ from tokenizers import Tokenizer
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from korea_qa.cpu import cpu_info
 from korea_qa.evaluate import squad
+from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
 from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode

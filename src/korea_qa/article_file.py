@@ -1,6 +1,6 @@
 """The article file: its '---' header, the metadata fields, and the rules for a doc_id and a
-date. Every reader and writer of article files (`korea_qa.corpus`, `korea_qa.ingest.text`),
-and every place a person states metadata (`korea_qa.metadata`, the CLI, the upload form),
+date. Every reader and writer of article files (`korea_qa.library.corpus`, `korea_qa.ingest.text`),
+and every place a person states metadata (`korea_qa.library.metadata`, the CLI, the upload form),
 takes them from here.
 
     ---

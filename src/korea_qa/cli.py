@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.resources import exhausted
 from korea_qa.settings import MODES, Settings, setting_errors
+from korea_qa.util.resources import exhausted
 
 if TYPE_CHECKING:
     from korea_qa.startup import Model, Resolution
@@ -146,9 +146,9 @@ def build_index(resolution: Resolution, *, full: bool = False,
                 quiet: bool = False) -> Model | None:
     """Bring the index in step with the corpus (in full with `full`). The model is loaded
     only when something is to be embedded, and then returned; None: up to date."""
-    from korea_qa.library import Library
+    from korea_qa.library.lifecycle import Library
     from korea_qa.startup import load
-    from korea_qa.steps import step
+    from korea_qa.util.steps import step
 
     started, reason = time.perf_counter(), None
     if not full:
@@ -203,10 +203,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.api.schemas import SearchResponse
-    from korea_qa.library import Library
+    from korea_qa.library.lifecycle import Library
     from korea_qa.present import render_text
-    from korea_qa.query import check_question, make_filters
-    from korea_qa.reader import load_reader
+    from korea_qa.query.question import check_question, make_filters
+    from korea_qa.reading.reader import load_reader
     from korea_qa.search import Searcher
     from korea_qa.startup import open_model
 
@@ -228,9 +228,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.backend_probe import resolve_backend
-    from korea_qa.backends import read_record, record_path
-    from korea_qa.cpu import ISA_FLAGS, cpu_info, resolve_threads
+    from korea_qa.models.backend_probe import resolve_backend
+    from korea_qa.models.backends import read_record, record_path
+    from korea_qa.models.cpu import ISA_FLAGS, cpu_info, resolve_threads
 
     cpu = cpu_info()
     explicit = settings.backend != "auto" or settings.model.startswith("hash:")

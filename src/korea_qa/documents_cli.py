@@ -18,8 +18,8 @@ from korea_qa.errors import KoreaQAError
 from korea_qa.settings import Settings
 
 if TYPE_CHECKING:
-    from korea_qa.bulk import ItemResult, Source, Summary
-    from korea_qa.library import Library
+    from korea_qa.library.bulk import ItemResult, Source, Summary
+    from korea_qa.library.lifecycle import Library
 
 ADD_EPILOG = """examples:
   korea-qa add saved-page.html                 # metadata from the page itself
@@ -83,9 +83,9 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.bulk import Source
-    from korea_qa.library import Library
-    from korea_qa.metadata import Overrides
+    from korea_qa.library.bulk import Source
+    from korea_qa.library.lifecycle import Library
+    from korea_qa.library.metadata import Overrides
     from korea_qa.startup import load, resolve
 
     files = _files(args.paths)
@@ -105,7 +105,7 @@ def _add_in_batches(args: argparse.Namespace, library: Library, sources: list[So
     """Add with a progress bar, then a summary; 2 when any file failed, 130 on Ctrl-C."""
     from tqdm import tqdm
 
-    from korea_qa.bulk import Summary, add_sources, reason
+    from korea_qa.library.bulk import Summary, add_sources, reason
 
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     every = args.verbose or args.json or len(sources) == 1
@@ -137,7 +137,7 @@ def _add_in_batches(args: argparse.Namespace, library: Library, sources: list[So
 
 def _print_summary(args: argparse.Namespace, summary: Summary, total: int,
                    seconds: float) -> None:
-    from korea_qa.bulk import reason
+    from korea_qa.library.bulk import reason
 
     done = summary.total
     rate = done / seconds if seconds > 0 else 0.0
@@ -151,7 +151,7 @@ def _print_summary(args: argparse.Namespace, summary: Summary, total: int,
 
 
 def _added_line(args: argparse.Namespace, item: ItemResult) -> str:
-    from korea_qa.bulk import reason
+    from korea_qa.library.bulk import reason
 
     if item.status == "failed":
         if args.json:
@@ -192,7 +192,7 @@ def _added(args: argparse.Namespace, path: str, result: Any, node: str = "") -> 
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.library import Library
+    from korea_qa.library.lifecycle import Library
 
     library = Library(settings)  # removing needs no model
     for doc_id in args.doc_ids:
@@ -202,7 +202,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.library import Library
+    from korea_qa.library.lifecycle import Library
 
     library = Library(settings)  # merging needs no model
     merges = library.compact()
@@ -212,7 +212,7 @@ def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
-    from korea_qa.library import Library
+    from korea_qa.library.lifecycle import Library
 
     view = Library(settings).view()  # listing needs no model
     rows = view.articles(limit=args.limit, after=args.after)

@@ -108,7 +108,7 @@ class ExtractionLimit(ExtractionError):
 class ResourceExhausted(KoreaQAError):
     """The process ran out of something the operation needs: `resource` is "open files",
     "disk space" or "memory". What the operation wrote was rolled back; the same call
-    succeeds once the resource is back (`korea_qa.resources`)."""
+    succeeds once the resource is back (`korea_qa.util.resources`)."""
 
     def __init__(self, resource: str, detail: str) -> None:
         self.resource = resource

@@ -102,7 +102,7 @@ class Filters:
 
 @dataclass(frozen=True, slots=True)
 class Explain:
-    """Why a passage was returned (`korea_qa.explain`): where each retriever ranked it among
+    """Why a passage was returned (`korea_qa.reading.explain`): where each retriever ranked it among
     its top candidates (None: not among them), its scores, and the question's terms in it."""
 
     dense_rank: int | None
@@ -134,8 +134,8 @@ class SearchResult:
     best_cosine: float
     took_ms: float
     hits: tuple[Hit, ...]
-    # Calibrated probability that the articles answer (`korea_qa.answerability`); None when no
-    # decision is fitted for the embedding model in use (then `answerable` is the cosine rule).
+    # Calibrated probability that the articles answer (`korea_qa.reading.answerability`); None when
+    # no decision is fitted for the embedding model in use (then `answerable` is the cosine rule).
     # The API reports it as `confidence` (`korea_qa.api.schemas.SearchResponse`).
     probability: float | None = None
     # The question's content words (as typed) that occur in no article.

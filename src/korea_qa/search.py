@@ -1,9 +1,10 @@
 """Search: a question over one store view, in four stages, each handing a record to the next.
 
-analyse (`korea_qa.query`: the question, tokenized once, bound to the view) → rank
-(`korea_qa.ranking`: candidates, sentence evidence, fusion) → read (`korea_qa.reading`: one
-evidence record per passage read; then the reader, `korea_qa.reader`, picks each result's
-answer) → judge (`korea_qa.answerability`: answerable or not, in one place).
+analyse (`korea_qa.query.question`: the question, tokenized once, bound to the view) → rank
+(`korea_qa.ranking.rank`: candidates, sentence evidence, fusion) → read
+(`korea_qa.reading.evidence`: one evidence record per passage read; then the reader,
+`korea_qa.reading.reader`, picks each result's answer) → judge (`korea_qa.reading.answerability`:
+answerable or not, in one place).
 
 The core knows nothing of HTTP, the CLI or how passages are stored: it takes a question and
 a store view (`korea_qa.store.base.StoreView`) and returns records.
@@ -16,12 +17,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from korea_qa import answerability
-from korea_qa.explain import explain_hit
-from korea_qa.query import Question, analyse, check_params, check_question
-from korea_qa.ranking import Ranking, RankParams, rank
-from korea_qa.reader import READ_PASSAGES, Answer, Reader, checked_span, load_reader
-from korea_qa.reading import Reading, read
+from korea_qa.query.question import Question, analyse, check_params, check_question
+from korea_qa.ranking.rank import Ranking, RankParams, rank
+from korea_qa.reading import answerability
+from korea_qa.reading.evidence import Reading, read
+from korea_qa.reading.explain import explain_hit
+from korea_qa.reading.reader import READ_PASSAGES, Answer, Reader, checked_span, load_reader
 from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import Settings
 from korea_qa.store.base import StoreView

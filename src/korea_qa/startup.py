@@ -5,7 +5,7 @@ server, an evaluation) calls `open_model` once; it returns the loaded embedder w
 whose `backend` names what runs, so every later `model_id()` and fingerprint is a plain
 function of the fields. For `auto`:
 
-- a record of this machine's choice (`korea_qa.backends`) is read back: that backend;
+- a record of this machine's choice (`korea_qa.models.backends`) is read back: that backend;
 - none yet: measured now (exporting the model and calibrating int8 first, each in a child
   process), recorded, and the measured embedder used as it was loaded;
 - none yet, and the caller can finish the choice later (`korea-qa serve --build`, which is
@@ -27,17 +27,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from korea_qa.backend_probe import KeptLoader, measure_and_record
-from korea_qa.backends import Choice, candidates_here, choice_key, read_record, record_path
-from korea_qa.corpus import corpus_files
-from korea_qa.embed import Embedder, load_backend, load_embedder
 from korea_qa.errors import KoreaQAError
+from korea_qa.library.corpus import corpus_files
+from korea_qa.models.backend_probe import KeptLoader, measure_and_record
+from korea_qa.models.backends import Choice, candidates_here, choice_key, read_record, record_path
+from korea_qa.models.embed import Embedder, load_backend, load_embedder
 from korea_qa.settings import Settings
-from korea_qa.steps import say, step
+from korea_qa.util.steps import say, step
 
 log = logging.getLogger("korea_qa.startup")
 
-# The float32 reference of `korea_qa.backends`: within the quality bound by definition, and
+# The float32 reference of `korea_qa.models.backends`: within the quality bound by definition, and
 # it needs only the ONNX export.
 PROVISIONAL = "onnx"
 # About 80,000 words, some 600 passages: the provisional start stops paying there.

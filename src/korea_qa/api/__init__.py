@@ -14,14 +14,14 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
-from korea_qa import __version__, web
-from korea_qa.api import errors
+from korea_qa import __version__
+from korea_qa.api import errors, web
 from korea_qa.api.metrics import Metrics
 from korea_qa.api.middleware import ServiceMiddleware
 from korea_qa.api.routes import documents, ops, search
 from korea_qa.api.shedding import LoadShedder
 from korea_qa.api.state import ServiceState
-from korea_qa.embed import Embedder
+from korea_qa.models.embed import Embedder
 from korea_qa.settings import Settings
 from korea_qa.startup import Model
 

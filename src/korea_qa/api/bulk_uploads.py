@@ -19,7 +19,7 @@ from starlette.formparsers import MultiPartException
 
 from korea_qa.api.errors import ApiError
 from korea_qa.api.uploads import UPLOAD_BODY, Upload, parse_json
-from korea_qa.metadata import Overrides
+from korea_qa.library.metadata import Overrides
 from korea_qa.settings import Settings
 
 NDJSON = ("application/x-ndjson", "application/jsonl", "application/jsonlines")

@@ -22,7 +22,7 @@ from korea_qa.errors import (
     UnsupportedFormat,
     WriteBusy,
 )
-from korea_qa.resources import NAMES, exhausted
+from korea_qa.util.resources import NAMES, exhausted
 
 log = logging.getLogger("korea_qa.api")
 

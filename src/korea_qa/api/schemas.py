@@ -15,8 +15,8 @@ from korea_qa.store.base import StoreView
 # A calendar date as `korea_qa.article_file.check_date` takes it (the pattern and `format:
 # date` together; neither alone excludes year 0 and 2023-02-30).
 DATE_SCHEMA: dict[str, Any] = {"pattern": DATE_PATTERN, "format": "date"}
-# What `korea_qa.query.check_question` accepts, told to the schema: no control character but
-# tab, newline and carriage return, and something besides whitespace. (Lone surrogates are
+# What `korea_qa.query.question.check_question` accepts, told to the schema: no control character
+# but tab, newline and carriage return, and something besides whitespace. (Lone surrogates are
 # refused too, but a surrogate range in the pattern makes schema tools ignore the pattern
 # altogether; valid UTF-8 cannot carry one, only a JSON escape can.)
 QUESTION_PATTERN = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
@@ -42,7 +42,8 @@ def question_schema(max_chars: int) -> dict[str, Any]:
 
 def search_request_model(settings: Settings) -> type[BaseModel]:
     """The POST body, with the limits and defaults of these settings in its schema; the values
-    are checked by the core (`korea_qa.query`), which says what is wrong in its own words."""
+    are checked by the core (`korea_qa.query.question`), which says what is wrong in its own
+    words."""
     return create_model(
         "SearchRequest",
         __config__=ConfigDict(extra="forbid"),
@@ -243,7 +244,7 @@ class DocumentText(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Limits and patterns are declared, and checked by the core (`korea_qa.metadata`).
+    # Limits and patterns are declared, and checked by the core (`korea_qa.library.metadata`).
     text: StrictStr = Field(description="The article's text.",
                             json_schema_extra={"minLength": 1})
     doc_id: StrictStr | None = Field(default=None, description=METADATA_DESCRIPTIONS["doc_id"],

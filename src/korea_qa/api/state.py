@@ -24,16 +24,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from korea_qa import corpus_sync, lexical_top
-from korea_qa.batching import QueryEncoder
-from korea_qa.embed import Embedder
 from korea_qa.errors import IndexNotReady, KoreaQAError, ResourceExhausted
-from korea_qa.library import Library
-from korea_qa.reader import Reader, load_reader
+from korea_qa.index import lexical_top
+from korea_qa.library import sync as corpus_sync
+from korea_qa.library.lifecycle import Library
+from korea_qa.models.batching import QueryEncoder
+from korea_qa.models.embed import Embedder
+from korea_qa.reading.reader import Reader, load_reader
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from korea_qa.startup import Model, finish_auto, open_model
-from korea_qa.steps import step
+from korea_qa.util.steps import step
 
 log = logging.getLogger("korea_qa.api")
 

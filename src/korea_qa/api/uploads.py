@@ -1,7 +1,7 @@
 """Reading an article upload: a multipart `file` with optional metadata fields, or JSON text.
 
 Only the HTTP shape is handled here; what the bytes are (judged by their content) and whether
-the metadata is valid is the core's business (`korea_qa.ingest`, `korea_qa.metadata`).
+the metadata is valid is the core's business (`korea_qa.ingest`, `korea_qa.library.metadata`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.formparsers import MultiPartException
 from korea_qa.api.errors import ApiError
 from korea_qa.api.schemas import METADATA_DESCRIPTIONS, DocumentText
 from korea_qa.article_file import STATED_FIELDS
-from korea_qa.metadata import Overrides
+from korea_qa.library.metadata import Overrides
 from korea_qa.settings import Settings
 
 _JSON_SCHEMA = DocumentText.model_json_schema()

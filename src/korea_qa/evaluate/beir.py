@@ -17,15 +17,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from korea_qa.chunk import split_sentences
-from korea_qa.embed import Embedder
+from korea_qa.analysis.tokenize import tokenize
 from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate import metrics
-from korea_qa.lexical import Bm25Params, TextIndex
-from korea_qa.ranking import RankParams, rank
+from korea_qa.index.lexical import Bm25Params, TextIndex
+from korea_qa.library.chunk import split_sentences
+from korea_qa.models.embed import Embedder
+from korea_qa.ranking.rank import RankParams, rank
 from korea_qa.settings import Settings
 from korea_qa.store.arrays import ArrayRetrieval
-from korea_qa.tokenize import tokenize
 
 
 class BeirData(NamedTuple):

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from korea_qa.embed import load_embedder
 from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate.beir import (
     METRICS,
@@ -23,7 +22,8 @@ from korea_qa.evaluate.beir import (
 )
 from korea_qa.evaluate.beir_tune import format_sweep, sweep
 from korea_qa.evaluate.embed_cache import CachedEmbedder
-from korea_qa.ranking import RankParams
+from korea_qa.models.embed import load_embedder
+from korea_qa.ranking.rank import RankParams
 from korea_qa.settings import MODES, Settings
 
 OVERRIDABLE = ("fusion", "rrf_k", "dense_weight", "candidates", "sentence_weight")

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.lexical import Bm25Params
-from korea_qa.store import milvus_rows as rows
-from korea_qa.store.milvus import connect, disconnect
+from korea_qa.index.lexical import Bm25Params
+from korea_qa.store.milvus import rows
+from korea_qa.store.milvus.engine import connect, disconnect
 
 COLLECTION = "korea_qa_beir"
 MAX_LIMIT = 16_384

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from korea_qa.evaluate.beir import BeirData, Retrievers, ranked_lists, score_lists
-from korea_qa.ranking import RankParams
+from korea_qa.ranking.rank import RankParams
 
 CANDIDATES = (100, 200)
 RRF_K = (10, 20, 40, 60, 100)

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from korea_qa import fusion
 from korea_qa.evaluate.goldfile import SPLIT_CHOICES
+from korea_qa.ranking import fusion
 from korea_qa.settings import MODES
 
 GOLD = Path("eval/gold.jsonl")
@@ -78,7 +78,7 @@ def _add_fit_parser(eval_sub: Any) -> None:
     fit_parser.add_argument("--gold", type=Path, default=GOLD, help=f"gold set (default {GOLD})")
     fit_parser.add_argument("--out", type=Path, default=None,
                             help="where to write the decision (default: the one the package "
-                                 "ships for the setting's reader, korea_qa/answerability.json "
+                                 "ships for the setting's reader, korea_qa/reading/answerability.json "
                                  "or answerability-READER.json)")
     fit_parser.add_argument("--no-build", action="store_true",
                             help="fail on a stale index instead of building it first")
@@ -122,9 +122,9 @@ def _add_targets_parser(eval_sub: Any) -> None:
 def run_squad_command(args: argparse.Namespace, settings: Any) -> int:
     from korea_qa.errors import KoreaQAError
     from korea_qa.evaluate import squad_command
-    from korea_qa.files import atomic_write
-    from korea_qa.reader import load_reader
+    from korea_qa.reading.reader import load_reader
     from korea_qa.startup import open_model
+    from korea_qa.util.files import atomic_write
 
     if args.k < 5:
         raise KoreaQAError(f"-k must be at least 5 (hit@5 is reported), got {args.k}")

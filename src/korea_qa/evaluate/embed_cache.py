@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from korea_qa.embed import Embedder
-from korea_qa.files import atomic_open, atomic_write, locked
+from korea_qa.models.embed import Embedder
+from korea_qa.util.files import atomic_open, atomic_write, locked
 
 # Save after this many new vectors, so an interrupted run loses little.
 SAVE_EVERY = 1024

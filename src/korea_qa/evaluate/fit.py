@@ -9,7 +9,7 @@ features and a hundred questions need no library), on standardised features:
 The probability that the articles answer is their product. The operating point is the
 probability cut that abstains on the most unanswerable questions (on-topic first) while the
 false abstention of answerable ones, judged leave-one-out on train, stays at or under
-MAX_FALSE_ABSTAIN. The result is written as data (`korea_qa/answerability.json`) and read by
+MAX_FALSE_ABSTAIN. The result is written as data (`korea_qa/reading/answerability.json`) and read by
 the service. The test part is never read here; `korea-qa eval` reports the decision on it.
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.answerability import Decision, Logit, decision_path
 from korea_qa.evaluate import metrics
 from korea_qa.evaluate.goldfile import OFF_TOPIC, ON_TOPIC_KINDS
 from korea_qa.evaluate.provenance import git_commit
+from korea_qa.reading.answerability import Decision, Logit, decision_path
 
 # Why these and not the others the service also computes: eval/README.md, "An answerability
 # decision". Each must move the probability the way its meaning says (FEATURE_SIGNS); a fit

@@ -330,10 +330,10 @@ def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any =
 
     `embedder` reuses a model already loaded (tests share one); by default one is loaded.
     """
-    from korea_qa.embed import load_embedder
     from korea_qa.errors import IndexNotReady
-    from korea_qa.library import Library
-    from korea_qa.reader import load_reader
+    from korea_qa.library.lifecycle import Library
+    from korea_qa.models.embed import load_embedder
+    from korea_qa.reading.reader import load_reader
     from korea_qa.search import Searcher
 
     embedder = embedder or load_embedder(settings)

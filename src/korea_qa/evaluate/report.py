@@ -17,7 +17,7 @@ from typing import Any
 from korea_qa.evaluate import abstention, abstention_plots, calibration, plotting
 from korea_qa.evaluate.gold import GoldRun, misses, summarise
 from korea_qa.evaluate.provenance import git_commit
-from korea_qa.files import atomic_write
+from korea_qa.util.files import atomic_write
 
 SETTINGS_RECORDED = ("model", "backend", "chunk_min_words", "chunk_max_words",
                      "chunk_overlap_sentences", "fusion", "dense_weight", "rrf_k", "candidates",
@@ -28,7 +28,7 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
                  split: str = "all",
                  index_manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything about one run, as plain JSON-ready data."""
-    from korea_qa.answerability import decision_for
+    from korea_qa.reading.answerability import decision_for
 
     record_settings = {name: getattr(settings, name) for name in SETTINGS_RECORDED}
     record_settings["model"] = settings.model_id()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 def reads_spans(reader: object) -> bool:
-    """Whether `reader` (a `korea_qa.reader.Reader`) points at spans."""
+    """Whether `reader` (a `korea_qa.reading.reader.Reader`) points at spans."""
     return callable(getattr(reader, "read_pairs", None))
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from korea_qa.chunk import split_sentences
+from korea_qa.library.chunk import split_sentences
 from korea_qa.reading_model.decode import Reading
 from korea_qa.reading_model.pairs import Pair
 

@@ -17,8 +17,8 @@ from korea_qa.evaluate import calibration, squad, squad_corpus
 from korea_qa.evaluate.embed_cache import CachedEmbedder
 from korea_qa.evaluate.provenance import git_commit
 from korea_qa.evaluate.spans import reads_spans
-from korea_qa.files import sha256
 from korea_qa.settings import Settings
+from korea_qa.util.files import sha256
 
 Parts = dict[str, list[squad.Paragraph]]
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from korea_qa.evaluate import calibration, metrics, squad
 from korea_qa.evaluate.spans import answer_text
-from korea_qa.library import Library, Pending
+from korea_qa.library.lifecycle import Library, Pending
 from korea_qa.records import Article, Passage, SearchResult
 from korea_qa.settings import Settings
 from korea_qa.store.base import StoreView

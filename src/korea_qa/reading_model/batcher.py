@@ -1,6 +1,6 @@
 """Pairs of concurrent searches read in shared model calls, by one worker thread.
 
-Like the query encoder (korea_qa.batching): each search submits its pairs and waits; the
+Like the query encoder (korea_qa.models.batching): each search submits its pairs and waits; the
 worker takes everything queued (up to `max_pairs`) into one call, so two cores never run two
 reader calls at once and concurrent searches share the padding-free part of the cost.
 """

@@ -20,14 +20,14 @@ import torch
 from tokenizers import Tokenizer
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.files import sha256
 from korea_qa.reading_model import weights
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
 from korea_qa.reading_model.pairs import Pair, Shape, encode
+from korea_qa.util.files import sha256
 
 SHIPPED = Path(__file__).with_name("model")
-BATCH = 32  # pairs per forward pass; a search reads fewer (see korea_qa.reader)
+BATCH = 32  # pairs per forward pass; a search reads fewer (see korea_qa.reading.reader)
 
 
 def encoder_folder() -> Path:

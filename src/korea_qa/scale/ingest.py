@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.metadata import Overrides
+from korea_qa.library.metadata import Overrides
 from korea_qa.settings import Settings
 
 
@@ -29,8 +29,8 @@ class Embedder:
     def __init__(self, settings: Settings, overrides: Overrides | None = None) -> None:
         import ray
 
-        from korea_qa.embed import load_embedder
-        from korea_qa.library import Library
+        from korea_qa.library.lifecycle import Library
+        from korea_qa.models.embed import load_embedder
 
         self.settings = settings
         self.overrides = overrides
@@ -43,7 +43,7 @@ class Embedder:
         self.actor = context.get_actor_id() or ""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        from korea_qa.library import read_file
+        from korea_qa.library.lifecycle import read_file
 
         out: dict[str, list[Any]] = {"index": [], "name": [], "payload": [], "error": [],
                                      "node": [], "actor": []}
@@ -112,8 +112,8 @@ def add_with_ray(address: str, files: Sequence[Path], settings: Settings, *,
     (Prepared, WriteResult or None)."""
     import ray
 
-    from korea_qa.embed import load_embedder
-    from korea_qa.library import Library
+    from korea_qa.library.lifecycle import Library
+    from korea_qa.models.embed import load_embedder
 
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     library = Library(settings, load_embedder(settings))
@@ -134,7 +134,7 @@ class TextEmbedder:
     def __init__(self, settings: Settings) -> None:
         import ray
 
-        from korea_qa.embed import load_embedder
+        from korea_qa.models.embed import load_embedder
 
         self.embedder = load_embedder(settings)
         self.batch = settings.embed_batch_size

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from korea_qa.index.topk import DENSE_TIE, best_positive, best_rows
 from korea_qa.store.base import Scored
-from korea_qa.topk import DENSE_TIE, best_positive, best_rows
 
 
 class ArrayRetrieval:

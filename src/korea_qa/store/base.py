@@ -2,7 +2,7 @@
 
 A store takes writes article by article (`write`: a batch of puts, retags and removals that
 commits as one unit) and gives readers views (`view`): a snapshot that later writes do not
-change, over which a question is answered (`retrieval`). Ranking (`korea_qa.ranking`) sees
+change, over which a question is answered (`retrieval`). Ranking (`korea_qa.ranking.rank`) sees
 only these protocols, so the local engine (`store.local`: SQLite catalog + segment files)
 and a distributed one stand side by side, and one contract suite runs against each.
 

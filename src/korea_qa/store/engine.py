@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from korea_qa.lexical import Bm25Params
+from korea_qa.index.lexical import Bm25Params
+from korea_qa.index.vector import AnnParams
 from korea_qa.settings import Settings
 from korea_qa.store.base import Engine
 from korea_qa.store.folder import LocalEngine
 from korea_qa.store.local import StoreOptions
-from korea_qa.vector import AnnParams
 
 
 def store_options(settings: Settings) -> StoreOptions:
@@ -25,7 +25,7 @@ def bm25_params(settings: Settings) -> Bm25Params:
 def open_engine(settings: Settings) -> Engine:
     if settings.store == "milvus":
         # Imported here: pymilvus is the optional `scale` extra.
-        from korea_qa.store.milvus import MilvusEngine
+        from korea_qa.store.milvus.engine import MilvusEngine
 
         token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
         return MilvusEngine(uri=settings.milvus_address(), token=token,

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from korea_qa.errors import WriteBusy
-from korea_qa.files import replace_durably
 from korea_qa.store.base import Store
 from korea_qa.store.local import LocalStore, StoreOptions
+from korea_qa.util.files import replace_durably
 
 
 class IndexFolder:

@@ -26,7 +26,7 @@ LOCK = ".lock-"  # `.lock-<name>`: held (flock) by the writer of `.tmp-<name>` u
 ARRAYS = ("vectors", "sentence_vectors", "ords", "positions", "paragraphs", "pages", "starts",
           "ends", "sentence_ptr", "sentence_spans", "fwd_ptr", "fwd_terms", "fwd_counts")
 # Sentence vectors choose a passage's answer sentence and carry half its dense score
-# (`korea_qa.ranking`); in float16 they take half the disk (3.7 GB at a million passages), and
+# (`korea_qa.ranking.rank`); in float16 they take half the disk (3.7 GB at a million passages), and
 # a cosine moves by about 1e-4 (the gold figures: eval/README.md, "Results").
 DTYPES: dict[str, type] = {
     "vectors": np.float32, "sentence_vectors": np.float16, "ords": np.int64,

@@ -26,18 +26,18 @@ from typing import Any
 
 import numpy as np
 
+from korea_qa.analysis.tokenize import tokenize
 from korea_qa.errors import IndexNotReady, ResourceExhausted
-from korea_qa.faults import pause_point
-from korea_qa.lexical import Bm25Params, Forward
-from korea_qa.resources import translated, unless_exhausted
+from korea_qa.index.lexical import Bm25Params, Forward
+from korea_qa.index.vector import AnnParams
 from korea_qa.store.base import ArticleState, Change, FileState, Put, Remove, Retag, Touch
 from korea_qa.store.catalog import Catalog
 from korea_qa.store.merge import choose, commit_merge, copy_live, sweep
 from korea_qa.store.segment import Segment, SegmentData, remove_folder, segment_data
 from korea_qa.store.view import LocalView
 from korea_qa.store.writer import SegmentWriter
-from korea_qa.tokenize import tokenize
-from korea_qa.vector import AnnParams
+from korea_qa.util.faults import pause_point
+from korea_qa.util.resources import translated, unless_exhausted
 
 log = logging.getLogger("korea_qa.store")
 

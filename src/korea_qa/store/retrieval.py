@@ -1,7 +1,7 @@
 """One question over a local store view: each retriever's top n, and any passages' scores.
 
-Large segments are searched approximately (`korea_qa.vector`), every candidate re-scored
-exactly; BM25 runs in compiled loops (`korea_qa.lexical_top`). Scores a top list found, and
+Large segments are searched approximately (`korea_qa.index.vector`), every candidate re-scored
+exactly; BM25 runs in compiled loops (`korea_qa.index.lexical_top`). Scores a top list found, and
 sentence cosines, are remembered: fusion, reading and `explain` read the same bits without
 computing them again.
 """
@@ -13,14 +13,14 @@ from typing import Protocol
 
 import numpy as np
 
-from korea_qa.lexical import Bm25Params, CollectionStats, idf
-from korea_qa.lexical_top import SegmentQuery
+from korea_qa.index.lexical import Bm25Params, CollectionStats, idf
+from korea_qa.index.lexical_top import SegmentQuery
+from korea_qa.index.topk import DENSE_TIE, best_positive, best_rows
+from korea_qa.index.vector import AnnParams, exact_top, ivf_top, one_thread, selector_bitmap
 from korea_qa.records import Filters
 from korea_qa.store.base import Scored
 from korea_qa.store.catalog import Catalog
 from korea_qa.store.segment import Segment
-from korea_qa.topk import DENSE_TIE, best_positive, best_rows
-from korea_qa.vector import AnnParams, exact_top, ivf_top, one_thread, selector_bitmap
 
 # A filter leaving fewer rows than this in a segment is searched exactly: reading a few
 # thousand vectors costs less than probing clusters that hold few allowed rows.

@@ -22,10 +22,9 @@ import faiss
 import numpy as np
 
 from korea_qa.errors import IndexNotReady
-from korea_qa.files import sha256
-from korea_qa.lexical import Forward, Postings
+from korea_qa.index.lexical import Forward, Postings
+from korea_qa.index.vector import AnnParams, read_ivf
 from korea_qa.records import Passage
-from korea_qa.resources import unless_exhausted
 from korea_qa.store.base import Put
 from korea_qa.store.layout import (
     ARRAYS,
@@ -38,7 +37,8 @@ from korea_qa.store.layout import (
 )
 from korea_qa.store.mapping import map_npy
 from korea_qa.store.writer import SegmentWriter
-from korea_qa.vector import AnnParams, read_ivf
+from korea_qa.util.files import sha256
+from korea_qa.util.resources import unless_exhausted
 
 __all__ = ["Segment", "SegmentData", "in_use", "remove_folder", "segment_data",
            "write_segment"]

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from korea_qa.lexical import Bm25Params, CollectionStats
+from korea_qa.index.lexical import Bm25Params, CollectionStats
+from korea_qa.index.vector import AnnParams, selector_bitmap
 from korea_qa.records import Filters, Passage
 from korea_qa.store.base import StoredArticle
 from korea_qa.store.catalog import Catalog, row_to_article
 from korea_qa.store.retrieval import LocalRetrieval
 from korea_qa.store.segment import Segment
-from korea_qa.vector import AnnParams, selector_bitmap
 
 # A filter matching at most this many articles is turned into row masks from their
 # placements; a broader one through the article number of every row.

@@ -22,9 +22,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from korea_qa.faults import pause_point
-from korea_qa.files import fsync_file, replace_durably, sha256
-from korea_qa.lexical import Forward, Postings
+from korea_qa.index.lexical import Forward, Postings
+from korea_qa.index.vector import AnnParams, build_ivf, write_ivf
 from korea_qa.store.layout import (
     ARRAYS,
     DTYPES,
@@ -37,7 +36,8 @@ from korea_qa.store.layout import (
     write_bytes,
 )
 from korea_qa.store.mapping import create_npy, flush, map_npy
-from korea_qa.vector import AnnParams, build_ivf, write_ivf
+from korea_qa.util.faults import pause_point
+from korea_qa.util.files import fsync_file, replace_durably, sha256
 
 CHUNK = 1 << 22  # postings handled at once when inverting
 

@@ -29,10 +29,10 @@ from korea_qa.api.schemas import (
 )
 from korea_qa.api.state import ServiceState, StateDep
 from korea_qa.api.uploads import UPLOAD_BODY, read_upload
-from korea_qa.bulk import ItemResult, Source, add_sources
 from korea_qa.errors import DocumentNotFound
-from korea_qa.library import WriteResult
-from korea_qa.query import make_filters
+from korea_qa.library.bulk import ItemResult, Source, add_sources
+from korea_qa.library.lifecycle import WriteResult
+from korea_qa.query.question import make_filters
 from korea_qa.records import Article
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])

@@ -20,7 +20,7 @@ from korea_qa.api.schemas import (
     search_request_model,
 )
 from korea_qa.api.state import ServiceState, StateDep
-from korea_qa.query import check_question, make_filters
+from korea_qa.query.question import check_question, make_filters
 from korea_qa.records import Filters
 from korea_qa.settings import MODES, Settings
 

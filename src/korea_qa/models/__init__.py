@@ -1,0 +1,2 @@
+"""The embedding model: loading it, its inference backends (export, measure, choose), its
+inputs, batching and CPU threads."""

@@ -1,0 +1,1 @@
+"""Ranking: each retriever's candidates, sentence evidence and fusion, as one record."""

@@ -1,0 +1,2 @@
+"""Small helpers with no stage of their own: atomic files and locks, pause points, resources
+running out, step lines."""
