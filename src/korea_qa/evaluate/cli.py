@@ -78,8 +78,9 @@ def _add_fit_parser(eval_sub: Any) -> None:
     fit_parser.add_argument("--gold", type=Path, default=GOLD, help=f"gold set (default {GOLD})")
     fit_parser.add_argument("--out", type=Path, default=None,
                             help="where to write the decision (default: the one the package "
-                                 "ships for the setting's reader, korea_qa/reading/answerability.json "
-                                 "or answerability-READER.json)")
+                                 "ships for the setting's reader, "
+                                 "korea_qa/reading/answerability.json or "
+                                 "answerability-READER.json)")
     fit_parser.add_argument("--no-build", action="store_true",
                             help="fail on a stale index instead of building it first")
     fit_parser.set_defaults(func=run_fit_command)
