@@ -15,12 +15,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "korea_qa"
 
-# Circles still there, each in another piece of work of issue 21 (untangling settings and
-# backends; the library and its sync as one class). Delete an entry when its circle is
-# gone: the test fails on an entry that no longer matches, so this list only shrinks.
-ALLOWED: list[set[str]] = [
-    {"korea_qa.library.sync", "korea_qa.library.lifecycle"},
-]
+# Circles allowed for a while (none today). Delete an entry when its circle is gone: the test
+# fails on an entry that no longer matches, so this list only shrinks.
+ALLOWED: list[set[str]] = []
 
 
 def module_name(path: Path) -> str:

@@ -29,11 +29,11 @@ from korea_qa.library.chunk import chunk_article
 from korea_qa.library.metadata import Overrides, build_article, with_original
 from korea_qa.library.sync import SyncPlan
 from korea_qa.library.writes import (
-    Known,
     Pending,
     Stopwatch,
     Verdict,
     WriteResult,
+    as_known,
     changes,
     compare,
     embeds,
@@ -183,9 +183,9 @@ class Library:
             store = None
         out: list[Verdict] = []
         for item in items:
-            known = _known(store, item.article.doc_id)
+            stored = as_known(store.article_state(item.article.doc_id) if store else None)
             try:
-                out.append((compare(known, item.article, create_only), known))
+                out.append((compare(stored, item.article, create_only), stored))
             except KoreaQAError as exc:
                 out.append(exc)
         return out
@@ -275,12 +275,6 @@ class Library:
         write lock only to plan and to commit each merge; returns the merges made."""
         store = self.store()
         return store.compact(lambda: self.engine.write_lock(self.settings.write_lock_timeout_s))
-
-
-def _known(store: Store | None, doc_id: str) -> Known:
-    """(content hash, meta hash, passages) of the stored article, or None."""
-    state = store.article_state(doc_id) if store is not None else None
-    return None if state is None else (state.content_hash, state.meta_hash, state.passages)
 
 
 def read_file(data: bytes, filename: str | None, overrides: Overrides | None,

@@ -14,26 +14,26 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from korea_qa.errors import CorpusError, IndexNotReady
 from korea_qa.library import corpus as corpus_files
 from korea_qa.library.chunk import chunk_article
+from korea_qa.library.writes import as_known, compare
 from korea_qa.records import Article
 from korea_qa.settings import Settings
 from korea_qa.store.base import (
     ArticleState,
     Change,
+    Engine,
     FileState,
     Put,
     Remove,
     Retag,
+    Store,
     StoreView,
     Touch,
 )
-
-if TYPE_CHECKING:
-    from korea_qa.library.lifecycle import Library
 
 log = logging.getLogger("korea_qa.library")
 
@@ -58,6 +58,27 @@ class SyncPlan:
             return (f"corpus changed since the index was built ({len(self.puts)} to add or "
                     f"re-embed, {len(self.retags)} to update, {len(self.removes)} to remove)")
         return None
+
+
+class Library(Protocol):
+    """What a sync needs of the library (`korea_qa.library.lifecycle.Library`, whose `plan`,
+    `sync` and `rebuild` come here): this module knows its shape, not the module, so the two
+    depend one way."""
+
+    settings: Settings
+    engine: Engine
+
+    def store(self) -> Store: ...
+
+    def view(self) -> StoreView: ...
+
+    def fingerprint(self) -> dict[str, Any]: ...
+
+    def prepare_many(self, items: Sequence[tuple[Article, FileState | None]]) -> list[Put]: ...
+
+    def version_meta(self) -> dict[str, Any]: ...
+
+    def compact(self) -> int: ...
 
 
 def plan(library: Library) -> SyncPlan:
@@ -190,10 +211,11 @@ def diff(corpus_dir: Path, states: dict[str, ArticleState]) -> SyncPlan:
             raise CorpusError(path, f"doc_id {article.doc_id!r} is already used by "
                               f"{seen[article.doc_id]}")
         seen[article.doc_id] = file.name
-        known = states.get(article.doc_id)
-        if known is None or known.content_hash != article.content_hash():
+        # The verdict a write of this article would reach (`writes.compare`).
+        verdict = compare(as_known(states.get(article.doc_id)), article, create_only=False)
+        if verdict in ("new", "replace"):
             planned.puts.append((article, file))
-        elif known.meta_hash != article.meta_hash():
+        elif verdict == "retag":
             planned.retags.append((article, file))
         else:
             planned.touches.append((article.doc_id, file))

@@ -12,7 +12,7 @@ from typing import Literal
 
 from korea_qa.errors import ArticleConflict, KoreaQAError
 from korea_qa.records import Article
-from korea_qa.store.base import Put
+from korea_qa.store.base import ArticleState, Put
 
 Status = Literal["created", "updated", "unchanged"]
 
@@ -57,7 +57,15 @@ class Stopwatch:
             self.laps[stage] = self.laps.get(stage, 0.0) + time.perf_counter() - started
 
 
+def as_known(state: ArticleState | None) -> Known:
+    """What `compare` needs of a stored article's state."""
+    return None if state is None else (state.content_hash, state.meta_hash, state.passages)
+
+
 def compare(known: Known, article: Article, create_only: bool) -> str:
+    """The one decision of what a write does with an article, given what is stored: "new",
+    "unchanged", "retag" (same text, other metadata) or "replace"; a sync of the corpus
+    folder decides by it too."""
     if known is None:
         return "new"
     same_text = known[0] == article.content_hash()
