@@ -87,6 +87,23 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress messages")
     build.set_defaults(func=cmd_build)
 
+    _add_serve_parser(sub)
+    _add_ask_parser(sub)
+
+    info = sub.add_parser("info", help="this machine's CPU, threads and inference backend "
+                          "(measures the backends first when backend=auto has no record)")
+    info.add_argument("--json", action="store_true", help="machine-readable")
+    info.set_defaults(func=cmd_info)
+
+    from korea_qa.documents_cli import add_document_parsers
+    from korea_qa.evaluate.cli import add_eval_parser
+
+    add_document_parsers(sub)
+    add_eval_parser(sub)
+    return parser
+
+
+def _add_serve_parser(sub: Any) -> None:
     serve = sub.add_parser("serve", help="serve the HTTP API and the search page")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -100,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                        "(default 2; use a shared store: KOREA_QA_STORE=milvus)")
     serve.set_defaults(func=cmd_serve)
 
+
+def _add_ask_parser(sub: Any) -> None:
     ask = sub.add_parser("ask", help="ask one question")
     ask.add_argument("question")
     ask.add_argument("-k", type=int, default=None, help="passages to show (default 5)")
@@ -112,18 +131,6 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--published-from", help="only articles published on or after (ISO date)")
     ask.add_argument("--published-to", help="only articles published on or before (ISO date)")
     ask.set_defaults(func=cmd_ask)
-
-    info = sub.add_parser("info", help="this machine's CPU, threads and inference backend "
-                          "(measures the backends first when backend=auto has no record)")
-    info.add_argument("--json", action="store_true", help="machine-readable")
-    info.set_defaults(func=cmd_info)
-
-    from korea_qa.documents_cli import add_document_parsers
-    from korea_qa.evaluate.cli import add_eval_parser
-
-    add_document_parsers(sub)
-    add_eval_parser(sub)
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -56,6 +56,13 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.include_router(documents.router)
     app.include_router(ops.router)
     web.install(app)
+    _add_middleware(app, settings)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Added innermost first: a request meets ServiceMiddleware (limits, security headers,
+    metrics), then the load shedder, then CORS."""
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
@@ -66,4 +73,3 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                        max_upload_bytes=settings.max_upload_bytes,
                        max_bulk_bytes=settings.max_bulk_bytes,
                        max_url_bytes=settings.max_url_bytes, metrics=app.state.metrics)
-    return app

@@ -111,82 +111,100 @@ def _document_error_shape(app: FastAPI) -> None:
 
 def install(app: FastAPI) -> None:
     _document_error_shape(app)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, code=exc.code, details=exc.details,
-                              headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _validation_details(exc)
-        invalid_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
-        if invalid_json is not None:
-            reason = (invalid_json.get("ctx") or {}).get("error", "JSON decode error")
-            at = [p for p in invalid_json.get("loc", ()) if isinstance(p, int)]
-            where = f" at character {at[0]}" if at else ""
-            return error_response(422, f"body: invalid JSON ({reason}{where})", details=details)
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"] if p not in ("body",)) or "request"
-        return error_response(422, f"{where}: {first['msg']}", details=details)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:
-            # FastAPI says this when the body is not UTF-8 (or not decodable at all).
-            return error_response(422, "body: not valid UTF-8 JSON",
-                                  details=[{"loc": ["body"], "msg": "undecodable body"}])
-        message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "")
-        return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(InvalidQuery)
-    async def _invalid(_: Request, exc: InvalidQuery) -> JSONResponse:
-        details = [{"loc": [exc.field], "msg": exc.detail}] if exc.field else []
-        return error_response(422, str(exc), details=details)
-
-    @app.exception_handler(InvalidArticle)
-    async def _invalid_article(_: Request, exc: InvalidArticle) -> JSONResponse:
-        details = [{"loc": ["body", exc.field], "msg": str(exc)}] if exc.field else []
-        return error_response(422, str(exc), details=details)
-
-    @app.exception_handler(ExtractionError)
-    async def _extraction(_: Request, exc: ExtractionError) -> JSONResponse:
-        # A type korea-qa cannot read is 415; a file of a known type it cannot take text from
-        # (scanned, encrypted, damaged, past a limit) is 422.
-        status = 415 if isinstance(exc, UnsupportedFormat) else 422
-        return error_response(status, str(exc),
-                              details=[{"loc": ["body", "file"], "msg": str(exc)}])
-
-    @app.exception_handler(ArticleConflict)
-    async def _conflict(_: Request, exc: ArticleConflict) -> JSONResponse:
-        return error_response(409, str(exc))
-
-    @app.exception_handler(WriteBusy)
-    async def _busy(_: Request, exc: WriteBusy) -> JSONResponse:
-        return error_response(503, str(exc), code="busy", headers=RETRY_AFTER)
-
-    @app.exception_handler(DocumentNotFound)
-    async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
-        return error_response(404, str(exc))
-
-    @app.exception_handler(IndexNotReady)
-    async def _not_ready(request: Request, exc: IndexNotReady) -> JSONResponse:
-        found = exhausted(exc)
-        if found is not None:
-            return _exhausted(request, found)
-        return error_response(503, str(exc), headers=RETRY_AFTER)
-
-    async def _system(request: Request, exc: Exception) -> JSONResponse:
-        found = exhausted(exc)
-        return _unexpected_error(request) if found is None else _exhausted(request, found)
-
+    for kind, handler in HANDLERS:
+        app.add_exception_handler(kind, handler)
     for kind in (ResourceExhausted, *SYSTEM_ERRORS):
         app.add_exception_handler(kind, _system)
+    app.add_exception_handler(Exception, _unexpected)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return _unexpected_error(request)
 
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.message, code=exc.code, details=exc.details,
+                          headers=exc.headers)
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    details = _validation_details(exc)
+    invalid_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if invalid_json is not None:
+        reason = (invalid_json.get("ctx") or {}).get("error", "JSON decode error")
+        at = [p for p in invalid_json.get("loc", ()) if isinstance(p, int)]
+        where = f" at character {at[0]}" if at else ""
+        return error_response(422, f"body: invalid JSON ({reason}{where})", details=details)
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"] if p not in ("body",)) or "request"
+    return error_response(422, f"{where}: {first['msg']}", details=details)
+
+
+async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:
+        # FastAPI says this when the body is not UTF-8 (or not decodable at all).
+        return error_response(422, "body: not valid UTF-8 JSON",
+                              details=[{"loc": ["body"], "msg": "undecodable body"}])
+    message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "")
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+async def _invalid(_: Request, exc: InvalidQuery) -> JSONResponse:
+    details = [{"loc": [exc.field], "msg": exc.detail}] if exc.field else []
+    return error_response(422, str(exc), details=details)
+
+
+async def _invalid_article(_: Request, exc: InvalidArticle) -> JSONResponse:
+    details = [{"loc": ["body", exc.field], "msg": str(exc)}] if exc.field else []
+    return error_response(422, str(exc), details=details)
+
+
+async def _extraction(_: Request, exc: ExtractionError) -> JSONResponse:
+    # A type korea-qa cannot read is 415; a file of a known type it cannot take text from
+    # (scanned, encrypted, damaged, past a limit) is 422.
+    status = 415 if isinstance(exc, UnsupportedFormat) else 422
+    return error_response(status, str(exc),
+                          details=[{"loc": ["body", "file"], "msg": str(exc)}])
+
+
+async def _conflict(_: Request, exc: ArticleConflict) -> JSONResponse:
+    return error_response(409, str(exc))
+
+
+async def _busy(_: Request, exc: WriteBusy) -> JSONResponse:
+    return error_response(503, str(exc), code="busy", headers=RETRY_AFTER)
+
+
+async def _not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
+    return error_response(404, str(exc))
+
+
+async def _not_ready(request: Request, exc: IndexNotReady) -> JSONResponse:
+    found = exhausted(exc)
+    if found is not None:
+        return _exhausted(request, found)
+    return error_response(503, str(exc), headers=RETRY_AFTER)
+
+
+async def _system(request: Request, exc: Exception) -> JSONResponse:
+    found = exhausted(exc)
+    return _unexpected_error(request) if found is None else _exhausted(request, found)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return _unexpected_error(request)
+
+
+# Each error class and its handler, registered in this order (then the system errors and,
+# last, any other exception).
+HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
+    (ApiError, _api_error),
+    (RequestValidationError, _validation),
+    (StarletteHTTPException, _http),
+    (InvalidQuery, _invalid),
+    (InvalidArticle, _invalid_article),
+    (ExtractionError, _extraction),
+    (ArticleConflict, _conflict),
+    (WriteBusy, _busy),
+    (DocumentNotFound, _not_found),
+    (IndexNotReady, _not_ready),
+)
 
 def describe(exc: Exception) -> ApiError:
     """The status and shape a korea-qa error gets, as the handlers above answer it, for the

@@ -25,22 +25,7 @@ class Metrics:
             "korea_qa_request_seconds", "HTTP request latency.", ["route"],
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry)
-        self.index_passages = Gauge(
-            "korea_qa_index_passages", "Passages in the loaded index.", registry=self.registry)
-        self.index_articles = Gauge(
-            "korea_qa_index_articles", "Articles in the loaded index.", registry=self.registry)
-        self.index_segments = Gauge(
-            "korea_qa_index_segments", "Segments the loaded index reads.", registry=self.registry)
-        self.index_generation = Gauge(
-            "korea_qa_index_generation", "Commits of the loaded index (each write adds one).",
-            registry=self.registry)
-        self.index_bytes = Gauge(
-            "korea_qa_index_bytes", "Size of the loaded index files.", registry=self.registry)
-        self.index_build_seconds = Gauge(
-            "korea_qa_index_build_seconds", "How long the last full build took.",
-            registry=self.registry)
-        self.ready = Gauge("korea_qa_ready", "1 when the index is loaded and verified.",
-                           registry=self.registry)
+        self._index_metrics()
         self.encoder_calls = Gauge("korea_qa_encoder_calls", "Model calls for query encoding.",
                                    registry=self.registry)
         self.cache_hits = Gauge("korea_qa_query_cache_hits", "Query embeddings from the cache.",
@@ -60,6 +45,25 @@ class Metrics:
         # process_open_fds beside process_max_fds: the descriptor bound (docs/DESIGN.md), and
         # process_resident_memory_bytes.
         ProcessCollector(registry=self.registry)
+
+    def _index_metrics(self) -> None:
+        """Gauges of the loaded index."""
+        self.index_passages = Gauge(
+            "korea_qa_index_passages", "Passages in the loaded index.", registry=self.registry)
+        self.index_articles = Gauge(
+            "korea_qa_index_articles", "Articles in the loaded index.", registry=self.registry)
+        self.index_segments = Gauge(
+            "korea_qa_index_segments", "Segments the loaded index reads.", registry=self.registry)
+        self.index_generation = Gauge(
+            "korea_qa_index_generation", "Commits of the loaded index (each write adds one).",
+            registry=self.registry)
+        self.index_bytes = Gauge(
+            "korea_qa_index_bytes", "Size of the loaded index files.", registry=self.registry)
+        self.index_build_seconds = Gauge(
+            "korea_qa_index_build_seconds", "How long the last full build took.",
+            registry=self.registry)
+        self.ready = Gauge("korea_qa_ready", "1 when the index is loaded and verified.",
+                           registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

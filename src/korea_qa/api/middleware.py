@@ -101,31 +101,37 @@ class ServiceMiddleware:
         elif declared is not None and declared > limit:
             await self._reject(send_wrapper, message=_too_large(limit))
         else:
-            received = 0
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > limit:
-                        raise BodyTooLarge(limit)
-                return message
-
-            try:
-                await self.app(scope, limited_receive, send_wrapper)
-            except BodyTooLarge:
-                if not status["sent"]:
-                    await self._reject(send_wrapper, message=_too_large(limit))
-            except Exception:
-                # Caught here rather than left to Starlette's outermost handler, so a 500 still
-                # gets the error shape, the security headers, a log line and a metric, and the
-                # traceback goes to the log only.
-                error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                if not status["sent"]:
-                    await self._reject(send_wrapper, 500, "internal_error",
-                                       "internal error; see the server log")
+            await self._forward(scope, receive, send_wrapper, limit, status)
         self._record(scope, status["code"], time.perf_counter() - started)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, limit: int,
+                       status: dict[str, Any]) -> None:
+        """The app answers, reading at most `limit` bytes of body; a longer body, or any
+        error the app lets out, is answered here unless a response has begun."""
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            if not status["sent"]:
+                await self._reject(send, message=_too_large(limit))
+        except Exception:
+            # Caught here rather than left to Starlette's outermost handler, so a 500 still
+            # gets the error shape, the security headers, a log line and a metric, and the
+            # traceback goes to the log only.
+            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not status["sent"]:
+                await self._reject(send, 500, "internal_error",
+                                   "internal error; see the server log")
 
     async def _reject(self, send: Send, status: int = 413, code: str = "payload_too_large",
                       message: str | None = None) -> None:

@@ -229,13 +229,21 @@ def run_gold_command(args: argparse.Namespace, settings: Any) -> int:
                 print(f"== {store} store")
             print(report.render_summary(records[store]))
             print("\nwrote " + ", ".join(str(p) for p in paths) + "\n")
-    if args.json:
-        print(json.dumps({s: r["summary"] for s, r in records.items()} if len(stores) > 1
-                         else records[stores[0]]["summary"], indent=2))
-    elif len(stores) > 1:
+    _print_together(records, as_json=args.json)
+    return 0
+
+
+def _print_together(records: dict[str, Any], as_json: bool) -> None:
+    """After every store's run: the summaries as JSON (one store's alone), or the stores side
+    by side when there are several."""
+    from korea_qa.evaluate import report
+
+    if as_json:
+        print(json.dumps({s: r["summary"] for s, r in records.items()} if len(records) > 1
+                         else next(iter(records.values()))["summary"], indent=2))
+    elif len(records) > 1:
         print("Side by side:\n")
         print(report.render_side_by_side(records))
-    return 0
 
 
 def _gold_run(args: argparse.Namespace, settings: Any, every_item: Any, items: Any,
