@@ -367,19 +367,14 @@ def _filter_sql(filters: Filters) -> tuple[list[str], list[Any]]:
     if filters.doc_ids:
         where.append(f"doc_id IN ({','.join('?' * len(filters.doc_ids))})")
         args.extend(filters.doc_ids)
-    if filters.source:
-        where.append("source = ? COLLATE NOCASE")
-        args.append(filters.source)
-    if filters.author:
-        where.append("author = ? COLLATE NOCASE")
-        args.append(filters.author)
     # ISO dates compare as strings; an article without a date has none to compare.
-    if filters.published_from:
-        where.append("published >= ?")
-        args.append(filters.published_from)
-    if filters.published_to:
-        where.append("published <= ?")
-        args.append(filters.published_to)
+    for clause, value in (("source = ? COLLATE NOCASE", filters.source),
+                          ("author = ? COLLATE NOCASE", filters.author),
+                          ("published >= ?", filters.published_from),
+                          ("published <= ?", filters.published_to)):
+        if value:
+            where.append(clause)
+            args.append(value)
     return where, args
 
 
