@@ -88,6 +88,24 @@ def test_no_import_circle_but_the_allowed_ones() -> None:
     assert gone == [], f"no longer circles, delete them from ALLOWED: {gone}"
 
 
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph between the packages under korea_qa (`korea_qa.library`, ...) and the
+    modules at its root, each module standing for the package it is in."""
+    def top(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    packages: dict[str, set[str]] = {top(name): set() for name in graph}
+    for name, targets in graph.items():
+        packages[top(name)] |= {top(t) for t in targets} - {top(name)}
+    return packages
+
+
+def test_packages_depend_one_way() -> None:
+    # The layers of docs/DESIGN.md: a stage's package never reaches back into one that
+    # depends on it, even through modules that do not form a circle themselves.
+    assert circles(package_graph(import_graph())) == []
+
+
 def test_the_graph_sees_every_kind_of_import() -> None:
     # What makes the test able to fail: a circle through a deferred or a typing-only import.
     graph = import_graph()
@@ -100,3 +118,7 @@ def test_the_graph_sees_every_kind_of_import() -> None:
         "typing", "typing.TYPE_CHECKING", "korea_qa.x.b", "korea_qa.x.b.B", "korea_qa.c",
         "korea_qa.c.d"}
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+    # Two packages, each importing the other through different modules: a circle here.
+    two = package_graph({"korea_qa.p.a": {"korea_qa.q.b"}, "korea_qa.q.b": set(),
+                         "korea_qa.q.c": {"korea_qa.p.d"}, "korea_qa.p.d": set()})
+    assert circles(two) == [{"korea_qa.p", "korea_qa.q"}]
