@@ -97,6 +97,15 @@ class TrainedReader:
         self.span_threshold = span_threshold
         self._fallback = SentenceReader()
 
+    @property
+    def no_answer_threshold(self) -> float:
+        """The operating point of the reading task (the card's, chosen on validation)."""
+        return self.span_threshold
+
+    def read_pairs(self, pairs: Sequence[Pair]) -> list[Reading]:
+        """Question-sentence pairs read as they are (the evaluation's reading task)."""
+        return self._read(pairs)
+
     def read(self, question: Question, evidence: Sequence[Evidence]) -> list[Answer]:
         from korea_qa.reading_model.pairs import Pair
 
