@@ -145,14 +145,15 @@ def test_throughput_from_two_load_runs_without_a_bench() -> None:
     name = "cost: 16 clients, query cache off >= half of cache on, 0 errors"
 
     def load(cache: bool, rate: float, date: str) -> dict[str, Any]:
-        return {"date": date, "query_cache": cache, "_path": f"b/load-{date}.json",
+        return {"date": f"2026120{date}T011628Z", "query_cache": cache,
+                "_path": f"b/load-{date}.json",
                 "levels": {"16": {"requests_per_s": rate, "errors": 0}}}
 
     sources["loads"] = [load(True, 300.0, "3"), load(False, 140.0, "2"), load(False, 1.0, "1")]
     table = {t.name: t for t in targets.all_targets(sources)}
     assert table[name].verdict == "FAIL"  # the newest of each kind: 140 vs 300
-    assert table[name].figure.startswith("140 vs 300 req/s (47%), 0 errors; make load")
-    assert table[name].source == "load-2.json, load-3.json"
+    assert table[name].figure == "140 vs 300 req/s (47%), 0 errors; make load 20261202"
+    assert table[name].source == "load-*.json, newest of each"
     sources["loads"][0]["levels"]["16"]["requests_per_s"] = 280.0
     assert verdicts(sources)[name] == "pass"
     sources["loads"] = sources["loads"][1:]  # no cache-on run

@@ -214,8 +214,7 @@ def throughput(bench: Source, loads: Sequence[dict[str, Any]]
     if off_run is None or on_run is None:
         return None
     return (off_run["levels"]["16"], on_run["levels"]["16"],
-            f"make load, {off_run['date']} and {on_run['date']}",
-            f"{Path(off_run['_path']).name}, {Path(on_run['_path']).name}")
+            f"make load {off_run['date'][:8]}", "load-*.json, newest of each")
 
 
 def all_targets(sources: dict[str, Any]) -> list[Target]:
