@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from korea_qa.analysis import aliases
+from korea_qa.analysis import tokenize as analysis
 from korea_qa.analysis.aliases import AliasListError, parse
 from korea_qa.analysis.tokenize import token_spans, tokenize
 from korea_qa.library.lifecycle import Library
@@ -79,7 +80,9 @@ def test_the_list_is_part_of_the_index_fingerprint(monkeypatch: pytest.MonkeyPat
     library = Library(Settings(model="hash:64", index_dir=tmp_path))
     before = library.fingerprint()
     assert before["aliases"] == aliases.active().digest != "none"
-    monkeypatch.setattr(aliases, "active", lambda: TABLE)
+    # The list in use, as the tokenizer sees it: its tokens and the fingerprint change together.
+    monkeypatch.setattr(analysis, "active", lambda: TABLE)
+    assert tokenize("the UN") == ["un"]  # not in TABLE; the shipped list makes it one name
     after = library.fingerprint()
     assert after["aliases"] == TABLE.digest != before["aliases"]
     assert parse("").digest == "none"

@@ -13,6 +13,15 @@ from bm25s.stopwords import STOPWORDS_EN
 from korea_qa.analysis.aliases import WORD_RE, AliasTable, active, words
 
 STOPWORDS: frozenset[str] = frozenset(STOPWORDS_EN)
+# Bump when `tokenize` changes what it produces: indexes record it, and an index built with
+# other tokens is stale. (The alias list's own edits are caught by its digest.) 2: aliases.
+TOKENIZER_VERSION = 2
+
+
+def fingerprint() -> dict[str, object]:
+    """What decides the tokens an index stores, for the index's fingerprint: the tokenizer's
+    version and the digest of the alias list in use."""
+    return {"aliases": active().digest, "tokenizer": TOKENIZER_VERSION}
 
 
 @lru_cache(maxsize=1)

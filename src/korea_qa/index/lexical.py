@@ -23,11 +23,6 @@ import numpy as np
 
 from korea_qa.analysis.tokenize import tokenize
 
-# Bump when `korea_qa.analysis.tokenize` changes what it produces: indexes record it, and an index
-# built with other tokens is stale. (The alias list's own edits are caught by its digest in
-# `Library.fingerprint`.) 2: aliases (`korea_qa.analysis.aliases`).
-TOKENIZER_VERSION = 2
-
 
 @dataclass(frozen=True, slots=True)
 class Bm25Params:

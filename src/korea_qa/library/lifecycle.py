@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from korea_qa import __version__
-from korea_qa.analysis import aliases
+from korea_qa.analysis import tokenize
 from korea_qa.errors import DocumentNotFound, IndexNotReady, KoreaQAError
-from korea_qa.index.lexical import TOKENIZER_VERSION
 from korea_qa.library import corpus as corpus_files
 from korea_qa.library import sync as corpus_sync
 from korea_qa.library.background_merge import BackgroundMerger
@@ -66,9 +65,8 @@ class Library:
     # -- the store
 
     def fingerprint(self) -> dict[str, Any]:
-        # The index stores tokens, and the alias list decides some of them.
-        return {**self.settings.index_fingerprint(), "aliases": aliases.active().digest,
-                "tokenizer": TOKENIZER_VERSION}
+        # The index stores tokens: what decides them is part of how it was made.
+        return {**self.settings.index_fingerprint(), **tokenize.fingerprint()}
 
     def store(self) -> Store:
         """The current version's store, checked against this model (when there is one)."""
