@@ -22,7 +22,7 @@ def _q(id_: str, kind: str | None, cosine: float, probability: float) -> Questio
     return QuestionResult(
         id=id_, mode="hybrid", style="direct" if answerable else "unanswerable", question="?",
         expected="x" if answerable else None, answerable=answerable, kind=kind, split="test",
-        predicted_answerable=cosine >= 0.335, confidence=cosine, latency_ms=1.0,
+        predicted_answerable=cosine >= 0.335, best_cosine=cosine, latency_ms=1.0,
         relevant=int(answerable), first_hit=1 if answerable else None,
         reciprocal_rank=float(answerable), ndcg=float(answerable), answer_ok=answerable,
         top=None, probability=probability)

@@ -213,7 +213,7 @@ def test_the_gold_record_carries_the_reader_and_a_ten_bin_calibration() -> None:
     rows = [QuestionResult(
         id=f"q{i}", mode="hybrid", style="direct", question="?", expected="x",
         answerable=i < 2, kind=None if i < 2 else "nearby", split="test",
-        predicted_answerable=True, confidence=0.5, latency_ms=1.0, relevant=1, first_hit=1,
+        predicted_answerable=True, best_cosine=0.5, latency_ms=1.0, relevant=1, first_hit=1,
         reciprocal_rank=1.0, ndcg=1.0, answer_ok=True, top=None, probability=p)
         for i, p in enumerate((0.9, 0.6, 0.3, 0.05))]
     run = GoldRun(target="in-process", k=5, modes=("hybrid",), questions=rows, reads_spans=True)

@@ -220,7 +220,7 @@ def _result(id_: str, kind: str | None, abstained: bool, mode: str = "hybrid") -
     return QuestionResult(
         id=id_, mode=mode, style="direct" if answerable else "unanswerable", question="?",
         expected="x" if answerable else None, answerable=answerable, kind=kind, split="test",
-        predicted_answerable=not abstained, confidence=0.3 if abstained else 0.6,
+        predicted_answerable=not abstained, best_cosine=0.3 if abstained else 0.6,
         latency_ms=1.0, relevant=1 if answerable else 0, first_hit=1 if answerable else None,
         reciprocal_rank=1.0 if answerable else 0.0, ndcg=1.0 if answerable else 0.0,
         answer_ok=answerable, top=None)
@@ -269,7 +269,7 @@ def _returned(key: str, text: str, answer: str) -> Returned:
 def test_judge_ranks_and_answer_span_of_the_first_hit() -> None:
     miss = _returned("7", "The border reopening will only apply to cargo.", "The border...")
     hit = _returned("3", HALT.evidence or "", HALT.evidence or "")
-    response = Response(passages=(miss, hit), answerable=True, confidence=0.6, latency_ms=5.0)
+    response = Response(passages=(miss, hit), answerable=True, best_cosine=0.6, latency_ms=5.0)
     result = gold.judge(HALT, response, "hybrid", 10, {"3": 1})
     assert result.first_hit == 2
     assert result.reciprocal_rank == 0.5
@@ -284,7 +284,7 @@ def test_judge_ranks_and_answer_span_of_the_first_hit() -> None:
 
 def test_without_an_index_the_returned_hits_are_the_relevant_set() -> None:
     miss = _returned("doc:0", "Nothing here.", "Nothing here.")
-    response = Response(passages=(miss,), answerable=False, confidence=None, latency_ms=1.0)
+    response = Response(passages=(miss,), answerable=False, best_cosine=None, latency_ms=1.0)
     result = gold.judge(HALT, response, "dense", 10, None)
     assert (result.first_hit, result.ndcg, result.relevant) == (None, 0.0, 1)
 
@@ -297,8 +297,8 @@ def test_in_process_and_http_runs_agree(built: Settings, client: TestClient) -> 
     key = [(q.id, q.mode, q.first_hit, q.predicted_answerable, q.top) for q in local.questions]
     assert key == [(q.id, q.mode, q.first_hit, q.predicted_answerable, q.top)
                    for q in remote.questions]
-    assert all(q.confidence is not None for q in local.questions)
-    assert all(q.confidence is None for q in remote.questions)
+    assert all(q.best_cosine is not None for q in local.questions)
+    assert all(q.best_cosine is None for q in remote.questions)
 
 
 def test_a_refused_request_is_a_clear_error(client: TestClient) -> None:

@@ -21,7 +21,7 @@ RELIABILITY_BINS = 5
 
 
 def _score(name: str) -> Callable[[QuestionResult], float | None]:
-    return (lambda q: q.confidence) if name == "cosine" else (lambda q: q.probability)
+    return (lambda q: q.best_cosine) if name == "cosine" else (lambda q: q.probability)
 
 
 def rule(rows: Sequence[QuestionResult], name: str, threshold: float) -> dict[str, Any] | None:

@@ -102,7 +102,7 @@ class Returned:
 class Response:
     passages: tuple[Returned, ...]
     answerable: bool
-    confidence: float | None  # best dense cosine; None when the target does not expose it (HTTP)
+    best_cosine: float | None  # best dense cosine; None when the target does not expose it (HTTP)
     latency_ms: float
     probability: float | None = None  # the fitted answerability probability (API `confidence`)
     reads_spans: bool = False  # the reader points at spans (`korea_qa.evaluate.spans`)
@@ -186,7 +186,7 @@ class QuestionResult:
     kind: str | None  # unanswerable items: why (goldfile.KINDS)
     split: str | None  # the part of the gold set the item is in
     predicted_answerable: bool  # what the service said
-    confidence: float | None
+    best_cosine: float | None  # the service's best dense cosine (not the API's `confidence`)
     latency_ms: float
     relevant: int  # passages of the index judged hits (returned hits when unknown)
     first_hit: int | None  # 1-based rank of the first hit in the top k
@@ -236,7 +236,7 @@ def judge(item: GoldItem, response: Response, mode: str, k: int,
     return QuestionResult(
         id=item.id, mode=mode, style=item.style, question=item.question,
         expected=item.answer, answerable=item.answerable, kind=item.kind, split=item.split,
-        predicted_answerable=response.answerable, confidence=response.confidence,
+        predicted_answerable=response.answerable, best_cosine=response.best_cosine,
         latency_ms=response.latency_ms, relevant=sum(1 for r in qrels.values() if r > 0),
         first_hit=metrics.first_relevant_rank(ranked, qrels, k) if item.answerable else None,
         reciprocal_rank=metrics.reciprocal_rank(ranked, qrels, k) if item.answerable else 0.0,
@@ -279,8 +279,8 @@ def summarise(run: GoldRun, mode: str) -> dict[str, Any]:
                        "p95": metrics.percentile((q.latency_ms for q in rows), 95)},
         "best_threshold": None,
     }
-    pos = [q.confidence for q in answerable if q.confidence is not None]
-    neg = [q.confidence for q in unanswerable if q.confidence is not None]
+    pos = [q.best_cosine for q in answerable if q.best_cosine is not None]
+    neg = [q.best_cosine for q in unanswerable if q.best_cosine is not None]
     if pos and neg:
         choice = metrics.best_threshold(pos, neg)
         summary["best_threshold"] = {
@@ -298,7 +298,7 @@ def abstention_by_kind(rows: Sequence[QuestionResult],
     """How often the service abstained, per group of questions: each kind of unanswerable
     question, the on-topic kinds together, and the answerable questions (false abstention).
     A group without questions has rate None, not 0. `answerable` judges a question by another
-    rule than the service's answer (e.g. a threshold on its confidence)."""
+    rule than the service's answer (e.g. a threshold on its best cosine)."""
     said = answerable or (lambda q: q.predicted_answerable)
     groups: dict[str, list[QuestionResult]] = {
         kind: [q for q in rows if not q.answerable and q.kind == kind] for kind in KINDS}

@@ -193,11 +193,11 @@ def render_html(record: dict[str, Any]) -> str:
                   "(eval/README.md, \"An answerability decision\").</p>"]
         parts += abstention_plots.sections(record, _img)
     parts += calibration.html_section(record)
-    if any(q["confidence"] is not None for q in record["questions"]):
-        parts += ["<h2>Abstention confidence</h2>",
+    if any(q["best_cosine"] is not None for q in record["questions"]):
+        parts += ["<h2>Best cosine of answerable and unanswerable questions</h2>",
                   "<p>Best dense cosine per question. Solid line: the configured threshold; "
                   "dashed: the threshold with the best balanced accuracy on this set.</p>",
-                  _img(plot_confidence(record), "confidence of answerable and unanswerable")]
+                  _img(plot_best_cosine(record), "best cosine of answerable and unanswerable")]
     parts.append("<h2>Misses (rank 1 is not a hit)</h2>")
     for mode, rows_ in record["misses"].items():
         parts.append(f"<details><summary>{html.escape(mode)}: {len(rows_)} misses</summary>"
@@ -276,20 +276,20 @@ def _group(question: dict[str, Any]) -> str:
     return "off-topic" if question.get("kind") == "off-topic" else "on-topic unans."
 
 
-def plot_confidence(record: dict[str, Any]) -> bytes:
+def plot_best_cosine(record: dict[str, Any]) -> bytes:
     import numpy as np
 
     plt = _pyplot()
     modes = [m for m in record["modes"]
-             if any(q["mode"] == m and q["confidence"] is not None for q in record["questions"])]
+             if any(q["mode"] == m and q["best_cosine"] is not None for q in record["questions"])]
     fig, axes = plt.subplots(len(modes), 1, figsize=(8, 2.3 * len(modes) + 0.6), sharex=True,
                              squeeze=False)
     rng = np.random.default_rng(0)  # fixed jitter: the same run draws the same picture
     threshold = record["settings"]["abstain_threshold"]
     for ax, mode in zip(axes[:, 0], modes, strict=True):
         for row, (group, colour) in enumerate(zip(_CONFIDENCE_GROUPS, _COLOURS, strict=True)):
-            xs = [q["confidence"] for q in record["questions"] if q["mode"] == mode
-                  and _group(q) == group and q["confidence"] is not None]
+            xs = [q["best_cosine"] for q in record["questions"] if q["mode"] == mode
+                  and _group(q) == group and q["best_cosine"] is not None]
             ax.scatter(xs, row + rng.uniform(-0.18, 0.18, len(xs)), s=16, alpha=0.7,
                        color=colour, label=f"{group} ({len(xs)})")
         ax.axvline(threshold, color="black", lw=1.2, label=f"abstain_threshold {threshold:g}")
@@ -303,7 +303,7 @@ def plot_confidence(record: dict[str, Any]) -> bytes:
         ax.set_ylim(-0.5, len(_CONFIDENCE_GROUPS) - 0.5)
         ax.set_title(title, fontsize=10, loc="left")
         ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel("confidence (best dense cosine)")
+    axes[-1, 0].set_xlabel("best dense cosine")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.tight_layout()
     top = max(ax.get_position().y1 for ax in axes[:, 0])
