@@ -10,8 +10,9 @@ import pytest
 from tokenizers import Tokenizer
 
 from korea_qa.evaluate import squad
+from korea_qa.library.chunk import split_sentences
 from korea_qa.reading_model.decode import best_spans
-from korea_qa.reading_model.pairs import Pair, Shape, char_span_to_tokens, encode
+from korea_qa.reading_model.pairs import Pair, Shape, char_span_to_tokens, encode, units
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "squad-dev"
 SENTENCE = ("According to him, DPRK workers, numbering between 20,000 and 50,000, may be "
@@ -73,6 +74,27 @@ def test_an_answer_round_trips_through_tokens(tokenizer: Tokenizer) -> None:
     assert SENTENCE[reading.start:reading.end] == answer
     assert reading.probability == pytest.approx(1 / (1 + np.exp(-2.0)))
     assert reading.span_score == pytest.approx(7.0)
+
+
+def test_windows_pack_whole_sentences_within_the_budget(tokenizer: Tokenizer) -> None:
+    text = " ".join([SENTENCE] * 5 + ["Short one.", "Another short one."] + [SENTENCE * 3])
+    sentences = split_sentences(text)
+    shape = Shape(max_len=128, unit="window")
+    pieces = units(tokenizer, shape, text, sentences)
+    starts, ends = {s for s, _ in sentences}, {e for _, e in sentences}
+    covered = []
+    for u in pieces:
+        assert u.start in starts and u.end in ends  # whole sentences only
+        inside = [(s, e) for s, e in sentences if u.start <= s and e <= u.end]
+        covered += inside
+        n = len(tokenizer.encode(text[u.start:u.end], add_special_tokens=False).ids)
+        assert n <= shape.window_tokens or len(inside) == 1  # a long sentence goes alone
+        before = [s for s, _ in sentences if s < u.start]
+        assert u.context_start == (before[-1] if before else u.start)
+    assert covered == sentences  # every sentence once, in order
+    assert 1 < len(pieces) < len(sentences)  # short sentences share a window
+    # The sentence unit reads each sentence with the previous one as context.
+    assert [(u.start, u.end) for u in units(tokenizer, Shape(), text, sentences)] == sentences
 
 
 def test_best_span_is_ordered_and_bounded() -> None:

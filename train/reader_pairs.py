@@ -1,4 +1,5 @@
-"""Question-sentence pairs to learn from, built from the training part's paragraphs."""
+"""Question-unit pairs to learn from, built from the training part's paragraphs (a unit is a
+sentence or a window of sentences: korea_qa.reading_model.pairs.units)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from korea_qa.analysis.tokenize import tokenize
-from korea_qa.evaluate.squad import Paragraph, Question
+from korea_qa.evaluate.squad import Paragraph, Question, Units, sentence_units
+from korea_qa.reading_model.pairs import Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +22,13 @@ class Example:
     answer: tuple[int, int] | None  # character span in the sentence
 
 
-def _sentence_examples(question: Question, paragraph: Paragraph,
-                       spans: list[tuple[int, int]]) -> Iterator[Example]:
-    for i, (start, end) in enumerate(spans):
-        answer = next(((s - start, s - start + len(t)) for t, s in question.answers
-                       if start <= s and s + len(t) <= end), None)
-        context = paragraph.context[spans[i - 1][0]:start] if i else ""
-        yield Example(question.text, paragraph.context[start:end], context, answer)
+def _unit_examples(question: Question, paragraph: Paragraph,
+                   pieces: list[Unit]) -> Iterator[Example]:
+    text = paragraph.context
+    for u in pieces:
+        answer = next(((s - u.start, s - u.start + len(t)) for t, s in question.answers
+                       if u.start <= s and s + len(t) <= u.end), None)
+        yield Example(question.text, text[u.start:u.end], text[u.context_start:u.start], answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +38,13 @@ class _Candidate:
     example: Example
 
 
-def _candidates(paragraphs: list[Paragraph]) -> list[_Candidate]:
+def _candidates(paragraphs: list[Paragraph], units: Units) -> list[_Candidate]:
     out = []
     for p in paragraphs:
-        spans = p.sentences()
-        for i, (s, e) in enumerate(spans):
-            context = p.context[spans[i - 1][0]:s] if i else ""
-            out.append(_Candidate(p.index, frozenset(tokenize(p.context[s:e])),
-                                  Example("", p.context[s:e], context, None)))
+        for u in units(p.context, p.sentences()):
+            piece = p.context[u.start:u.end]
+            out.append(_Candidate(p.index, frozenset(tokenize(piece)),
+                                  Example("", piece, p.context[u.context_start:u.start], None)))
     return out
 
 
@@ -61,27 +62,27 @@ def _hard_negative(question: Question, paragraph: Paragraph,
     return Example(question.text, best.sentence, best.context, None)
 
 
-def examples(paragraphs: list[Paragraph], *, seed: int, negatives_per_answerable: int = 3,
-             hard_negatives: bool = True) -> list[Example]:
-    """Training pairs: each answer-bearing sentence (positive, with its span), up to
-    `negatives_per_answerable` other sentences of the paragraph of an answerable question,
-    every sentence of the paragraph of an unanswerable one, and one hard negative from
-    another paragraph of the article per answerable question."""
+def examples(paragraphs: list[Paragraph], *, seed: int, units: Units = sentence_units,
+             negatives_per_answerable: int = 3, hard_negatives: bool = True) -> list[Example]:
+    """Training pairs: each answer-bearing unit (positive, with its span), up to
+    `negatives_per_answerable` other units of the paragraph of an answerable question,
+    every unit of the paragraph of an unanswerable one, and one hard negative from another
+    paragraph of the article per answerable question."""
     rng = random.Random(seed)
     by_article: dict[str, list[Paragraph]] = {}
     for p in paragraphs:
         by_article.setdefault(p.article, []).append(p)
-    candidates = {title: _candidates(ps) for title, ps in by_article.items()}
+    candidates = {title: _candidates(ps, units) for title, ps in by_article.items()}
     out: list[Example] = []
     for paragraph in paragraphs:
-        spans = paragraph.sentences()
+        pieces = units(paragraph.context, paragraph.sentences())
         for question in paragraph.questions:
-            pairs = list(_sentence_examples(question, paragraph, spans))
+            pairs = list(_unit_examples(question, paragraph, pieces))
             if question.answers:
                 positives = [e for e in pairs if e.answer is not None]
                 negatives = [e for e in pairs if e.answer is None]
                 if not positives:
-                    continue  # the answer crosses a sentence boundary
+                    continue  # the answer crosses a unit's boundary
                 rng.shuffle(negatives)
                 out += positives + negatives[:negatives_per_answerable]
                 hard = _hard_negative(question, paragraph, candidates[paragraph.article]) \

@@ -31,7 +31,7 @@ from korea_qa.evaluate import squad
 from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
-from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode
+from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode, units
 from korea_qa.reading_model.runtime import encoder_folder, tokenizer_of
 
 
@@ -41,6 +41,7 @@ class Features:
     def __init__(self, tokenizer: Tokenizer, examples: Sequence[reader_pairs.Example],
                  shape: Shape) -> None:
         self.rows: list[tuple[Batch, int, int, int]] = []  # (1-row batch, has, start, end)
+        self.cut = 0
         for i in range(0, len(examples), 512):
             chunk = examples[i:i + 512]
             batch = encode(tokenizer, [Pair(e.question, e.sentence, e.context) for e in chunk],
@@ -50,6 +51,9 @@ class Features:
                               for f in Batch.__dataclass_fields__))
                 span = char_span_to_tokens(row.offsets[0], row.sentence_mask[0],
                                            *ex.answer) if ex.answer else None
+                if ex.answer and span is None:
+                    self.cut += 1  # the answer lies past the tokens kept: not a negative
+                    continue
                 self.rows.append((row, int(span is not None), *(span or (0, 0))))
         self.lengths = np.array([int(r[0].attention_mask.sum()) for r in self.rows])
 
@@ -95,6 +99,10 @@ def loss_of(net: ReaderNet, batch: dict[str, torch.Tensor], bf16: bool) -> torch
     return loss
 
 
+def units_of(tokenizer: Tokenizer, shape: Shape) -> squad.Units:
+    return lambda text, sentences: units(tokenizer, shape, text, sentences)
+
+
 def make_reader(net: ReaderNet, tokenizer: Tokenizer, shape: Shape, bf16: bool,
                 batch_size: int = 64) -> squad.Read:
     def read(pairs: Sequence[Pair]) -> list[Reading]:
@@ -128,7 +136,8 @@ def log(out: Path, record: dict) -> None:
 
 def validate(net: ReaderNet, tokenizer: Tokenizer, paragraphs: Sequence[squad.Paragraph],
              shape: Shape, bf16: bool) -> dict[str, float]:
-    predicted = squad.predict(paragraphs, make_reader(net, tokenizer, shape, bf16))
+    predicted = squad.predict(paragraphs, make_reader(net, tokenizer, shape, bf16),
+                              units=units_of(tokenizer, shape))
     threshold = squad.best_threshold(predicted)
     return squad.summary(predicted, threshold)
 
@@ -140,6 +149,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--max-len", type=int, default=96)
     p.add_argument("--max-context", type=int, default=16)
+    p.add_argument("--unit", choices=("sentence", "window"), default="sentence",
+                   help="what one pair reads: a sentence, or a window of sentences")
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -168,9 +179,11 @@ def prepare(args: argparse.Namespace, shape: Shape, tokenizer: Tokenizer
     train = [p for t in parts["train"] for p in articles[t]]
     validation = [p for t in parts["validation"] for p in articles[t]]
     started = time.perf_counter()
-    features = Features(tokenizer, reader_pairs.examples(train, seed=args.seed), shape)
+    features = Features(tokenizer, reader_pairs.examples(
+        train, seed=args.seed, units=units_of(tokenizer, shape)), shape)
     tqdm.write(f"{len(features.rows)} training pairs tokenised in "
-               f"{time.perf_counter() - started:.0f} s")
+               f"{time.perf_counter() - started:.0f} s ({features.cut} positives dropped: "
+               "the answer past the tokens kept)")
     return features, validation
 
 
@@ -266,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
-    shape = Shape(max_len=args.max_len, max_context=args.max_context)
+    shape = Shape(max_len=args.max_len, max_context=args.max_context, unit=args.unit)
     tokenizer = tokenizer_of(encoder_folder())
     args.out.mkdir(parents=True, exist_ok=True)
     features, validation = prepare(args, shape, tokenizer)
@@ -274,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       steps_of(args, len(features.batches(args.batch, args.seed))))
     config = {"shape": asdict(shape), "layers": args.layers,
               "args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(),
-              "total_steps": trainer.total, "training_pairs": len(features.rows)}
+              "total_steps": trainer.total, "training_pairs": len(features.rows),
+              "positives_cut": features.cut}
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
 
     def validate_on(everything: bool) -> dict[str, float]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from korea_qa.library.chunk import split_sentences
 from korea_qa.reading_model.decode import Reading
-from korea_qa.reading_model.pairs import Pair
+from korea_qa.reading_model.pairs import Pair, Unit
 
 TEST_ARTICLES = 10
 VALIDATION_ARTICLES = 4
@@ -123,23 +123,31 @@ class Predicted:
     text: str  # its best span
 
 
-def predict(paragraphs: Sequence[Paragraph], read: Read, *, v2_only: bool = True
-            ) -> list[Predicted]:
-    """For each question: every sentence of its paragraph read, the most probable kept."""
+Units = Callable[[str, list[tuple[int, int]]], list[Unit]]
+
+
+def sentence_units(text: str, sentences: list[tuple[int, int]]) -> list[Unit]:
+    return [Unit(s, e, sentences[i - 1][0] if i else s) for i, (s, e) in enumerate(sentences)]
+
+
+def predict(paragraphs: Sequence[Paragraph], read: Read, *, units: Units = sentence_units,
+            v2_only: bool = True) -> list[Predicted]:
+    """For each question: every unit of its paragraph read (sentences unless the reader
+    reads windows), the most probable kept."""
     out = []
     for paragraph in paragraphs:
-        spans = paragraph.sentences()
+        text = paragraph.context
+        pieces = units(text, paragraph.sentences())
         questions = [q for q in paragraph.questions if q.v2 or not v2_only]
-        pairs = [Pair(q.text, paragraph.context[s:e],
-                      paragraph.context[spans[i - 1][0]:s] if i else "")
-                 for q in questions for i, (s, e) in enumerate(spans)]
+        pairs = [Pair(q.text, text[u.start:u.end], text[u.context_start:u.start])
+                 for q in questions for u in pieces]
         readings = read(pairs) if pairs else []
         for n, question in enumerate(questions):
-            mine = readings[n * len(spans):(n + 1) * len(spans)]
+            mine = readings[n * len(pieces):(n + 1) * len(pieces)]
             best = max(range(len(mine)), key=lambda i: mine[i].probability)
-            sentence = pairs[n * len(spans) + best].sentence
+            unit = pairs[n * len(pieces) + best].sentence
             out.append(Predicted(question, mine[best].probability,
-                                 sentence[mine[best].start:mine[best].end]))
+                                 unit[mine[best].start:mine[best].end]))
     return out
 
 

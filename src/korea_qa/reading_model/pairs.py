@@ -1,8 +1,10 @@
-"""Question-sentence pairs as model inputs: `[CLS] question [SEP] context sentence [SEP]`.
+"""Question-text pairs as model inputs: `[CLS] question [SEP] context text [SEP]`.
 
-The context (the tail of the text before the sentence) lets the reader resolve "he" or
-"the team"; the answer may only be taken from the sentence. Token offsets are kept, relative
-to the sentence, so a predicted span maps back to exact characters.
+The text read is a unit of a passage: one sentence, or a window of consecutive sentences
+packed up to a token budget (`Shape.unit`; the card says which the model was trained on).
+The context (the tail of the text before the unit) lets the reader resolve "he" or "the
+team"; the answer may only be taken from the unit. Token offsets are kept, relative to the
+unit, so a predicted span maps back to exact characters.
 """
 
 from __future__ import annotations
@@ -21,13 +23,58 @@ class Shape:
     max_len: int = 96
     max_question: int = 32
     max_context: int = 16
+    unit: str = "sentence"  # what one pair reads: "sentence" or "window" (of sentences)
+
+    @property
+    def window_tokens(self) -> int:
+        """Most tokens of text a window packs: what is left when question and context are
+        at their longest, so a window is never cut."""
+        return self.max_len - self.max_question - self.max_context - 3
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A piece of a text read as one pair: characters [start, end), its context from
+    `context_start` (the start of the sentence before it)."""
+
+    start: int
+    end: int
+    context_start: int
+
+
+def units(tokenizer: Tokenizer, shape: Shape, text: str,
+          sentences: Sequence[tuple[int, int]]) -> list[Unit]:
+    """The units a text is read in: its sentences, or windows of consecutive sentences of at
+    most `shape.window_tokens` tokens (a longer sentence is a window alone)."""
+    if shape.unit == "sentence":
+        return [Unit(s, e, sentences[i - 1][0] if i else s)
+                for i, (s, e) in enumerate(sentences)]
+    if shape.unit != "window":
+        raise ValueError(f"unknown reading unit {shape.unit!r}")
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(
+        [text[s:e] for s, e in sentences], add_special_tokens=False)] if sentences else []
+    out: list[Unit] = []
+    first, used = 0, 0
+    for i, n in enumerate(lengths):
+        if i > first and used + n > shape.window_tokens:
+            out.append(_window(sentences, first, i))
+            first, used = i, 0
+        used += n
+    if sentences:
+        out.append(_window(sentences, first, len(sentences)))
+    return out
+
+
+def _window(sentences: Sequence[tuple[int, int]], first: int, stop: int) -> Unit:
+    return Unit(sentences[first][0], sentences[stop - 1][1],
+                sentences[first - 1][0] if first else sentences[first][0])
 
 
 @dataclass(frozen=True, slots=True)
 class Pair:
     question: str
-    sentence: str
-    context: str = ""  # text before the sentence in its passage (its tail is used)
+    sentence: str  # the unit read: a sentence or a window of sentences
+    context: str = ""  # text before the unit in its passage (its tail is used)
 
 
 @dataclass(frozen=True, slots=True)
