@@ -19,8 +19,9 @@ when the marked headline is inside the extracted title (a "Headline - Site" titl
 exact, or within a day (a page stamped 02:34Z on the 19th was written on the 18th in New
 York).
 Also: time per page (in this process, no worker), and the worker's per-call overhead.
-Then the same pages printed to PDF by headless Chromium and read as raw pypdf text, by our
-PDF path and by the HTML path (`extraction_pdf.py`; `--printed only` runs just that).
+Then the same pages printed to PDF by headless Chromium, with the saved pages' scripts off
+and on, and read as raw pypdf text, by our PDF path and by the HTML path
+(`extraction_pdf.py`; `--printed only` runs just that).
 Writes bench/results/extraction-<time>.json.
 """
 
@@ -345,11 +346,15 @@ def printed_report(pages: list[tuple[str, bytes, str]]) -> dict[str, object] | N
         print("\nprinted pages skipped: Chromium not found (`make browser` installs it)",
               file=sys.stderr)
         return None
-    report = extraction_pdf.run(binary, pages)
-    print(f"\n{report['chromium']}: {len(pages)} pages printed to PDF (print header and"
-          f" footer on {report['with_print_header']} of them), then read as")
-    print(extraction_pdf.table(report))
-    return report
+    reports = {}
+    for name, scripts in extraction_pdf.SCRIPTS.items():
+        report = extraction_pdf.run(binary, pages, scripts=scripts)
+        print(f"\n{report['chromium']}, scripts {name}: {len(pages)} pages printed to PDF"
+              f" (print header and footer on {report['with_print_header']} of them), then read as")
+        print(extraction_pdf.table(report))
+        reports[name] = report
+    # The headline (scripts off) where the report always kept it; scripts on beside it.
+    return {**reports["off"], "scripts_on": reports["on"]}
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ saved pages of ../shared/benchmarks/article-extraction (skipped when that folder
 from __future__ import annotations
 
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,23 @@ def test_printed_pages_without_chromium_say_how_to_get_it(
     assert main(["--printed", "only", "--out", str(tmp_path / "out.json")]) == 2
     assert "Chromium not found (`make browser` installs it)" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+@needs_pages
+@pytest.mark.browser
+def test_a_saved_page_prints_its_article_with_scripts_off() -> None:
+    """Reuters' saved page: run offline, its scripts blank the article (a print of the
+    print header and footer only); with scripts off it prints what was saved."""
+    import extraction_pdf
+
+    binary = extraction_pdf.chromium()
+    if binary is None:
+        pytest.skip("Chromium not found (`make browser` installs it)")
+    page = "57d46c9d751e3fd3"
+    html, body = next((h, b) for p, h, b in load_pages(DATA) if p == page)
+    opening = " ".join(body.split()[:8])  # the article's first words
+    texts = {scripts: " ".join(unicodedata.normalize("NFKC", extraction_pdf.raw_text(
+        extraction_pdf.print_page(binary, page, html, scripts=scripts).pdf)).split())
+        for scripts in (True, False)}
+    assert opening not in texts[True] and opening in texts[False]
+    assert "file:///" in texts[False]  # the print header and footer stay on
