@@ -10,10 +10,10 @@ import numpy as np
 from tests.conftest import question_of
 
 from korea_qa.reading.evidence import Evidence
-from korea_qa.reading.reader import READ_PASSAGES, READ_SENTENCES, TrainedReader
+from korea_qa.reading.reader import READ_PASSAGES, TrainedReader
 from korea_qa.reading_model.batcher import PairBatcher
 from korea_qa.reading_model.decode import Reading
-from korea_qa.reading_model.pairs import Pair
+from korea_qa.reading_model.pairs import Pair, Unit
 from korea_qa.records import Passage
 
 TEXT = "Cats sleep all day. The port of Rajin was renovated in 2008. Dogs bark."
@@ -27,37 +27,56 @@ def evidence(ref: int, cosines: Sequence[float], text: str = TEXT,
     return Evidence(ref, passage, np.array(cosines, dtype=np.float64), frozenset())
 
 
-class Model:
-    """Reads "2008" as the answer of any sentence holding it, with probability 0.9."""
+def two_windows(text: str, sentences: Sequence[tuple[int, int]]) -> list[Unit]:
+    """The first sentence alone, the rest in a second window (its context: the first)."""
+    if len(sentences) < 2:
+        return [Unit(sentences[0][0], sentences[-1][1], sentences[0][0])]
+    return [Unit(sentences[0][0], sentences[0][1], sentences[0][0]),
+            Unit(sentences[1][0], sentences[-1][1], sentences[0][0])]
 
-    def __init__(self) -> None:
+
+class Model:
+    """Reads "2008" (or `answer`) as the answer of any unit holding it, probability 0.9."""
+
+    def __init__(self, answer: str = "2008") -> None:
         self.seen: list[Pair] = []
+        self.answer = answer
 
     def __call__(self, pairs: Sequence[Pair]) -> list[Reading]:
         self.seen += pairs
         out = []
         for p in pairs:
-            at = p.sentence.find("2008")
-            out.append(Reading(0.9, at, at + 4, 1.0) if at >= 0 else Reading(0.1, 0, 4, 0.0))
+            at = p.sentence.find(self.answer)
+            out.append(Reading(0.9, at, at + len(self.answer), 1.0) if at >= 0
+                       else Reading(0.1, 0, 4, 0.0))
         return out
 
 
 def test_the_span_points_into_the_passage_exactly() -> None:
     model = Model()
-    answer = TrainedReader(model, 0.5).read(question_of("When?"), [evidence(0, [0.1, 0.5, 0.4])])[0]
-    assert answer.sentence.text == "The port of Rajin was renovated in 2008."
+    answer = TrainedReader(model, 0.5, two_windows).read(
+        question_of("When?"), [evidence(0, [0.1, 0.5, 0.4])])[0]
+    # The span sits in the second window, 41 characters into it: offsets are the passage's.
     assert answer.span is not None and answer.span.text == "2008"
     assert TEXT[answer.span.start:answer.span.end] == "2008"
+    assert answer.sentence.text == "The port of Rajin was renovated in 2008."
     assert answer.probability == 0.9
-    # The two sentences closest by cosine were read, the second with the first as context.
-    assert [p.sentence for p in model.seen] == ["The port of Rajin was renovated in 2008.",
-                                                "Dogs bark."]
-    assert model.seen[1].context == TEXT[20:61]
+    # Every unit of the passage was read, each with the text before it as context.
+    assert [p.sentence for p in model.seen] == [TEXT[0:19], TEXT[20:71]]
+    assert model.seen[0].context == "" and model.seen[1].context == TEXT[0:20]
+
+
+def test_a_span_across_sentences_cites_both() -> None:
+    answer = TrainedReader(Model("2008. Dogs"), 0.5, two_windows).read(
+        question_of("When?"), [evidence(0, [0.1, 0.5, 0.4])])[0]
+    assert answer.span is not None and answer.span.text == "2008. Dogs"
+    assert answer.sentence.text == TEXT[20:71]
+    assert answer.sentence.start <= answer.span.start < answer.span.end <= answer.sentence.end
 
 
 def test_no_span_below_the_threshold_and_the_best_sentence_kept() -> None:
-    answer = TrainedReader(Model(), 0.95).read(question_of("When?"),
-                                               [evidence(0, [0.1, 0.5, 0.4])])[0]
+    answer = TrainedReader(Model(), 0.95, two_windows).read(
+        question_of("When?"), [evidence(0, [0.1, 0.5, 0.4])])[0]
     assert answer.span is None
     assert answer.sentence.text.endswith("2008.") and answer.probability == 0.9
 
@@ -65,17 +84,19 @@ def test_no_span_below_the_threshold_and_the_best_sentence_kept() -> None:
 def test_work_is_bounded_whatever_k_is() -> None:
     model = Model()
     many = [evidence(i, [0.3, 0.2, 0.1]) for i in range(READ_PASSAGES + 4)]
-    answers = TrainedReader(model, 0.5).read(question_of("When?"), many)
-    assert len(model.seen) == READ_PASSAGES * READ_SENTENCES
+    answers = TrainedReader(model, 0.5, two_windows).read(question_of("When?"), many)
+    assert len(model.seen) == READ_PASSAGES * 2  # two units in each of the first passages
     assert len(answers) == len(many)
     assert all(a.probability is not None for a in answers[:READ_PASSAGES])
     # Past the bound: the cosine reader's answer, no probability, no span.
     assert all(a.probability is None and a.span is None for a in answers[READ_PASSAGES:])
 
 
-def test_a_passage_without_sentences_is_answered_whole() -> None:
-    answer = TrainedReader(Model(), 0.5).read(
+def test_a_passage_without_sentences_is_read_whole() -> None:
+    model = Model()
+    answer = TrainedReader(model, 0.5, two_windows).read(
         question_of("When?"), [evidence(0, [], text="No sentences", sentences=())])[0]
+    assert [p.sentence for p in model.seen] == ["No sentences"]
     assert answer.sentence.text == "No sentences" and answer.span is None
 
 

@@ -56,9 +56,9 @@ def state_of(args: argparse.Namespace) -> dict[str, torch.Tensor]:
 def measure(model: ReaderModel, parts: dict[str, list[squad.Paragraph]]) -> dict[str, object]:
     """Validation picks the no-answer threshold; the test part is scored at it."""
     started = time.perf_counter()
-    validation = squad.predict(parts["validation"], model.read)
+    validation = squad.predict(parts["validation"], model.read, units=model.units)
     threshold = squad.best_threshold(validation)
-    test = squad.predict(parts["test"], model.read)
+    test = squad.predict(parts["test"], model.read, units=model.units)
     return {"threshold": threshold,
             "validation": squad.summary(validation, threshold),
             "test": squad.summary(test, threshold),
@@ -69,9 +69,9 @@ def sample(model: ReaderModel, paragraphs: list[squad.Paragraph]) -> list[dict[s
     """The first SAMPLE pairs of the test part, read: the card's reproducible figures."""
     pairs = []
     for paragraph in paragraphs:
-        spans = paragraph.sentences()
+        pieces = model.units(paragraph.context, paragraph.sentences())
         for q in paragraph.questions[:2]:
-            pairs += [Pair(q.text, paragraph.context[s:e]) for s, e in spans[:2]]
+            pairs += [Pair(q.text, paragraph.context[u.start:u.end]) for u in pieces[:2]]
     pairs = pairs[:SAMPLE]
     return [{"question": p.question, "sentence": p.sentence, "probability": round(r.probability, 4),
              "span": p.sentence[r.start:r.end]} for p, r in zip(pairs, model.read(pairs),

@@ -74,7 +74,7 @@ def corpus_run(test: Parts, settings: Settings, embedder: Any, reader: Any, *, k
 
 
 def reading_task(reader: Any, test: Parts, validation: Parts) -> dict[str, Any]:
-    """The standard task: every sentence of the gold paragraph read, the most probable kept,
+    """The standard task: every unit of the gold paragraph read, the most probable kept,
     no answer below the threshold (the reader's own operating point, or else the one with
     the best F1 on the validation part). Only a reader that reads spans can do it."""
     if not reads_spans(reader):
@@ -84,9 +84,11 @@ def reading_task(reader: Any, test: Parts, validation: Parts) -> dict[str, Any]:
     chosen = "the reader's own"
     if threshold is None:
         threshold = squad.best_threshold(
-            squad.predict([p for ps in validation.values() for p in ps], reader.read_pairs))
+            squad.predict([p for ps in validation.values() for p in ps], reader.read_pairs,
+                          units=reader.units))
         chosen = "best F1 on the validation part"
-    predicted = squad.predict([p for ps in test.values() for p in ps], reader.read_pairs)
+    predicted = squad.predict([p for ps in test.values() for p in ps], reader.read_pairs,
+                              units=reader.units)
     return {**squad.summary(predicted, float(threshold)), "threshold_from": chosen,
             "seconds": round(time.perf_counter() - started, 1)}
 

@@ -11,11 +11,13 @@ near-ties toward the sentence that names what was asked. Sentence vectors are co
 an article is indexed, so this costs nothing but arithmetic; it gives no span.
 
 `trained` is the project's own reader model (korea_qa.reading_model, its card in
-reading_model/model/MODEL_CARD.md): in each of the first READ_PASSAGES results it reads the
-READ_SENTENCES sentences closest to the question by cosine (so a search reads at most
-READ_PASSAGES x READ_SENTENCES pairs, whatever k is), takes the most probable as the answer,
-and points at the span inside it when the probability reaches the card's threshold. Results
-past READ_PASSAGES get the `sentence` reader's answer and no probability.
+reading_model/model/MODEL_CARD.md): it reads the first READ_PASSAGES results whole, in the
+units the model was trained on (windows of whole sentences of at most the card's
+`window_tokens` tokens: a passage of up to 120 words is one or two windows), so a search
+reads a bounded number of pairs whatever k is. In each passage the most probable unit's best
+span is the answer: the sentence holding it is the answer sentence, and the span is shown when
+the probability reaches the card's threshold. Results past READ_PASSAGES get the `sentence`
+reader's answer and no probability.
 
 Whatever the reader, a span is checked before a result carries it (`checked_span`): a span
 that is not the passage's own characters inside the answer sentence is dropped and logged,
@@ -25,7 +27,7 @@ so a reader's bug can cost an answer but never produce a wrong citation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,11 +40,12 @@ from korea_qa.records import Passage, Span
 
 if TYPE_CHECKING:
     from korea_qa.reading_model.decode import Reading
-    from korea_qa.reading_model.pairs import Pair
+    from korea_qa.reading_model.pairs import Pair, Unit
+
+    Units = Callable[[str, Sequence[tuple[int, int]]], list[Unit]]
 
 LEXICAL_WEIGHT = 0.15
 READ_PASSAGES = 5
-READ_SENTENCES = 2
 
 log = logging.getLogger("korea_qa.reader")
 
@@ -87,14 +90,15 @@ class SentenceReader:
 
 
 class TrainedReader:
-    """The shipped reader model over the closest sentences of the first results."""
+    """The shipped reader model over the first results, unit by unit."""
 
     name = "trained"
 
     def __init__(self, read: Callable[[Sequence[Pair]], list[Reading]],
-                 span_threshold: float) -> None:
+                 span_threshold: float, units: Units) -> None:
         self._read = read
         self.span_threshold = span_threshold
+        self.units = units
         self._fallback = SentenceReader()
 
     @property
@@ -103,44 +107,43 @@ class TrainedReader:
         return self.span_threshold
 
     def read_pairs(self, pairs: Sequence[Pair]) -> list[Reading]:
-        """Question-sentence pairs read as they are (the evaluation's reading task)."""
+        """Question-unit pairs read as they are (the evaluation's reading task)."""
         return self._read(pairs)
 
     def read(self, question: Question, evidence: Sequence[Evidence]) -> list[Answer]:
         from korea_qa.reading_model.pairs import Pair
 
         first = evidence[:READ_PASSAGES]
-        chosen = [_closest(e, READ_SENTENCES) for e in first]
-        pairs = [Pair(question.text, e.sentence(i).text, _before(e, i))
-                 for e, picked in zip(first, chosen, strict=True) for i in picked]
+        pieces = [self.units(e.passage.text, _sentences(e.passage)) for e in first]
+        pairs = [Pair(question.text, e.passage.text[u.start:u.end],
+                      e.passage.text[u.context_start:u.start])
+                 for e, units in zip(first, pieces, strict=True) for u in units]
         readings = iter(self._read(pairs))
-        read = [self._answer(e, picked, readings) for e, picked in zip(first, chosen, strict=True)]
+        read = [self._answer(e.passage, [(u, next(readings)) for u in units])
+                for e, units in zip(first, pieces, strict=True)]
         return read + self._fallback.read(question, evidence[len(read):])
 
-    def _answer(self, evidence: Evidence, picked: list[int],
-                readings: Iterator[Reading]) -> Answer:
-        mine = [(i, next(readings)) for i in picked]
-        if not mine:
-            text = evidence.passage.text
-            return Answer(Span(text, 0, len(text)), None, 0.0, 0.0)
-        i, best = max(mine, key=lambda m: m[1].probability)
-        sentence = evidence.sentence(i)
+    def _answer(self, passage: Passage, read: list[tuple[Unit, Reading]]) -> Answer:
+        unit, best = max(read, key=lambda r: r[1].probability)
+        start, end = unit.start + best.start, unit.start + best.end
+        sentence = _holding(passage, start, max(start, end - 1))
         span = None
-        if best.probability >= self.span_threshold and best.end > best.start:
-            start, end = sentence.start + best.start, sentence.start + best.end
-            span = Span(evidence.passage.text[start:end], start, end)
+        if best.probability >= self.span_threshold and end > start:
+            span = Span(passage.text[start:end], start, end)
         return Answer(sentence, span, best.probability, best.probability)
 
 
-def _closest(evidence: Evidence, n: int) -> list[int]:
-    """The n sentences closest to the question by cosine, in passage order."""
-    return sorted(np.argsort(-np.asarray(evidence.cosines), kind="stable")[:n].tolist())
+def _sentences(passage: Passage) -> tuple[tuple[int, int], ...]:
+    return passage.sentences or ((0, len(passage.text)),)
 
 
-def _before(evidence: Evidence, i: int) -> str:
-    """The reader's context: the text from the previous sentence's start (as in training)."""
-    sentences = evidence.passage.sentences
-    return evidence.passage.text[sentences[i - 1][0]:sentences[i][0]] if i else ""
+def _holding(passage: Passage, first: int, last: int) -> Span:
+    """The passage's sentences from the one holding character `first` to the one holding
+    `last` (one sentence unless a span crosses into the next)."""
+    spans = _sentences(passage)
+    inside = [(s, e) for s, e in spans if e > first and s <= last] or [spans[0]]
+    start, end = inside[0][0], inside[-1][1]
+    return Span(passage.text[start:end], start, end)
 
 
 def _trained() -> Reader:
@@ -148,7 +151,7 @@ def _trained() -> Reader:
     from korea_qa.reading_model.runtime import ReaderModel
 
     model = ReaderModel()
-    return TrainedReader(PairBatcher(model.read).read, model.card.threshold)
+    return TrainedReader(PairBatcher(model.read).read, model.card.threshold, model.units)
 
 
 READERS: dict[str, Callable[[], Reader]] = {"sentence": SentenceReader, "trained": _trained}

@@ -23,7 +23,7 @@ from korea_qa.errors import KoreaQAError
 from korea_qa.reading_model import weights
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
-from korea_qa.reading_model.pairs import Pair, Shape, encode
+from korea_qa.reading_model.pairs import Pair, Shape, Unit, encode, units
 from korea_qa.util.files import sha256
 
 SHIPPED = Path(__file__).with_name("model")
@@ -83,6 +83,10 @@ class ReaderModel:
         self.net = ReaderNet.from_config(base, self.card.layers)
         self.net.load_state_dict(weights.load(path))
         self.net.eval()
+
+    def units(self, text: str, sentences: Sequence[tuple[int, int]]) -> list[Unit]:
+        """The pieces of a text the model reads one pair each (its card's unit)."""
+        return units(self.tokenizer, self.card.shape, text, sentences)
 
     def read(self, pairs: Sequence[Pair]) -> list[Reading]:
         """Each pair read: P(the sentence answers) and the best span inside the sentence."""
