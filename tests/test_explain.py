@@ -31,6 +31,19 @@ def test_missing_terms_are_the_words_of_no_article_as_typed(searcher: Searcher) 
     assert searcher.search("When will rail traffic resume?").missing_terms == ()
 
 
+def test_a_word_the_articles_hold_in_another_form_is_not_missing(searcher: Searcher) -> None:
+    # The articles say "held" and "met", never "hold" or "meet": Snowball does not join
+    # irregular forms, so BM25 finds neither (df 0), yet neither word is missing.
+    question = searcher.search("Where did they hold talks and meet the tailors?")
+    assert question.missing_terms == ("tailors",)
+    from korea_qa.analysis.inflections import other_forms
+
+    assert {"held", "holding", "holds"} <= set(other_forms("hold"))
+    assert "met" in other_forms("meet") and "meet" not in other_forms("meet")
+    assert "good" not in other_forms("better")  # an adjective's forms never stand in
+    assert other_forms("Pyongyang") == ()
+
+
 def test_question_terms_carry_document_frequencies(searcher: Searcher) -> None:
     text = "Who met Kim Jong-Il in Pyongyang about literacy?"
     question = analyse(text, searcher.encode(text), Filters(), searcher.view).question

@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 
-from korea_qa.analysis import answer_types
-from korea_qa.analysis.tokenize import Token, token_spans
+from korea_qa.analysis import answer_types, inflections
+from korea_qa.analysis.tokenize import Token, token_spans, tokenize
 from korea_qa.article_file import DOC_ID_RE, DOC_ID_RULE, check_date
 from korea_qa.errors import InvalidQuery
 from korea_qa.records import Filters
@@ -47,6 +47,8 @@ class QuestionTerm:
     df: int  # live passages of the whole index that hold it (0 for a word that asks)
     asks: bool = False  # a word of asking (QUESTION_WORDS): searched, never missing nor marked
     name: bool = False  # a name the question gives (capitalised past its first word, or a number)
+    # Live passages holding another form of it ("fell" for "fall"), read only when df is 0.
+    forms_df: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +76,10 @@ class Question:
         return tuple(t for t in self.terms if t.name)
 
     def missing_terms(self) -> tuple[str, ...]:
-        """The words of the question that no passage holds, as typed, each once."""
+        """The words of the question that no passage holds in any form, as typed, each once."""
         out: dict[str, str] = {}
         for t in self.content:
-            if t.df == 0:
+            if t.df == 0 and t.forms_df == 0:
                 out.setdefault(t.term, t.text)
         return tuple(out.values())
 
@@ -98,20 +100,42 @@ def analyse(text: str, vector: np.ndarray, filters: Filters, view: StoreView) ->
     tokens = token_spans(text)
     retrieval = open_retrieval(view, vector, text, [t.term for t in tokens], filters)
     return Analysed(question_record(text, vector, filters, tokens,
-                                    retrieval.document_frequencies), retrieval)
+                                    retrieval.document_frequencies,
+                                    view.document_frequencies), retrieval)
 
 
 def question_record(text: str, vector: np.ndarray, filters: Filters,
-                    tokens: Sequence[Token], frequencies: Frequencies) -> Question:
-    """The record of a question already tokenized (`token_spans(text)`)."""
+                    tokens: Sequence[Token], frequencies: Frequencies,
+                    index_frequencies: Frequencies | None = None) -> Question:
+    """The record of a question already tokenized (`token_spans(text)`). `frequencies`
+    counts the question's own terms (the retrieval read them); `index_frequencies`, the
+    whole index's, counts other forms of a word no passage holds (default: the same)."""
     asks = [text[t.start:t.end].lower() in QUESTION_WORDS for t in tokens]
     content = [t for t, a in zip(tokens, asks, strict=True) if not a]
     first = {t.term: text[t.start:t.end] for t in reversed(content)}  # term -> as first typed
     dfs = frequencies(list(first), list(first.values()))
+    forms = _forms_df([(term, typed) for term, typed in first.items() if not dfs[term]],
+                      index_frequencies or frequencies)
     first_start = tokens[0].start if tokens else 0
     terms = tuple(_term(text, t, asking, dfs, first_start=first_start)
                   for t, asking in zip(tokens, asks, strict=True))
+    terms = tuple(replace(t, forms_df=forms.get(t.term, 0)) if t.term in forms else t
+                  for t in terms)
     return Question(text, vector, filters, terms, answer_types.asked(text))
+
+
+def _forms_df(absent: Sequence[tuple[str, str]], frequencies: Frequencies) -> dict[str, int]:
+    """For each (term, typed) no passage holds: the most passages holding one of its other
+    forms (`inflections.other_forms`, tokenized as the index is). One more read of document
+    frequencies, and only for a question naming a word the articles lack."""
+    wanted: dict[str, list[str]] = {}
+    for term, typed in absent:
+        found = {s for form in inflections.other_forms(typed) for s in tokenize(form)} - {term}
+        if found:
+            wanted[term] = sorted(found)
+    every = sorted({s for stems in wanted.values() for s in stems})
+    dfs = frequencies(every, every) if every else {}
+    return {term: max(dfs[s] for s in stems) for term, stems in wanted.items()}
 
 
 def _term(text: str, token: Token, asks: bool, dfs: dict[str, int], *,
