@@ -1,6 +1,6 @@
 """The shipped reader against its card: the file is the one the card names, and the model
-reproduces the card's sample readings (exact spans, probabilities to 1e-3); a reading does
-not depend on what else is in its batch."""
+reproduces the card's sample readings (exact spans, probabilities to 1e-3) on each backend; a
+reading does not depend on what else is in its batch."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import pytest
 
 from korea_qa.errors import KoreaQAError
 from korea_qa.reading_model.pairs import Pair
-from korea_qa.reading_model.runtime import SHIPPED, ReaderModel
+from korea_qa.reading_model.runtime import BACKENDS, SHIPPED, ReaderModel
 from korea_qa.util.files import sha256
 
 CARD = json.loads((SHIPPED / "reader.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
-def model() -> ReaderModel:
-    return ReaderModel()
+@pytest.fixture(scope="module", params=BACKENDS)
+def model(request: pytest.FixtureRequest) -> ReaderModel:
+    return ReaderModel(backend=request.param)
 
 
 def test_the_weights_are_the_ones_the_card_names() -> None:
@@ -32,6 +32,8 @@ def test_a_file_that_does_not_match_its_card_is_refused(tmp_path) -> None:
     (tmp_path / "reader.safetensors").write_bytes((SHIPPED / "reader.safetensors").read_bytes())
     with pytest.raises(KoreaQAError, match="does not match its card"):
         ReaderModel(tmp_path)
+    with pytest.raises(KoreaQAError, match="unknown reader backend"):
+        ReaderModel(backend="gpu")
 
 
 def test_the_model_reproduces_the_cards_sample(model: ReaderModel) -> None:

@@ -222,7 +222,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                            published_from=args.published_from, published_to=args.published_to)
     model = open_model(settings)
     embedder = model.embedder
-    reader = load_reader(model.settings.reader)
+    reader = load_reader(model.settings.reader, model.settings.reader_backend)
     view = Library(model.settings, embedder).view()
     searcher = Searcher(view, lambda q: embedder.encode([q])[0], model.settings, reader=reader)
     result = searcher.search(question, k=args.k, mode=args.mode, filters=filters)

@@ -41,7 +41,7 @@ class Searcher:
         self.settings = settings
         self.ranking = RankParams.of(settings)
         self.rule = answerability.Rule.of(settings)
-        self.reader = reader or load_reader(settings.reader)
+        self.reader = reader or load_reader(settings.reader, settings.reader_backend)
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None,
                filters: Filters | None = None) -> SearchResult:

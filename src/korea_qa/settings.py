@@ -145,9 +145,13 @@ class Settings(BaseSettings):
         description="What picks each result's answer: `sentence` (the passage's sentence "
                     "closest to the question by cosine, nudged toward the one holding the "
                     "question's words) or `trained` (the project's reader model, "
-                    "reading_model/model/MODEL_CARD.md: reads the 2 closest sentences of the "
-                    "first 5 results and points at the answer span; not yet the default, "
-                    "see eval/README.md, 'The trained reader').")
+                    "reading_model/model/MODEL_CARD.md: reads the first 5 results and points "
+                    "at the answer span; not yet the default, see eval/README.md, 'The "
+                    "trained reader').")
+    reader_backend: Literal["openvino", "torch"] = Field(
+        default="openvino",
+        description="What runs the trained reader: `openvino` (converted at start-up, "
+                    "float32; about twice as fast) or `torch` (the network as trained).")
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
     # changing these needs no rebuild. k1 0.6 (was 1.2): best of a 16-point grid on SciFact

@@ -62,7 +62,7 @@ class ServiceState:
         except KoreaQAError as exc:
             return self._not_ready(f"embedding model: {exc}")
         try:
-            self.reader = load_reader(self.settings.reader)
+            self.reader = load_reader(self.settings.reader, self.settings.reader_backend)
         except KoreaQAError as exc:
             return self._not_ready(f"reader: {exc}")
         self._use(model)

@@ -130,9 +130,9 @@ def run_squad_command(args: argparse.Namespace, settings: Any) -> int:
     if args.k < 5:
         raise KoreaQAError(f"-k must be at least 5 (hit@5 is reported), got {args.k}")
     model = open_model(settings)
-    record = squad_command.evaluate(args.path, model.settings, model.embedder,
-                                    load_reader(model.settings.reader), k=args.k,
-                                    mode=args.mode or model.settings.default_mode)
+    reader = load_reader(model.settings.reader, model.settings.reader_backend)
+    record = squad_command.evaluate(args.path, model.settings, model.embedder, reader,
+                                    k=args.k, mode=args.mode or model.settings.default_mode)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, json.dumps(record, indent=2, ensure_ascii=False))
     print(squad_command.format_text(record))

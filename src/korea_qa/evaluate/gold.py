@@ -337,7 +337,7 @@ def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any =
     from korea_qa.search import Searcher
 
     embedder = embedder or load_embedder(settings)
-    reader = load_reader(settings.reader)
+    reader = load_reader(settings.reader, settings.reader_backend)
     library = Library(settings, embedder)
     plan = library.plan()
     reason = plan.reason()

@@ -146,22 +146,24 @@ def _holding(passage: Passage, first: int, last: int) -> Span:
     return Span(passage.text[start:end], start, end)
 
 
-def _trained() -> Reader:
+def _trained(backend: str) -> Reader:
     from korea_qa.reading_model.batcher import PairBatcher
     from korea_qa.reading_model.runtime import ReaderModel
 
-    model = ReaderModel()
+    model = ReaderModel(backend=backend)
     return TrainedReader(PairBatcher(model.read).read, model.card.threshold, model.units)
 
 
-READERS: dict[str, Callable[[], Reader]] = {"sentence": SentenceReader, "trained": _trained}
+READERS: dict[str, Callable[[str], Reader]] = {
+    "sentence": lambda backend: SentenceReader(), "trained": _trained}
 
 
-def load_reader(name: str) -> Reader:
-    """The reader named by the setting `reader`, loaded (once: keep it)."""
+def load_reader(name: str, backend: str = "openvino") -> Reader:
+    """The reader named by the setting `reader` (a model on the backend `reader_backend`),
+    loaded (once: keep it)."""
     if name not in READERS:
         raise KoreaQAError(f"unknown reader {name!r}; choose one of {', '.join(READERS)}")
-    return READERS[name]()
+    return READERS[name](backend)
 
 
 def checked_span(answer: Answer, passage: Passage, reader: str) -> Span | None:
