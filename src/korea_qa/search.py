@@ -3,7 +3,8 @@
 analyse (`korea_qa.query.question`: the question, tokenized once, bound to the view) → rank
 (`korea_qa.ranking.rank`: candidates, sentence evidence, fusion) → read
 (`korea_qa.reading.evidence`: one evidence record per passage read; then the reader,
-`korea_qa.reading.reader`, picks each result's answer) → judge (`korea_qa.reading.answerability`:
+`korea_qa.reading.reader`, picks each result's answer; `korea_qa.reading.by_reading` may
+reorder the results it read) → judge (`korea_qa.reading.answerability`:
 answerable or not, in one place).
 
 The core knows nothing of HTTP, the CLI or how passages are stored: it takes a question and
@@ -20,6 +21,7 @@ import numpy as np
 from korea_qa.query.question import Question, analyse, check_params, check_question
 from korea_qa.ranking.rank import Ranking, RankParams, rank
 from korea_qa.reading import answerability
+from korea_qa.reading.by_reading import by_reading
 from korea_qa.reading.evidence import Reading, read
 from korea_qa.reading.explain import explain_hit
 from korea_qa.reading.reader import READ_PASSAGES, Answer, Reader, checked_span, load_reader
@@ -64,6 +66,8 @@ class Searcher:
         # the reader's probabilities) does not change with k; only k are returned.
         reading = read(self.view, retrieval, question, ranking, max(k, READ_PASSAGES))
         answers = self.reader.read(question, reading.hits)
+        ranking, reading, answers = by_reading(ranking, reading, answers,
+                                               self.settings.read_rank_weight)
         judged = answerability.judge(question, ranking, reading, self.view.count_passages(),
                                      self.rule, [a.probability for a in answers])
         reading, answers = reading.first(k), answers[:k]
