@@ -119,7 +119,7 @@ def test_concurrent_searches_share_a_model_call() -> None:
         n, batcher.read([Pair("q", "b" * n)] * n))) for n in (2, 3)]
     for t in others:
         t.start()
-    while batcher._queue.qsize() < 2:
+    while batcher.queue_depth() < 2:
         threading.Event().wait(0.001)
     release.set()
     for t in [first, *others]:
