@@ -1,6 +1,6 @@
 """What the evaluation takes as a result's answer text, whatever the reader behind the seam.
 
-A reader points at answer spans when it can read question-sentence pairs (`read_pairs`, a
+A reader points at answer spans when it can read question-text pairs (`read_pairs`, a
 trained model; `korea_qa.evaluate.squad_reading` reads the SQuAD paragraphs with it). The
 `sentence` reader cannot: its answer is a whole sentence, and that sentence stands in for
 the span, so its figures are the baseline a span reader is compared with. A span reader that
