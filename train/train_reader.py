@@ -147,9 +147,9 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=Path("../shared/datasets/squad-dev"))
     p.add_argument("--out", type=Path, default=Path("train/runs/reader"))
     p.add_argument("--layers", type=int, default=6)
-    p.add_argument("--max-len", type=int, default=96)
+    p.add_argument("--max-len", type=int, default=192)
     p.add_argument("--max-context", type=int, default=16)
-    p.add_argument("--unit", choices=("sentence", "window"), default="sentence",
+    p.add_argument("--unit", choices=("sentence", "window"), default="window",
                    help="what one pair reads: a sentence, or a window of sentences")
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--batch", type=int, default=32)
@@ -275,6 +275,25 @@ class Trainer:
         bar.close()
 
 
+# What a checkpoint must agree with to be resumed (the rest, threads or how often to
+# validate, may change between sessions).
+RESUME_KEYS = ("data", "layers", "max_len", "max_context", "unit", "epochs", "batch", "lr",
+               "seed", "bf16", "max_steps")
+
+
+def refuse_another_runs_checkpoint(args: argparse.Namespace, shape: Shape) -> None:
+    """A checkpoint in OUT is resumed only by the run that wrote it: same shape and recipe."""
+    config = args.out / "config.json"
+    if not (args.out / "checkpoint.pt").exists() or not config.exists():
+        return
+    before = json.loads(config.read_text())
+    now = {k: str(v) for k, v in vars(args).items()}
+    changed = [k for k in RESUME_KEYS if before.get("args", {}).get(k) != now.get(k)]
+    if changed or before.get("shape") != asdict(shape):
+        raise SystemExit(f"{args.out} holds the checkpoint of another run (it differs in "
+                         f"{', '.join(changed) or 'shape'}): choose another --out")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     torch.set_num_threads(args.threads)
@@ -282,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shape = Shape(max_len=args.max_len, max_context=args.max_context, unit=args.unit)
     tokenizer = tokenizer_of(encoder_folder())
     args.out.mkdir(parents=True, exist_ok=True)
+    refuse_another_runs_checkpoint(args, shape)
     features, validation = prepare(args, shape, tokenizer)
     trainer = Trainer(args, features,
                       steps_of(args, len(features.batches(args.batch, args.seed))))
