@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from korea_qa.errors import KoreaQAError
 from korea_qa.evaluate import metrics
 from korea_qa.evaluate.goldfile import OFF_TOPIC, ON_TOPIC_KINDS
 from korea_qa.evaluate.provenance import git_commit
@@ -216,7 +217,11 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
                                   embedder=model.embedder)
     examples = collect(items, searcher)
     reader = model.settings.reader
-    decision, _ = fit(examples, model.settings.model_id(), reader=reader)
+    try:
+        decision, _ = fit(examples, model.settings.model_id(), reader=reader)
+    except ValueError as exc:  # a signal that contradicts its meaning: no decision is written
+        raise KoreaQAError(f"no decision written for the reader {reader}: {exc} on the gold "
+                           "set's train part") from None
     args.out = args.out or decision_path(reader)
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),
