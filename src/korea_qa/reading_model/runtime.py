@@ -16,6 +16,7 @@ depend on its batch mates (tests/test_reader_card.py checks both against the car
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,8 @@ def _openvino(net: ReaderNet, tokenizer: Tokenizer) -> Callable[[Batch], Logits]
     import openvino as ov
 
     example = encode(tokenizer, [Pair("a question", "a sentence to read.")] * 2)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes, once per start
         model = ov.convert_model(net, example_input=tuple(
             torch.from_numpy(x) for x in _inputs(example)))
     for port, name in zip(model.inputs, INPUTS, strict=True):
