@@ -156,10 +156,13 @@ class Settings(BaseSettings):
                     "score plus this times the reader's probability that each answers; 0 "
                     "keeps the ranking's order. Only a model reader (`trained`) gives "
                     "probabilities; with `sentence` nothing moves.")
-    reader_backend: Literal["openvino", "torch"] = Field(
-        default="openvino",
-        description="What runs the trained reader: `openvino` (converted at start-up, "
-                    "float32; about twice as fast) or `torch` (the network as trained).")
+    # torch: on a search's varied shapes OpenVINO was slower here (113 against 140-163 ms
+    # for 5-7 windows; eval/README.md, "The trained reader"), though faster on one shape.
+    reader_backend: Literal["torch", "openvino"] = Field(
+        default="torch",
+        description="What runs the trained reader: `torch` (the network as trained) or "
+                    "`openvino` (converted at start-up, float32; faster on repeated input "
+                    "shapes, slower on a search's varied ones).")
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
     # changing these needs no rebuild. k1 0.6 (was 1.2): best of a 16-point grid on SciFact

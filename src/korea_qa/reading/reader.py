@@ -158,7 +158,7 @@ READERS: dict[str, Callable[[str], Reader]] = {
     "sentence": lambda backend: SentenceReader(), "trained": _trained}
 
 
-def load_reader(name: str, backend: str = "openvino") -> Reader:
+def load_reader(name: str, backend: str = "torch") -> Reader:
     """The reader named by the setting `reader` (a model on the backend `reader_backend`),
     loaded (once: keep it)."""
     if name not in READERS:
