@@ -17,7 +17,7 @@ from korea_qa.evaluate.squad_corpus import Asked, Where
 from korea_qa.models.embed import HashEmbedder
 from korea_qa.reading.reader import load_reader
 from korea_qa.reading_model.decode import Reading
-from korea_qa.reading_model.pairs import Pair
+from korea_qa.reading_model.pairs import Pair, sentence_units
 from korea_qa.records import Hit, Passage, SearchResult, Span
 from korea_qa.settings import Settings
 
@@ -238,7 +238,7 @@ class SpanReader:
 
     name = "fake-spans"
     no_answer_threshold = 0.5
-    units = staticmethod(squad.sentence_units)
+    units = staticmethod(sentence_units)
 
     def read_pairs(self, pairs: Sequence[Pair]) -> list[Reading]:
         answers = {q: a for paras in ARTICLES.values() for _, qas in paras

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from korea_qa.analysis.tokenize import tokenize
-from korea_qa.evaluate.squad import Paragraph, Question, Units, sentence_units
-from korea_qa.reading_model.pairs import Unit
+from korea_qa.evaluate.squad import Paragraph, Question
+from korea_qa.reading_model.pairs import Unit, Units, sentence_units
 
 
 @dataclass(frozen=True, slots=True)

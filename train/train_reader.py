@@ -31,7 +31,15 @@ from korea_qa.evaluate import squad
 from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
-from korea_qa.reading_model.pairs import Batch, Pair, Shape, char_span_to_tokens, encode, units
+from korea_qa.reading_model.pairs import (
+    Batch,
+    Pair,
+    Shape,
+    Units,
+    char_span_to_tokens,
+    encode,
+    units,
+)
 from korea_qa.reading_model.runtime import encoder_folder, tokenizer_of
 
 
@@ -99,7 +107,7 @@ def loss_of(net: ReaderNet, batch: dict[str, torch.Tensor], bf16: bool) -> torch
     return loss
 
 
-def units_of(tokenizer: Tokenizer, shape: Shape) -> squad.Units:
+def units_of(tokenizer: Tokenizer, shape: Shape) -> Units:
     return lambda text, sentences: units(tokenizer, shape, text, sentences)
 
 

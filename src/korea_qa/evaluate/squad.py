@@ -28,7 +28,7 @@ from pathlib import Path
 
 from korea_qa.library.chunk import split_sentences
 from korea_qa.reading_model.decode import Reading
-from korea_qa.reading_model.pairs import Pair, Unit
+from korea_qa.reading_model.pairs import Pair, Units, sentence_units
 
 TEST_ARTICLES = 10
 VALIDATION_ARTICLES = 4
@@ -121,13 +121,6 @@ class Predicted:
     question: Question
     probability: float  # of the best sentence
     text: str  # its best span
-
-
-Units = Callable[[str, list[tuple[int, int]]], list[Unit]]
-
-
-def sentence_units(text: str, sentences: list[tuple[int, int]]) -> list[Unit]:
-    return [Unit(s, e, sentences[i - 1][0] if i else s) for i, (s, e) in enumerate(sentences)]
 
 
 def predict(paragraphs: Sequence[Paragraph], read: Read, *, units: Units = sentence_units,

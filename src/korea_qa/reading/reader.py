@@ -40,9 +40,7 @@ from korea_qa.records import Passage, Span
 
 if TYPE_CHECKING:
     from korea_qa.reading_model.decode import Reading
-    from korea_qa.reading_model.pairs import Pair, Unit
-
-    Units = Callable[[str, Sequence[tuple[int, int]]], list[Unit]]
+    from korea_qa.reading_model.pairs import Pair, Unit, Units
 
 LEXICAL_WEIGHT = 0.15
 READ_PASSAGES = 5

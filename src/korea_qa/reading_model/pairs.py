@@ -9,7 +9,7 @@ unit, so a predicted span maps back to exact characters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,13 +42,22 @@ class Unit:
     context_start: int
 
 
+# How a text with its sentence spans is cut into units (a model's `units`, bound to its
+# tokenizer and shape).
+Units = Callable[[str, Sequence[tuple[int, int]]], list[Unit]]
+
+
+def sentence_units(text: str, sentences: Sequence[tuple[int, int]]) -> list[Unit]:
+    """Each sentence a unit, read with the previous sentence as its context."""
+    return [Unit(s, e, sentences[i - 1][0] if i else s) for i, (s, e) in enumerate(sentences)]
+
+
 def units(tokenizer: Tokenizer, shape: Shape, text: str,
           sentences: Sequence[tuple[int, int]]) -> list[Unit]:
     """The units a text is read in: its sentences, or windows of consecutive sentences of at
     most `shape.window_tokens` tokens (a longer sentence is a window alone)."""
     if shape.unit == "sentence":
-        return [Unit(s, e, sentences[i - 1][0] if i else s)
-                for i, (s, e) in enumerate(sentences)]
+        return sentence_units(text, sentences)
     if shape.unit != "window":
         raise ValueError(f"unknown reading unit {shape.unit!r}")
     lengths = [len(e.ids) for e in tokenizer.encode_batch(
