@@ -148,3 +148,48 @@ def test_a_rebuild_moves_the_alias_and_keeps_one_previous_version(tmp_path: Path
     assert kept == sorted(names[1:]) and abandoned.name not in kept
     assert library.engine.current_name() == names[-1] == library.view().name
     library.close()
+
+
+def test_rows_a_search_found_are_read_after_a_consolidation_or_refused_once_gone(
+        tmp_path: Path) -> None:
+    """milvus-lite's consolidation copies every row under a new key and deletes the old one;
+    a search that found the old keys still reads each passage and its sentence vectors (once
+    they disagreed: a passage with sentences and no sentence cosines, a 500). A passage
+    removed in between is refused with IndexChanged (503, ask again), never a wrong answer."""
+    from korea_qa.errors import IndexChanged
+    from korea_qa.records import Filters
+    from test_incremental import POOL
+
+    embedder = HashEmbedder(64)
+    library = Library(_milvus(tmp_path, "index"), embedder)
+    for i in range(3):
+        library.put(POOL[i][0])
+    query = embedder.encode([QUESTION])[0]
+
+    def read(view: object) -> tuple[object, ...]:
+        found = view.retrieval(query, ["pier"], Filters())  # type: ignore[attr-defined]
+        refs = found.dense_top(5).refs
+        return refs, found
+
+    view = library.view()
+    refs, _ = read(view)
+    expected = read(library.view())[1]
+    want = ([p.text for p in library.view().passages(refs)],
+            [c.tolist() for c in expected.sentence_cosines(refs)],
+            expected.dense_scores(refs).tolist())
+    library.store().maintain()  # copies every row under a new key, deletes the old keys
+    assert not library.store().client.query(
+        library.store().passages, filter=f"pk in [{', '.join(str(int(r)) for r in refs)}]",
+        output_fields=["pk"])
+    fresh = view.retrieval(query, ["pier"], Filters())
+    got = ([p.text for p in view.passages(refs)], [c.tolist() for c in
+           fresh.sentence_cosines(refs)], fresh.dense_scores(refs).tolist())
+    assert got == want and all(len(c) for c in got[1])
+
+    view = library.view()
+    refs, _ = read(view)
+    for doc_id in {key.split("#")[0] for key in view.keys(refs)}:
+        library.remove(doc_id)
+    with pytest.raises(IndexChanged, match="ask again"):
+        view.passages(refs)
+    library.close()

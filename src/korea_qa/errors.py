@@ -26,6 +26,11 @@ class IndexNotReady(KoreaQAError):
         super().__init__(f"{where}{problem} (run `korea-qa build` to rebuild the index)")
 
 
+class IndexChanged(IndexNotReady):
+    """A row a search had found was gone when it was read (an article replaced or removed by
+    another writer in between, on a store without snapshots): asking again sees the change."""
+
+
 class DocumentNotFound(KoreaQAError):
     def __init__(self, doc_id: str) -> None:
         self.doc_id = doc_id

@@ -37,6 +37,7 @@ class Snapshot(Protocol):
     def dim(self) -> int: ...
 
     def rows_by_pk(self, refs: Sequence[int], fields: list[str]) -> list[dict[str, Any]]: ...
+    def full_rows(self, refs: Sequence[int]) -> list[dict[str, Any]]: ...
     def unique_live(self, found: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
     def remember(self, found: Sequence[dict[str, Any]]) -> None: ...
     def keys(self, refs: np.ndarray) -> list[str]: ...
@@ -87,7 +88,7 @@ class MilvusRetrieval:
         if missing:
             for row in self.view.rows_by_pk(missing, ["pk", "vector"]):
                 self._cosine[int(row["pk"])] = self._cos(row["vector"])
-        return np.array([self._cosine.get(int(r), 0.0) for r in refs], dtype=np.float32)
+        return np.array([self._cosine[int(r)] for r in refs], dtype=np.float32)
 
     def lexical_scores(self, refs: np.ndarray) -> np.ndarray:
         missing = [int(r) for r in refs if int(r) not in self._bm25]
@@ -114,11 +115,11 @@ class MilvusRetrieval:
     def sentence_cosines(self, refs: np.ndarray) -> list[np.ndarray]:
         missing = [int(r) for r in refs if int(r) not in self._sentences]
         if missing:
-            for row in self.view.rows_by_pk(missing, ["pk", "sentence_vectors"]):
+            for ref, row in zip(missing, self.view.full_rows(missing), strict=True):
                 vectors = rows.decode_vectors(row["sentence_vectors"], self.view.dim)
-                self._sentences[int(row["pk"])] = np.asarray(vectors, dtype=np.float64) \
-                    @ self.query if len(vectors) else np.zeros(0)
-        return [self._sentences.get(int(r), np.zeros(0)) for r in refs]
+                self._sentences[ref] = np.asarray(vectors, dtype=np.float64) @ self.query \
+                    if len(vectors) else np.zeros(0)
+        return [self._sentences[int(r)] for r in refs]
 
     def held_terms(self, refs: np.ndarray) -> list[frozenset[str]]:
         # Milvus keeps no term lists of korea-qa's analyser: the passages are tokenized here.

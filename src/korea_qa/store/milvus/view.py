@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from korea_qa.errors import IndexChanged
 from korea_qa.records import Filters, Passage
 from korea_qa.store.base import StoredArticle
 from korea_qa.store.milvus import rows
@@ -59,6 +60,10 @@ class Lru(OrderedDict[Any, Any]):
     def take(self, key: Any) -> Any:
         with self.lock:
             return self.get(key)
+
+    def update_all(self, items: dict[Any, Any]) -> None:
+        for key, value in items.items():
+            self.put(key, value)
 
 
 class MilvusView:
@@ -116,24 +121,46 @@ class MilvusView:
             self._light.put(int(row["pk"]), (row["doc_id"], row["stamp"], int(row["position"])))
 
     def full_rows(self, refs: Sequence[int]) -> list[dict[str, Any]]:
-        missing = [int(r) for r in refs if self._full.take(int(r)) is None]
-        if missing:
-            for row in self.rows_by_pk(missing, ["pk", *rows.PASSAGE_FIELDS]):
-                self._full.put(int(row["pk"]), row)
-        return [self._full.take(int(r)) for r in refs]
+        """The rows (all but the dense vector) of these keys; a passage and its sentence
+        vectors come from this one read, so they always agree."""
+        found = {int(r): row for r in refs if (row := self._full.take(int(r))) is not None}
+        missing = [int(r) for r in refs if int(r) not in found]
+        for row in self.rows_by_pk(missing, ["pk", *rows.PASSAGE_FIELDS]):
+            found[int(row["pk"])] = row
+            self._full.put(int(row["pk"]), row)
+        return [found[int(r)] for r in refs]
 
     def light(self, refs: Sequence[int]) -> list[tuple[str, str, int]]:
-        missing = [int(r) for r in refs if self._light.take(int(r)) is None]
-        if missing:
-            self.remember(self.rows_by_pk(missing, ["pk", *LIGHT]))
-        return [self._light.take(int(r)) for r in refs]
+        found = {int(r): light for r in refs if (light := self._light.take(int(r))) is not None}
+        missing = [int(r) for r in refs if int(r) not in found]
+        for row in self.rows_by_pk(missing, ["pk", *LIGHT]):
+            found[int(row["pk"])] = (row["doc_id"], row["stamp"], int(row["position"]))
+        self._light.update_all(found)
+        return [found[int(r)] for r in refs]
 
     def rows_by_pk(self, refs: Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
+        """One row per key, each under the key asked for. A row deleted since a search found
+        it is read from its copy (`MilvusStore._consolidate` copies rows under new keys, then
+        deletes the old ones); a passage gone for good raises `IndexChanged` (503, retry)."""
         out: list[dict[str, Any]] = []
         for start in range(0, len(refs), 1000):
             chunk = ", ".join(str(r) for r in refs[start:start + 1000])
             out += self.store.client.query(self.store.passages, filter=f"pk in [{chunk}]",
                                            output_fields=fields, consistency_level="Strong")
+        gone = set(int(r) for r in refs) - {int(r["pk"]) for r in out}
+        return out + self._copies(sorted(gone), fields) if gone else out
+
+    def _copies(self, refs: Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
+        out = []
+        for ref in refs:
+            where = self._light.take(ref)
+            found = [] if where is None else self.store.client.query(
+                self.store.passages, filter=f"doc_id == {rows.literal(where[0])} and stamp == "
+                f"{rows.literal(where[1])} and position == {int(where[2])}",
+                output_fields=fields, limit=1, consistency_level="Strong")
+            if not found:
+                raise IndexChanged("the index changed while this search read it; ask again")
+            out.append({**found[0], "pk": ref})
         return out
 
     # -- searching
