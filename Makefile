@@ -184,7 +184,7 @@ bench-scale: install
 # article, seeded), resumable from train/runs/reader/checkpoint.pt. About two hours on 2 cores;
 # never part of `make serve` or CI. Then ship_reader.py writes the package's form, measured, with
 # its card: src/korea_qa/reading_model/model/{reader.safetensors,reader.json,MODEL_CARD.md}.
-READER_RUN ?= train/runs/reader-window
+READER_RUN ?= train/runs/reader-news
 train-reader: install
 	$(PY) train/train_reader.py --data $(SQUAD) --out $(READER_RUN)
 	$(PY) train/ship_reader.py --data $(SQUAD) --run $(READER_RUN)

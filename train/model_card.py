@@ -54,6 +54,37 @@ def _progress(log: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+NEWS = (
+    "Our own questions over 26 English news pages of the article-extraction benchmark "
+    "(../shared/benchmarks/article-extraction, MIT; the pages are their publishers'), written "
+    "for korea-qa: eval/news_qa/ (README there: who wrote them, how they were checked). Split "
+    "by page (korea_qa.evaluate.news_qa: pages ordered by sha256 of their id; 6 test, 4 "
+    "validation, the rest training).")
+
+
+def _news_data(training: dict[str, Any]) -> list[str]:
+    args = training["args"]
+    if args.get("news") in (None, "", "."):
+        return []
+    return [NEWS + f" The training pages' pairs are drawn {args.get('news_repeat')} times "
+            "(each time with its own sample of negatives).", ""]
+
+
+def _news_figures(about: dict[str, Any]) -> list[str]:
+    news = about.get("news")
+    if not news:
+        return []
+    own = news["test_at_news_threshold"]
+    return ["## Figures on our news questions (same metric, gold passage given)", "",
+            "Test pages (never trained or tuned on): " + ", ".join(news["split"]["test"])
+            + ". At the card's threshold, and at the one best on the news validation pages "
+            f"({own['threshold']}).", "",
+            "| part | questions | EM | F1 | HasAns F1 | NoAns accuracy |",
+            "|---|---|---|---|---|---|",
+            _row("news test", news["test"]), _row("news validation", news["validation"]),
+            _row("news test, news threshold", own), ""]
+
+
 def render(card: dict[str, Any]) -> str:
     about = card["about"]
     training = about["training"]
@@ -76,7 +107,7 @@ def render(card: dict[str, Any]) -> str:
         "other units of the paragraph, one hard negative from another paragraph of the "
         "article, and every unit of an unanswerable question's paragraph negative; "
         f"{training.get('positives_cut', 0)} positives dropped whose answer lay past the "
-        "tokens kept).", "",
+        "tokens kept).", "", *_news_data(training),
         "## Training", "",
         "`make train-reader` (train/train_reader.py, then train/ship_reader.py). "
         f"Seed {args['seed']}, {args['epochs']} epochs = {training['total_steps']} steps of "
@@ -88,6 +119,7 @@ def render(card: dict[str, Any]) -> str:
         "## Figures (SQuAD 2.0 official metric, gold paragraph given)", "",
         f"No-answer threshold {shipped['threshold']} (best F1 on validation), applied to test. "
         f"Measured on {about['machine']['cpu']}.", "", *_figures(about), "",
+        *_news_figures(about),
         "## Form", "",
         f"`reader.safetensors`, {about['bytes']:,} bytes: weight matrices int8 with one "
         "float32 scale per row, the rest float16; dequantised to float32 at load, so "
@@ -96,4 +128,6 @@ def render(card: dict[str, Any]) -> str:
         "which also reproduces the card's sample readings).", "",
         "## License", "",
         "The weights are adapted from material under CC BY-SA 4.0 and are shared under CC BY-SA "
-        "4.0, with the attribution above; the base encoder is Apache-2.0.", ""])
+        "4.0, with the attribution above; the base encoder is Apache-2.0"
+        + ("; our news questions are the project's own (quoting the pages' text)"
+           if _news_data(training) else "") + ".", ""])

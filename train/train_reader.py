@@ -27,7 +27,7 @@ from tokenizers import Tokenizer
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from korea_qa.evaluate import squad
+from korea_qa.evaluate import news_qa, squad
 from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
@@ -154,6 +154,13 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/datasets/squad-dev"))
     p.add_argument("--out", type=Path, default=Path("train/runs/reader"))
+    p.add_argument("--news", type=Path,
+                   default=Path("../shared/benchmarks/article-extraction"),
+                   help="the pages our own news questions (eval/news_qa) were written over; "
+                   "their training part joins SQuAD's ('' leaves them out)")
+    p.add_argument("--news-repeat", type=int, default=2,
+                   help="how many times the news training pairs are drawn (each with its "
+                   "own sample of negatives): they are few, and the service reads news")
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--max-len", type=int, default=192)
     p.add_argument("--max-context", type=int, default=16)
@@ -187,12 +194,27 @@ def prepare(args: argparse.Namespace, shape: Shape, tokenizer: Tokenizer
     train = [p for t in parts["train"] for p in articles[t]]
     validation = [p for t in parts["validation"] for p in articles[t]]
     started = time.perf_counter()
-    features = Features(tokenizer, reader_pairs.examples(
-        train, seed=args.seed, units=units_of(tokenizer, shape)), shape)
-    tqdm.write(f"{len(features.rows)} training pairs tokenised in "
+    units = units_of(tokenizer, shape)
+    pairs = reader_pairs.examples(train, seed=args.seed, units=units)
+    news = news_training(args.news)
+    for n in range(args.news_repeat if news else 0):
+        pairs += reader_pairs.examples(news, seed=args.seed + 1 + n, units=units)
+    random.Random(args.seed).shuffle(pairs)
+    features = Features(tokenizer, pairs, shape)
+    tqdm.write(f"{len(features.rows)} training pairs ({len(news)} news passages × "
+               f"{args.news_repeat if news else 0} among them) tokenised in "
                f"{time.perf_counter() - started:.0f} s ({features.cut} positives dropped: "
                "the answer past the tokens kept)")
     return features, validation
+
+
+def news_training(folder: Path) -> list[squad.Paragraph]:
+    """The training part of our own news questions (korea_qa.evaluate.news_qa), if asked."""
+    if not str(folder) or str(folder) == ".":
+        return []
+    loaded = news_qa.load(folder)
+    return [p for page in news_qa.split(list(loaded.pages))["train"]
+            for p in loaded.pages[page]]
 
 
 def machine() -> dict[str, str | int]:
@@ -285,8 +307,8 @@ class Trainer:
 
 # What a checkpoint must agree with to be resumed (the rest, threads or how often to
 # validate, may change between sessions).
-RESUME_KEYS = ("data", "layers", "max_len", "max_context", "unit", "epochs", "batch", "lr",
-               "seed", "bf16", "max_steps")
+RESUME_KEYS = ("data", "news", "news_repeat", "layers", "max_len", "max_context", "unit",
+               "epochs", "batch", "lr", "seed", "bf16", "max_steps")
 
 
 def refuse_another_runs_checkpoint(args: argparse.Namespace, shape: Shape) -> None:

@@ -102,6 +102,9 @@ def _add_squad_parser(eval_sub: Any) -> None:
     parser.add_argument("--mode", choices=MODES, help="search mode (default: the setting)")
     parser.add_argument("--out", type=Path, default=SQUAD_OUT,
                         help=f"JSON result (default {SQUAD_OUT})")
+    parser.add_argument("--news", type=Path, default=None,
+                        help="also our own news questions (eval/news_qa), over the pages of "
+                             "this folder (../shared/benchmarks/article-extraction)")
     parser.set_defaults(func=run_squad_command)
 
 
@@ -132,7 +135,8 @@ def run_squad_command(args: argparse.Namespace, settings: Any) -> int:
     model = open_model(settings)
     reader = load_reader(model.settings.reader, model.settings.reader_backend)
     record = squad_command.evaluate(args.path, model.settings, model.embedder, reader,
-                                    k=args.k, mode=args.mode or model.settings.default_mode)
+                                    k=args.k, mode=args.mode or model.settings.default_mode,
+                                    news=args.news)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, json.dumps(record, indent=2, ensure_ascii=False))
     print(squad_command.format_text(record))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.evaluate import metrics
+from korea_qa.evaluate import metrics, squad
 from korea_qa.evaluate.goldfile import KINDS, ON_TOPIC_KINDS, GoldItem, GoldSetError
 
 # The gold file's loader, re-exported: callers import it from here as before.
@@ -83,6 +83,14 @@ def is_hit(passage_text: str, item: GoldItem) -> bool:
 
 def answer_in(span: str, item: GoldItem) -> bool:
     return item.answer is not None and normalise(item.answer) in normalise(span)
+
+
+def span_holds(span: str, item: GoldItem) -> bool:
+    """A span holds the gold answer when it does once both are normalised as SQuAD's official
+    script normalises answers (articles and punctuation dropped): the span "Vietnam War"
+    holds the answer "the Vietnam War", as it scores an exact match there."""
+    wanted = squad.normalize(item.answer or "")
+    return bool(wanted) and f" {wanted} " in f" {squad.normalize(span)} "
 
 
 # ---------------------------------------------------------------- search targets
@@ -245,7 +253,7 @@ def judge(item: GoldItem, response: Response, mode: str, k: int,
         top=None if first is None else {"doc_id": first.doc_id, "paragraph": first.paragraph,
                                         "text": first.text[:100]},
         probability=response.probability,
-        first_span_ok=None if not item.answerable else first is not None and answer_in(
+        first_span_ok=None if not item.answerable else first is not None and span_holds(
             answer_text(first.span, first.answer, response.reads_spans), item),
     )
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from korea_qa.evaluate import calibration, squad, squad_corpus
+from korea_qa.evaluate import calibration, news_qa, squad, squad_corpus
 from korea_qa.evaluate.embed_cache import CachedEmbedder
 from korea_qa.evaluate.provenance import git_commit
 from korea_qa.evaluate.spans import reads_spans
@@ -24,8 +24,9 @@ Parts = dict[str, list[squad.Paragraph]]
 
 
 def evaluate(folder: Path, settings: Settings, embedder: Any, reader: Any, *, k: int,
-             mode: str) -> dict[str, Any]:
-    """Everything `korea-qa eval squad` reports, as JSON-ready data."""
+             mode: str, news: Path | None = None) -> dict[str, Any]:
+    """Everything `korea-qa eval squad` reports, as JSON-ready data; with `news` (the
+    article-extraction benchmark's folder), our own news questions' test pages too."""
     data = squad.load(folder)
     parts = squad.split(folder)
     test: Parts = {t: data[t] for t in parts["test"]}
@@ -42,7 +43,25 @@ def evaluate(folder: Path, settings: Settings, embedder: Any, reader: Any, *, k:
         "reader": {"name": reader.name, "reads_spans": reads_spans(reader)},
         **corpus_run(test, settings, embedder, reader, k=k, mode=mode),
         "reading": reading_task(reader, test, validation),
+        **({"news": news_run(news, settings, embedder, reader, k=k, mode=mode)}
+           if news is not None else {}),
     }
+
+
+def news_run(benchmark: Path, settings: Settings, embedder: Any, reader: Any, *, k: int,
+             mode: str) -> dict[str, Any]:
+    """Our own questions over news pages (`korea_qa.evaluate.news_qa`), the test pages only:
+    the same corpus run and reading task as SQuAD's test articles."""
+    loaded = news_qa.load(benchmark)
+    parts = news_qa.split(list(loaded.pages))
+    test: Parts = {page: loaded.pages[page] for page in parts["test"]}
+    validation: Parts = {page: loaded.pages[page] for page in parts["validation"]}
+    return {"data": {"pages": sha256(benchmark / news_qa.PAGES_FILE),
+                     "questions": str(news_qa.QUESTIONS)},
+            "split": {"test": parts["test"], "validation": parts["validation"]},
+            "dropped": list(loaded.dropped),
+            **corpus_run(test, settings, embedder, reader, k=k, mode=mode),
+            "reading": reading_task(reader, test, validation)}
 
 
 def corpus_run(test: Parts, settings: Settings, embedder: Any, reader: Any, *, k: int,
@@ -94,10 +113,18 @@ def reading_task(reader: Any, test: Parts, validation: Parts) -> dict[str, Any]:
 
 
 def format_text(record: dict[str, Any]) -> str:
-    c, s = record["corpus"], record["settings"]
+    lines = [_format_part("SQuAD 2.0 test articles", record, record["settings"])]
+    if "news" in record:
+        lines.append(_format_part("Our news questions, test pages", record["news"],
+                                  record["settings"]))
+    return "\n".join(lines)
+
+
+def _format_part(name: str, record: dict[str, Any], s: dict[str, Any]) -> str:
+    c = record["corpus"]
     hit = c["hit_at"]
     lines = [
-        f"SQuAD 2.0 test articles as a corpus: {c['articles']} articles, {c['paragraphs']} "
+        f"{name} as a corpus: {c['articles']} articles, {c['paragraphs']} "
         f"paragraphs, {c['passages']} passages; {c['questions']} questions "
         f"({c['answerable']} answerable, {c['unanswerable']} unanswerable); {s['mode']}, "
         f"k={c['k']}, reader {s['reader']}, {s['model']}",
@@ -105,7 +132,7 @@ def format_text(record: dict[str, Any]) -> str:
         f"{c['span_f1']:.1f}  F1 by SQuAD 2.0 rules {c['f1_v2']:.1f}",
         f"    abstained: unanswerable {c['abstained_unanswerable']:.1f}%, answerable "
         f"{c['abstained_answerable']:.1f}%; {c['seconds']['per_question_ms']:.1f} ms a question",
-        calibration.format_text("Calibration of the probability, SQuAD test questions",
+        calibration.format_text(f"Calibration of the probability, {name}",
                                 c["calibration"]),
         "Reading task (gold paragraph given): " + format_reading(record["reading"]),
     ]
