@@ -205,7 +205,7 @@ info: install
 	$(KQA) info
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench train docs
+	$(VENV)/bin/ruff check src tests bench train docs eval
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile deploy/ray/Dockerfile
 
