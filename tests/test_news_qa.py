@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from korea_qa.evaluate import news_qa
 
@@ -53,3 +57,23 @@ def test_the_split_is_by_page_and_fixed_by_the_rule() -> None:
     assert (len(parts["test"]), len(parts["validation"]), len(parts["train"])) == (6, 4, 16)
     assert sorted(p for part in parts.values() for p in part) == pages
     assert news_qa.split(list(reversed(pages))) == parts
+
+
+PAGES = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / \
+    "article-extraction"
+
+
+@pytest.mark.skipif(not (PAGES / news_qa.PAGES_FILE).is_file(),
+                    reason=f"the saved pages are not here: {PAGES}")
+def test_every_question_written_is_well_formed_and_placed() -> None:
+    checker = subprocess.run([sys.executable, str(news_qa.QUESTIONS / "check.py")],
+                             capture_output=True, text=True, check=False)
+    assert checker.returncode == 0, checker.stdout
+    loaded = news_qa.load(PAGES)
+    questions = [q for ps in loaded.pages.values() for p in ps for q in p.questions]
+    assert len(loaded.pages) == 26 and loaded.dropped == () and len(questions) == 701
+    for paragraphs in loaded.pages.values():
+        for p in paragraphs:
+            for q in p.questions:
+                for text, start in q.answers:
+                    assert p.context[start:start + len(text)] == text
