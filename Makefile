@@ -109,10 +109,11 @@ serve: install-runtime
 # (eval/results/targets.json; throughput comes from the latest `make bench`).
 # See eval/README.md.
 SQUAD ?= ../shared/datasets/squad-dev
+NEWS ?= ../shared/benchmarks/article-extraction
 SCIFACT ?= ../shared/benchmarks/scifact
 eval: install
 	$(KQA) eval
-	$(KQA) eval squad $(SQUAD)
+	$(KQA) eval squad $(SQUAD) --news $(NEWS)
 	$(KQA) eval beir $(SCIFACT) --split test --quiet
 	$(PY) bench/reader_cost.py
 	$(KQA) eval targets

@@ -46,7 +46,11 @@ def sources_at_bounds() -> dict[str, Any]:
                   "reading": {"f1": 65.0, "no_ans_accuracy": 70.0},
                   "corpus": {"k": 5, "hit_at": {"1": 50.0, "5": 80.0}, "span_f1": 40.0,
                              "abstained_unanswerable": 60.0, "abstained_answerable": 10.0,
-                             "calibration": cal(0.2)}},
+                             "calibration": cal(0.2)},
+                  "news": {"reading": {"f1": 70.0, "no_ans_accuracy": 80.0},
+                           "corpus": {"k": 5, "hit_at": {"1": 90.0}, "span_f1": 50.0,
+                                      "abstained_unanswerable": 30.0,
+                                      "abstained_answerable": 5.0}}},
         "scifact": {"split": "test", "modes": {"hybrid": {"ndcg@10": 0.7394}}},
         "reader_cost": {"reader": {"name": "trained", "p50_ms": 30.0},
                         "baseline": {"name": "sentence", "p50_ms": 10.0}, "ratio": 3.0},
@@ -63,12 +67,14 @@ def verdicts(sources: dict[str, Any]) -> dict[str, str]:
 
 def test_every_target_at_its_bound_passes() -> None:
     found = verdicts(sources_at_bounds())
-    assert len(found) == 16
+    assert len(found) == 18
     bounded = {name: v for name, v in found.items() if v != "reported"}
     assert len(bounded) == 11 and set(bounded.values()) == {"pass"}
     assert [n for n, v in found.items() if v == "reported"] == [
         "SQuAD test as a corpus: hit@1, hit@5", "SQuAD test as a corpus: span F1 of the first "
         "result", "SQuAD test as a corpus: abstained, unanswerable vs answerable",
+        "news test (ours), gold passage: reading task", "news test (ours) as a corpus: hit@1, "
+        "span F1, abstained unanswerable vs answerable",
         "calibration, gold test (hybrid): Brier and reliability table",
         "calibration, SQuAD test: Brier and reliability table"]
 
@@ -125,7 +131,7 @@ def test_a_reader_without_spans_is_not_applicable_where_spans_are_needed() -> No
 
 def test_missing_results_are_not_measured_never_a_pass() -> None:
     found = verdicts({})
-    assert len(found) == 14  # the corpus rows collapse into one while SQuAD is missing
+    assert len(found) == 15  # the corpus rows collapse into one while SQuAD is missing
     assert all(v.startswith("not measured: run `") for v in found.values())
     # A gold run of the train part does not count for the test part's targets.
     sources = sources_at_bounds()
@@ -180,7 +186,7 @@ def test_the_table_and_the_command(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "gold test: hybrid hit@1 >= 75%" in printed and "75.0% of 20" in printed
     assert printed.count("FAIL") == 1
     written = json.loads((results / "targets.json").read_text())
-    assert len(written) == 16 and written[0]["verdict"] == "pass"
+    assert len(written) == 18 and written[0]["verdict"] == "pass"
     assert main([*args, "--strict"]) == 1
 
 

@@ -280,3 +280,25 @@ def test_the_cached_index_follows_the_chunking_setting(folder: Path, tmp_path: P
     view = squad_corpus.open_view(articles, narrow, HashEmbedder(64))
     assert view.count_passages() > 3  # the index was brought in step: every sentence apart
     assert len(list((settings.cache_dir / "squad-index").iterdir())) == 1  # the same folder
+
+
+NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / \
+    "article-extraction"
+
+
+@pytest.mark.skipif(not (NEWS / "ground-truth.json").is_file(),
+                    reason=f"the saved pages are not here: {NEWS}")
+def test_our_news_questions_test_pages_run_like_squads(tmp_path: Path) -> None:
+    from korea_qa.evaluate import news_qa
+
+    settings = hash_settings(tmp_path)
+    record = squad_command.news_run(NEWS, settings, HashEmbedder(64), load_reader("sentence"),
+                                    k=5, mode="hybrid")
+    parts = news_qa.split(list(news_qa.load(NEWS).pages))
+    assert record["split"]["test"] == parts["test"] and record["dropped"] == []
+    c = record["corpus"]
+    assert (c["articles"], c["questions"], c["answerable"]) == (6, 158, 90)
+    assert {q["id"].split("-")[0] for q in record["questions"]} == set(parts["test"])
+    text = squad_command._format_part("Our news questions, test pages", record,
+                                      {"mode": "hybrid", "reader": "sentence", "model": "h"})
+    assert "6 articles" in text and "158 questions (90 answerable, 68 unanswerable)" in text

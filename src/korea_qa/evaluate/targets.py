@@ -81,6 +81,24 @@ def corpus_targets(squad: Source) -> list[Target]:
                    "reported", src)]
 
 
+def news_targets(squad: Source) -> list[Target]:
+    """Our own news questions' test pages (eval/news_qa): reported beside SQuAD's, no bound."""
+    news = (squad or {}).get("news")
+    src = "squad-test.json"
+    if not news:
+        return [_missing("news test (ours)", src, "korea-qa eval squad "
+                         "../shared/datasets/squad-dev --news "
+                         "../shared/benchmarks/article-extraction")]
+    c, reading = news["corpus"], news["reading"]
+    read = "–" if "na" in reading else (f"F1 {reading['f1']:.1f}, NoAns "
+                                         f"{reading['no_ans_accuracy']:.1f}%")
+    return [Target("news test (ours), gold passage: reading task", read, "reported", src),
+            Target("news test (ours) as a corpus: hit@1, span F1, abstained unanswerable vs "
+                   "answerable", f"{c['hit_at']['1']:.1f}%, {c['span_f1']:.1f}, "
+                   f"{c['abstained_unanswerable']:.1f}% vs {c['abstained_answerable']:.1f}%",
+                   "reported", src)]
+
+
 def _sentence_note(reader: dict[str, Any]) -> str:
     return "" if reader.get("reads_spans") else " (answer sentences: no spans)"
 
@@ -219,7 +237,8 @@ def throughput(bench: Source, loads: Sequence[dict[str, Any]]
 
 def all_targets(sources: dict[str, Any]) -> list[Target]:
     gold, squad = sources.get("gold"), sources.get("squad")
-    return [*reading_targets(squad), *corpus_targets(squad), *gold_targets(gold),
+    return [*reading_targets(squad), *corpus_targets(squad), *news_targets(squad),
+            *gold_targets(gold),
             *calibration_targets(gold, squad), scifact_target(sources.get("scifact")),
             *cost_targets(sources.get("reader_cost"), sources.get("bench"),
                           sources.get("loads") or [])]
