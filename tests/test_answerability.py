@@ -188,6 +188,20 @@ def test_fit_abstains_on_flagged_questions_within_the_false_abstention_limit() -
         fit(flipped, "m", parts=Parts(("cos_passage",), ("type_missing",)))
 
 
+def test_news_questions_join_the_answer_part_only() -> None:
+    """Our news questions are on their own pages' subject, none off-topic: the topic part
+    stays the gold questions'; the answer part learns from them too."""
+    parts = Parts(("cos_passage",), ("type_missing",))
+    gold_only, _ = fit(_examples(), "m", parts=parts)
+    news = [Example(f"x{i}", "answerable" if i % 2 else "nearby",
+                    {"cos_passage": 0.05, "type_missing": float(i % 4 == 0)}, "news")
+            for i in range(12)]
+    both, _ = fit(_examples() + news, "m", parts=parts)
+    assert both.topic == gold_only.topic
+    assert both.answer.coef != gold_only.answer.coef and both.answer.coef[0] < 0
+    assert (both.about["news_questions"], both.about["questions"]) == (12, len(_examples()) + 12)
+
+
 def test_operating_point_never_exceeds_the_false_abstention_limit() -> None:
     examples = [Example("a1", "answerable", {}), Example("a2", "answerable", {}),
                 Example("n1", "nearby", {}), Example("n2", "entity", {})]

@@ -83,6 +83,11 @@ def _add_fit_parser(eval_sub: Any) -> None:
                                  "answerability-READER.json)")
     fit_parser.add_argument("--no-build", action="store_true",
                             help="fail on a stale index instead of building it first")
+    fit_parser.add_argument("--news", type=Path, default=None,
+                            help="also our news questions of the validation pages "
+                                 "(eval/news_qa), over the pages of this folder "
+                                 "(../shared/benchmarks/article-extraction), for the answer "
+                                 "part")
     fit_parser.set_defaults(func=run_fit_command)
 
 

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ class Example:
     id: str
     kind: str  # "answerable", "off-topic" or an on-topic kind
     signals: Mapping[str, float]
+    source: str = "gold"  # or "news": our news questions, over a corpus of their own pages
 
     @property
     def answerable(self) -> bool:
@@ -104,9 +106,12 @@ class Parts:
     l2: float = L2
 
     def fit(self, examples: Sequence[Example]) -> tuple[Logistic, Logistic]:
+        """The topic part on the gold questions (only they hold off-topic ones, and it is
+        their corpus's subject), the answer part on every question on the subject."""
         on_subject = [e for e in examples if e.kind != OFF_TOPIC]
-        topic = Logistic(_x(examples, self.topic),
-                         np.array([e.kind != OFF_TOPIC for e in examples], dtype=float), self.l2)
+        gold = [e for e in examples if e.source == "gold"]
+        topic = Logistic(_x(gold, self.topic),
+                         np.array([e.kind != OFF_TOPIC for e in gold], dtype=float), self.l2)
         answer = Logistic(_x(on_subject, self.answer),
                           np.array([e.answerable for e in on_subject], dtype=float), self.l2)
         return topic, answer
@@ -173,6 +178,7 @@ def fit(examples: Sequence[Example], model_id: str, *, reader: str = "sentence",
         "fitted_with": model_id,
         "git_commit": git_commit(),
         "questions": len(examples), "answerable": sum(e.answerable for e in examples),
+        "news_questions": sum(e.source == "news" for e in examples),
         "l2": parts.l2, "max_false_abstain": max_false,
         "leave_one_out": summary(loo, examples, threshold),
     }
@@ -208,6 +214,26 @@ def collect(items: Sequence[Any], searcher: Any) -> list[Example]:
                     searcher.search(item.question, k=1).signals) for item in items]
 
 
+def collect_news(benchmark: Path, settings: Any, embedder: Any, reader: Any) -> list[Example]:
+    """Our news questions of the validation pages (`korea_qa.evaluate.news_qa`; the reader
+    never trained on them), each asked over an index of those pages with the same reader."""
+    from korea_qa.evaluate import news_qa, squad_corpus
+    from korea_qa.evaluate.embed_cache import CachedEmbedder
+    from korea_qa.search import Searcher
+
+    loaded = news_qa.load(benchmark)
+    pages = {p: loaded.pages[p] for p in news_qa.split(list(loaded.pages))["validation"]}
+    articles, _ = squad_corpus.as_articles(pages)
+    view = squad_corpus.open_view(articles, settings, CachedEmbedder(embedder,
+                                                                     settings.cache_dir))
+    searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings, reader=reader)
+    questions = [q for paragraphs in pages.values() for p in paragraphs for q in p.questions]
+    out = [Example(q.id, loaded.kinds[q.id], searcher.search(q.text, k=1).signals, "news")
+           for q in questions]
+    view.close()
+    return out
+
+
 def run_fit_command(args: argparse.Namespace, model: Any) -> int:
     """`model`: opened by the command's start-up (`korea_qa.startup.open_model`)."""
     from korea_qa.evaluate import gold
@@ -216,12 +242,15 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
     searcher = gold.open_searcher(model.settings, build_if_stale=not args.no_build,
                                   embedder=model.embedder)
     examples = collect(items, searcher)
+    if args.news is not None:
+        examples += collect_news(args.news, model.settings, model.embedder, searcher.reader)
     reader = model.settings.reader
     try:
         decision, _ = fit(examples, model.settings.model_id(), reader=reader)
     except ValueError as exc:  # a signal that contradicts its meaning: no decision is written
         raise KoreaQAError(f"no decision written for the reader {reader}: {exc} on the gold "
-                           "set's train part") from None
+                           "set's train part" + (" and the news validation pages"
+                                                 if args.news is not None else "")) from None
     args.out = args.out or decision_path(reader)
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),

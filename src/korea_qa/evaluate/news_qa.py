@@ -47,6 +47,7 @@ class Loaded:
 
     pages: dict[str, list[Paragraph]]
     dropped: tuple[str, ...]
+    kinds: dict[str, str]  # question id -> "answerable" or its on-topic kind
 
 
 def load(benchmark: Path, questions: Path = QUESTIONS) -> Loaded:
@@ -54,6 +55,7 @@ def load(benchmark: Path, questions: Path = QUESTIONS) -> Loaded:
     bodies = json.loads((benchmark / PAGES_FILE).read_text(encoding="utf-8"))
     pages: dict[str, list[Paragraph]] = {}
     dropped: list[str] = []
+    kinds: dict[str, str] = {}
     for path in sorted(questions.glob("*.jsonl")):
         if path.stem not in bodies:
             raise KoreaQAError(f"{path}: no page {path.stem} in {benchmark / PAGES_FILE}")
@@ -63,6 +65,7 @@ def load(benchmark: Path, questions: Path = QUESTIONS) -> Loaded:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 item = json.loads(line)
+                kinds[item["id"]] = item["kind"]
                 where = _place(item, body, passages)
                 if where is None:
                     dropped.append(item["id"])
@@ -70,7 +73,7 @@ def load(benchmark: Path, questions: Path = QUESTIONS) -> Loaded:
                     placed[where[0]].append(where[1])
         pages[path.stem] = [Paragraph(path.stem, p.position, p.text, tuple(qs))
                             for p, qs in zip(passages, placed, strict=True)]
-    return Loaded(pages, tuple(dropped))
+    return Loaded(pages, tuple(dropped), kinds)
 
 
 def _place(item: dict[str, Any], body: str,
