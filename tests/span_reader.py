@@ -74,4 +74,4 @@ class OffByOneReader:
 
 def use_reader(monkeypatch: pytest.MonkeyPatch, reader: Reader) -> None:
     """Every reader loaded from the settings while the patch lasts is `reader`."""
-    monkeypatch.setitem(READERS, "sentence", lambda backend: reader)
+    monkeypatch.setitem(READERS, "sentence", lambda backend, cache_dir: reader)

@@ -36,10 +36,15 @@ def _row(name: str, m: dict[str, Any]) -> str:
 def _figures(about: dict[str, Any]) -> list[str]:
     lines = ["| part, form | questions | EM | F1 | HasAns F1 | NoAns accuracy |",
              "|---|---|---|---|---|---|"]
-    for form in ("shipped", "float32"):
+    for form in ("shipped", "float32", "int8"):
         if form in about:
             lines += [_row(f"{part}, {form}", about[form][part])
                       for part in ("test", "validation")]
+    if "int8" in about:
+        lines += ["", "int8: the shipped weights on OpenVINO with static int8 scales "
+                  "(`reader_backend=openvino-int8`, korea_qa.reading_model.ov_backend), at its "
+                  f"own validation threshold {about['int8']['threshold']}; its sample readings "
+                  "are recorded apart (`sample_int8`)."]
     return lines
 
 

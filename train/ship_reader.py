@@ -43,7 +43,9 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="ship the last checkpoint instead of RUN/final (to look early)")
     p.add_argument("--out", type=Path, default=SHIPPED)
     p.add_argument("--skip-float32", action="store_true",
-                   help="measure the shipped form only")
+                   help="do not measure the float32 weights beside the shipped form")
+    p.add_argument("--skip-int8", action="store_true",
+                   help="do not measure the OpenVINO int8 backend (reader_backend=openvino-int8)")
     p.add_argument("--note", default="", help="how the run went, for the card")
     p.add_argument("--unmeasured", action="store_true",
                    help="write the weights and a card without figures (a quick look only)")
@@ -127,11 +129,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         about["news"] = measure_news(shipped, args.news, float(shipped_figures["threshold"]))
     if not args.skip_float32:
         about["float32"] = measure(_float32(args.out, state), parts)
+    if not args.skip_int8:
+        int8 = ReaderModel(args.out, backend="openvino-int8")
+        about["int8"] = measure(int8, parts)
+        about["sample_int8"] = sample(int8, parts["test"])
     card["about"] = about
     atomic_write(args.out / "reader.json", json.dumps(card, indent=2))
     atomic_write(args.out / "MODEL_CARD.md", render(card))
-    print(json.dumps({k: about[k] for k in ("shipped", "float32", "news") if k in about},
-                     indent=2))
+    print(json.dumps({k: about[k] for k in ("shipped", "float32", "int8", "news")
+                      if k in about}, indent=2))
     return 0
 
 

@@ -213,7 +213,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from korea_qa.library.lifecycle import Library
     from korea_qa.present import render_text
     from korea_qa.query.question import check_question, make_filters
-    from korea_qa.reading.reader import load_reader
+    from korea_qa.reading.reader import reader_for
     from korea_qa.search import Searcher
     from korea_qa.startup import open_model
 
@@ -222,7 +222,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                            published_from=args.published_from, published_to=args.published_to)
     model = open_model(settings)
     embedder = model.embedder
-    reader = load_reader(model.settings.reader, model.settings.reader_backend)
+    reader = reader_for(model.settings)
     view = Library(model.settings, embedder).view()
     searcher = Searcher(view, lambda q: embedder.encode([q])[0], model.settings, reader=reader)
     result = searcher.search(question, k=args.k, mode=args.mode, filters=filters)

@@ -24,7 +24,7 @@ from korea_qa.reading import answerability
 from korea_qa.reading.by_reading import by_reading
 from korea_qa.reading.evidence import Reading, read
 from korea_qa.reading.explain import explain_hit
-from korea_qa.reading.reader import READ_PASSAGES, Answer, Reader, checked_span, load_reader
+from korea_qa.reading.reader import READ_PASSAGES, Answer, Reader, checked_span, reader_for
 from korea_qa.records import Filters, Hit, SearchResult
 from korea_qa.settings import Settings
 from korea_qa.store.base import StoreView
@@ -43,7 +43,7 @@ class Searcher:
         self.settings = settings
         self.ranking = RankParams.of(settings)
         self.rule = answerability.Rule.of(settings)
-        self.reader = reader or load_reader(settings.reader, settings.reader_backend)
+        self.reader = reader or reader_for(settings)
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None,
                filters: Filters | None = None) -> SearchResult:

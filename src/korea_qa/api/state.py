@@ -30,7 +30,7 @@ from korea_qa.library import sync as corpus_sync
 from korea_qa.library.lifecycle import Library
 from korea_qa.models.batching import QueryEncoder
 from korea_qa.models.embed import Embedder
-from korea_qa.reading.reader import Reader, load_reader
+from korea_qa.reading.reader import Reader, reader_for
 from korea_qa.search import Searcher
 from korea_qa.settings import Settings
 from korea_qa.startup import Model, finish_auto, open_model
@@ -62,7 +62,7 @@ class ServiceState:
         except KoreaQAError as exc:
             return self._not_ready(f"embedding model: {exc}")
         try:
-            self.reader = load_reader(self.settings.reader, self.settings.reader_backend)
+            self.reader = reader_for(self.settings)
         except KoreaQAError as exc:
             return self._not_ready(f"reader: {exc}")
         self._use(model)

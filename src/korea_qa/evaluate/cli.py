@@ -131,14 +131,14 @@ def _add_targets_parser(eval_sub: Any) -> None:
 def run_squad_command(args: argparse.Namespace, settings: Any) -> int:
     from korea_qa.errors import KoreaQAError
     from korea_qa.evaluate import squad_command
-    from korea_qa.reading.reader import load_reader
+    from korea_qa.reading.reader import reader_for
     from korea_qa.startup import open_model
     from korea_qa.util.files import atomic_write
 
     if args.k < 5:
         raise KoreaQAError(f"-k must be at least 5 (hit@5 is reported), got {args.k}")
     model = open_model(settings)
-    reader = load_reader(model.settings.reader, model.settings.reader_backend)
+    reader = reader_for(model.settings)
     record = squad_command.evaluate(args.path, model.settings, model.embedder, reader,
                                     k=args.k, mode=args.mode or model.settings.default_mode,
                                     news=args.news)

@@ -341,11 +341,11 @@ def open_searcher(settings: Any, *, build_if_stale: bool = True, embedder: Any =
     from korea_qa.errors import IndexNotReady
     from korea_qa.library.lifecycle import Library
     from korea_qa.models.embed import load_embedder
-    from korea_qa.reading.reader import load_reader
+    from korea_qa.reading.reader import reader_for
     from korea_qa.search import Searcher
 
     embedder = embedder or load_embedder(settings)
-    reader = load_reader(settings.reader, settings.reader_backend)
+    reader = reader_for(settings)
     library = Library(settings, embedder)
     plan = library.plan()
     reason = plan.reason()

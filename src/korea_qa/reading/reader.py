@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -41,6 +42,7 @@ from korea_qa.records import Passage, Span
 if TYPE_CHECKING:
     from korea_qa.reading_model.decode import Reading
     from korea_qa.reading_model.pairs import Pair, Unit, Units
+    from korea_qa.settings import Settings
 
 LEXICAL_WEIGHT = 0.15
 READ_PASSAGES = 5
@@ -144,24 +146,29 @@ def _holding(passage: Passage, first: int, last: int) -> Span:
     return Span(passage.text[start:end], start, end)
 
 
-def _trained(backend: str) -> Reader:
+def _trained(backend: str, cache_dir: Path | None) -> Reader:
     from korea_qa.reading_model.batcher import PairBatcher
     from korea_qa.reading_model.runtime import ReaderModel
 
-    model = ReaderModel(backend=backend)
+    model = ReaderModel(backend=backend, cache_dir=cache_dir)
     return TrainedReader(PairBatcher(model.read).read, model.card.threshold, model.units)
 
 
-READERS: dict[str, Callable[[str], Reader]] = {
-    "sentence": lambda backend: SentenceReader(), "trained": _trained}
+READERS: dict[str, Callable[[str, Path | None], Reader]] = {
+    "sentence": lambda backend, cache_dir: SentenceReader(), "trained": _trained}
 
 
-def load_reader(name: str, backend: str = "torch") -> Reader:
-    """The reader named by the setting `reader` (a model on the backend `reader_backend`),
-    loaded (once: keep it)."""
+def load_reader(name: str, backend: str = "torch", cache_dir: Path | None = None) -> Reader:
+    """The reader named by the setting `reader` (a model on the backend `reader_backend`;
+    `cache_dir` keeps what a backend prepares once), loaded (once: keep it)."""
     if name not in READERS:
         raise KoreaQAError(f"unknown reader {name!r}; choose one of {', '.join(READERS)}")
-    return READERS[name](backend)
+    return READERS[name](backend, cache_dir)
+
+
+def reader_for(settings: Settings) -> Reader:
+    """The reader the settings ask for."""
+    return load_reader(settings.reader, settings.reader_backend, settings.cache_dir)
 
 
 def checked_span(answer: Answer, passage: Passage, reader: str) -> Span | None:

@@ -18,7 +18,6 @@ computed per pair, so a pair's reading does not depend on its batch mates
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 from tokenizers import Tokenizer
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.reading_model import weights
+from korea_qa.reading_model import ov_backend, weights
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
 from korea_qa.reading_model.pairs import Batch, Pair, Shape, Unit, encode, units
@@ -37,8 +36,7 @@ from korea_qa.util.files import sha256
 
 SHIPPED = Path(__file__).with_name("model")
 BATCH = 32  # pairs per forward pass; a search reads fewer (see korea_qa.reading.reader)
-BACKENDS = ("torch", "openvino")
-INPUTS = ("input_ids", "attention_mask", "token_type_ids", "sentence_mask")
+BACKENDS = ("torch", "openvino", "openvino-int8")
 Logits = tuple[np.ndarray, np.ndarray, np.ndarray]  # start, end, has-answer
 
 
@@ -84,7 +82,7 @@ class ReaderModel:
     """The trained reader on the CPU, float32 (its weights dequantised once at load)."""
 
     def __init__(self, folder: Path = SHIPPED, *, check: bool = True,
-                 backend: str = "torch") -> None:
+                 backend: str = "torch", cache_dir: Path | None = None) -> None:
         if backend not in BACKENDS:
             raise KoreaQAError(f"unknown reader backend {backend!r}; choose one of "
                                f"{', '.join(BACKENDS)}")
@@ -100,7 +98,16 @@ class ReaderModel:
         self.net.load_state_dict(weights.load(path))
         self.net.eval()
         self.backend = backend
-        self._logits = self._torch if backend == "torch" else _openvino(self.net, self.tokenizer)
+        self._logits = self._torch if backend == "torch" else _openvino(
+            self._openvino_model(backend, cache_dir))
+
+    def _openvino_model(self, backend: str, cache_dir: Path | None) -> Any:
+        if backend == "openvino":
+            return ov_backend.to_openvino(self.net, self.tokenizer)
+        name = ov_backend.digest(self.card.sha256, self.card.shape)
+        target = None if cache_dir is None else cache_dir / "reader" / f"int8-{name}" / \
+            "model.xml"
+        return ov_backend.quantised(self.net, self.tokenizer, self.card.shape, target)
 
     def units(self, text: str, sentences: Sequence[tuple[int, int]]) -> list[Unit]:
         """The pieces of a text the model reads one pair each (its card's unit)."""
@@ -123,24 +130,12 @@ class ReaderModel:
 
 
 def _inputs(b: Batch) -> tuple[np.ndarray, ...]:
-    return b.input_ids, b.attention_mask, b.token_type_ids, b.sentence_mask
+    return ov_backend.inputs(b)
 
 
-def _openvino(net: ReaderNet, tokenizer: Tokenizer) -> Callable[[Batch], Logits]:
-    """The network converted to OpenVINO (batch and length left free) and compiled for the
-    CPU in float32: without the hint OpenVINO runs bf16 where the CPU has it, which would
-    make a reading differ between machines."""
-    import openvino as ov
-
-    example = encode(tokenizer, [Pair("a question", "a sentence to read.")] * 2)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's notes on shapes, once per start
-        model = ov.convert_model(net, example_input=tuple(
-            torch.from_numpy(x) for x in _inputs(example)))
-    for port, name in zip(model.inputs, INPUTS, strict=True):
-        port.get_tensor().set_names({name})
-    compiled = ov.Core().compile_model(model, "CPU", {
-        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+def _openvino(model: Any) -> Callable[[Batch], Logits]:
+    """Logits from an OpenVINO model (`ov_backend`), compiled for this CPU."""
+    compiled = ov_backend.compiled(model, torch.get_num_threads())
 
     def logits(b: Batch) -> Logits:
         request = compiled.create_infer_request()  # one per call: calls may overlap
