@@ -69,3 +69,19 @@ def test_int8_is_calibrated_once_into_the_cache_and_read_back(tmp_path) -> None:
     pairs = [Pair(s["question"], s["sentence"]) for s in CARD["about"]["sample"]]
     assert [(r.start, r.end, r.probability) for r in first.read(pairs)] == \
         [(r.start, r.end, r.probability) for r in again.read(pairs)]
+
+
+def test_each_backend_reads_at_its_own_thresholds() -> None:
+    from korea_qa.reading_model.pairs import Shape
+    from korea_qa.reading_model.runtime import Card
+
+    about = {"shipped": {"threshold": 0.86}, "int8": {"threshold": 0.8},
+             "news": {"threshold": 0.4}}
+    card = Card(Shape(), 6, "0" * 64, about)
+    assert (card.threshold, card.threshold_of("openvino")) == (0.86, 0.86)
+    assert card.threshold_of("openvino-int8") == 0.8
+    # The span from the threshold chosen on our news validation pages, where measured.
+    assert (card.span_threshold_of("torch"), card.span_threshold_of("openvino")) == (0.4, 0.4)
+    assert card.span_threshold_of("openvino-int8") == 0.8  # no news figures for int8 here
+    bare = Card(Shape(), 6, "0" * 64, {})
+    assert bare.threshold_of("openvino-int8") == bare.span_threshold_of("torch") == 0.5

@@ -80,7 +80,7 @@ def measure_news(model: ReaderModel, folder: Path, threshold: float) -> dict[str
                                 units=model.units) for name, pages in parts.items()
             if name != "train"}
     own = squad.best_threshold(read["validation"])
-    return {"split": parts, "dropped": list(loaded.dropped),
+    return {"split": parts, "dropped": list(loaded.dropped), "threshold": own,
             "test": squad.summary(read["test"], threshold),
             "validation": squad.summary(read["validation"], threshold),
             "test_at_news_threshold": squad.summary(read["test"], own)}
@@ -123,16 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": {"cpu": cpu_info().model, "torch": torch.__version__},
         "bytes": path.stat().st_size, "shipped": measure(shipped, parts),
         "sample": sample(shipped, parts["test"]), "note": args.note}
-    if str(args.news) not in ("", "."):
-        shipped_figures = about["shipped"]
-        assert isinstance(shipped_figures, dict)
-        about["news"] = measure_news(shipped, args.news, float(shipped_figures["threshold"]))
+    news = str(args.news) not in ("", ".")
+    if news:
+        about["news"] = measure_news(shipped, args.news, _threshold(about["shipped"]))
     if not args.skip_float32:
         about["float32"] = measure(_float32(args.out, state), parts)
     if not args.skip_int8:
         int8 = ReaderModel(args.out, backend="openvino-int8")
         about["int8"] = measure(int8, parts)
         about["sample_int8"] = sample(int8, parts["test"])
+        if news:
+            about["news_int8"] = measure_news(int8, args.news, _threshold(about["int8"]))
     card["about"] = about
     atomic_write(args.out / "reader.json", json.dumps(card, indent=2))
     atomic_write(args.out / "MODEL_CARD.md", render(card))
@@ -148,6 +149,11 @@ def _float32(folder: Path, state: dict[str, torch.Tensor]) -> ReaderModel:
     model.net.load_state_dict(state)
     model.net.eval()
     return model
+
+
+def _threshold(figures: object) -> float:
+    assert isinstance(figures, dict)
+    return float(figures["threshold"])
 
 
 def _log(run: Path) -> list[dict[str, object]]:

@@ -16,7 +16,8 @@ units the model was trained on (windows of whole sentences of at most the card's
 `window_tokens` tokens: a passage of up to 120 words is one or two windows), so a search
 reads a bounded number of pairs whatever k is. In each passage the most probable unit's best
 span is the answer: the sentence holding it is the answer sentence, and the span is shown when
-the probability reaches the card's threshold. Results past READ_PASSAGES get the `sentence`
+the probability reaches the card's span threshold (chosen on our news questions' validation
+pages; `ReaderModel.card.span_threshold_of`). Results past READ_PASSAGES get the `sentence`
 reader's answer and no probability.
 
 Whatever the reader, a span is checked before a result carries it (`checked_span`): a span
@@ -95,16 +96,15 @@ class TrainedReader:
     name = "trained"
 
     def __init__(self, read: Callable[[Sequence[Pair]], list[Reading]],
-                 span_threshold: float, units: Units) -> None:
+                 span_threshold: float, units: Units,
+                 no_answer_threshold: float | None = None) -> None:
         self._read = read
         self.span_threshold = span_threshold
         self.units = units
+        # The operating point of the reading task (the card's, chosen on SQuAD validation).
+        self.no_answer_threshold = span_threshold if no_answer_threshold is None \
+            else no_answer_threshold
         self._fallback = SentenceReader()
-
-    @property
-    def no_answer_threshold(self) -> float:
-        """The operating point of the reading task (the card's, chosen on validation)."""
-        return self.span_threshold
 
     def read_pairs(self, pairs: Sequence[Pair]) -> list[Reading]:
         """Question-unit pairs read as they are (the evaluation's reading task)."""
@@ -151,7 +151,8 @@ def _trained(backend: str, cache_dir: Path | None) -> Reader:
     from korea_qa.reading_model.runtime import ReaderModel
 
     model = ReaderModel(backend=backend, cache_dir=cache_dir)
-    return TrainedReader(PairBatcher(model.read).read, model.card.threshold, model.units)
+    return TrainedReader(PairBatcher(model.read).read, model.card.span_threshold_of(backend),
+                         model.units, model.card.threshold_of(backend))
 
 
 READERS: dict[str, Callable[[str, Path | None], Reader]] = {

@@ -64,9 +64,23 @@ class Card:
 
     @property
     def threshold(self) -> float:
-        """P(answers) from which a span is shown: the card's no-answer threshold (chosen for
-        the best F1 on the validation part); 0.5 for a card without figures."""
-        return float(self.about.get("shipped", {}).get("threshold", 0.5))
+        """The shipped form's no-answer threshold (best F1 on SQuAD's validation part); 0.5
+        for a card without figures."""
+        return self.threshold_of("torch")
+
+    def threshold_of(self, backend: str) -> float:
+        """The no-answer threshold of the form a backend runs (int8 reads a little
+        differently and has its own)."""
+        form = self.about.get(_form(backend)) or self.about.get("shipped") or {}
+        return float(form.get("threshold", 0.5))
+
+    def span_threshold_of(self, backend: str) -> float:
+        """P(answers) from which the service shows a span: the threshold best on our news
+        questions' validation pages (the text the service reads), where the card has it;
+        else the no-answer threshold."""
+        news = self.about.get("news" if _form(backend) == "shipped" else "news_int8") or {}
+        found = news.get("threshold")
+        return self.threshold_of(backend) if found is None else float(found)
 
     @classmethod
     def read(cls, folder: Path) -> Card:
@@ -76,6 +90,10 @@ class Card:
                        dict(raw.get("about", {})))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KoreaQAError(f"cannot read the reader's card in {folder}: {exc}") from None
+
+
+def _form(backend: str) -> str:
+    return "int8" if backend == "openvino-int8" else "shipped"
 
 
 class ReaderModel:
