@@ -31,6 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from httpload import Server, run_load, search_paths, serve
 
+from korea_qa.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT_QUERIES = ROOT.parent / "shared" / "benchmarks" / "scifact" / "queries.jsonl"
 OVERLOAD_RATIO = 20.0
@@ -69,7 +71,9 @@ def main() -> int:
     with running as server:
         rows = load_levels(server, questions, levels, args.seconds)
     report: dict[str, Any] = {"date": stamp, "questions": len(questions), "levels": rows,
-                              "query_cache": None if args.url else not cache_off}
+                              "query_cache": None if args.url else not cache_off,
+                              # the server started here reads the same KOREA_QA_* settings
+                              "reader": None if args.url else Settings().reader}
     if len(levels) > 1:
         report["overload"] = judge_overload(rows)
     out = args.out or results / f"load-{stamp}.json"

@@ -232,7 +232,8 @@ def throughput(bench: Source, loads: Sequence[dict[str, Any]]
     if off_run is None or on_run is None:
         return None
     return (off_run["levels"]["16"], on_run["levels"]["16"],
-            f"make load {off_run['date'][:8]}", "load-*.json, newest of each")
+            f"make load {off_run['date'][:8]}, reader {off_run.get('reader') or '?'}",
+            "load-*.json, newest of each")
 
 
 def all_targets(sources: dict[str, Any]) -> list[Target]:
