@@ -227,8 +227,11 @@ def throughput(bench: Source, loads: Sequence[dict[str, Any]]
     if bench is not None and off and on:
         return off, on, f"reader {bench.get('reader', '?')}, {bench['date'][:10]}", \
             Path(bench["_path"]).name
-    off_run, on_run = (next((r for r in loads if r.get("query_cache") is cache
-                             and "16" in r.get("levels", {})), None) for cache in (False, True))
+    off_run = next((r for r in loads if r.get("query_cache") is False
+                    and "16" in r.get("levels", {})), None)
+    on_run = None if off_run is None else next(
+        (r for r in loads if r.get("query_cache") is True and "16" in r.get("levels", {})
+         and r.get("reader") == off_run.get("reader")), None)  # the same reader both ways
     if off_run is None or on_run is None:
         return None
     return (off_run["levels"]["16"], on_run["levels"]["16"],
