@@ -1,6 +1,6 @@
 """The shipped reader against its card: the file is the one the card names, and the model
-reproduces the card's sample readings (exact spans, probabilities to 1e-3) on each backend; a
-reading does not depend on what else is in its batch."""
+reproduces the card's sample readings (exact spans, probabilities to 1e-3) on each backend
+(int8: on a CPU like the card's); a reading does not depend on what else is in its batch."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ import json
 import pytest
 
 from korea_qa.errors import KoreaQAError
+from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model.pairs import Pair
-from korea_qa.reading_model.runtime import BACKENDS, SHIPPED, ReaderModel
+from korea_qa.reading_model.runtime import BACKENDS, INT8_FLAGS, SHIPPED, ReaderModel
 from korea_qa.util.files import sha256
 
 CARD = json.loads((SHIPPED / "reader.json").read_text(encoding="utf-8"))
+INT8_DRIFT = 0.06
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> ReaderModel:
+    if request.param == "openvino-int8" and not cpu_info().flags & INT8_FLAGS:
+        pytest.skip("no int8 dot products here: the int8 reader is refused (tested below)")
     return ReaderModel(backend=request.param, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
@@ -38,15 +42,29 @@ def test_a_file_that_does_not_match_its_card_is_refused(tmp_path) -> None:
 
 
 def test_the_model_reproduces_the_cards_sample(model: ReaderModel) -> None:
-    # int8 reads a little differently: the card records its readings apart.
-    key = "sample_int8" if model.backend == "openvino-int8" else "sample"
-    if key not in CARD["about"]:
-        pytest.skip(f"the card has no {key}: train/ship_reader.py measured no int8")
-    sample = CARD["about"][key]
+    sample = CARD["about"]["sample"]
+    tolerance = 1e-3
+    if model.backend == "openvino-int8":
+        # int8 reads a little differently, and its arithmetic differs with the CPU's int8
+        # instructions: the card's int8 readings hold on a CPU like the card's; elsewhere
+        # the float readings do, within int8's drift (at most 0.042 on the card's machine).
+        same = CARD["about"]["machine"].get("isa") == cpu_info().isa
+        sample = CARD["about"]["sample_int8"] if same else sample
+        tolerance = 1e-3 if same else INT8_DRIFT
     pairs = [Pair(s["question"], s["sentence"]) for s in sample]
     for s, pair, got in zip(sample, pairs, model.read(pairs), strict=True):
-        assert got.probability == pytest.approx(s["probability"], abs=1e-3)
+        assert got.probability == pytest.approx(s["probability"], abs=tolerance)
         assert pair.sentence[got.start:got.end] == s["span"]
+
+
+def test_int8_is_refused_on_a_cpu_without_int8_dot_products(monkeypatch) -> None:
+    from korea_qa.models.cpu import CpuInfo
+    from korea_qa.reading_model import runtime
+
+    avx2 = CpuInfo("an older CPU", "AuthenticAMD", frozenset({"avx2", "fma"}), 2000.0, 2)
+    monkeypatch.setattr(runtime, "cpu_info", lambda: avx2)
+    with pytest.raises(KoreaQAError, match="needs int8 dot products"):
+        ReaderModel(backend="openvino-int8")
 
 
 def test_a_reading_does_not_depend_on_its_batch(model: ReaderModel) -> None:
@@ -59,6 +77,7 @@ def test_a_reading_does_not_depend_on_its_batch(model: ReaderModel) -> None:
         assert a.probability == pytest.approx(b.probability, abs=1e-4)
 
 
+@pytest.mark.skipif(not cpu_info().flags & INT8_FLAGS, reason="no int8 dot products here")
 def test_int8_is_calibrated_once_into_the_cache_and_read_back(tmp_path) -> None:
     first = ReaderModel(backend="openvino-int8", cache_dir=tmp_path)
     saved = sorted(tmp_path.glob("reader/int8-*/model.*"))

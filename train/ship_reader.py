@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shipped = ReaderModel(args.out)
     about: dict[str, object] = {
         "training": config, "log": _log(args.run), "split": squad.split(args.data),
-        "machine": {"cpu": cpu_info().model, "torch": torch.__version__},
+        "machine": {"cpu": cpu_info().model, "isa": cpu_info().isa, "torch": torch.__version__},
         "bytes": path.stat().st_size, "shipped": measure(shipped, parts),
         "sample": sample(shipped, parts["test"]), "note": args.note}
     news = str(args.news) not in ("", ".")

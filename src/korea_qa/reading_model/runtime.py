@@ -6,13 +6,16 @@ figures it reproduces. A file that does not match its card is refused at start-u
 served. The tokenizer and encoder shape come from the bundled all-MiniLM-L6-v2, which the
 reader was trained from (same vocabulary).
 
-It runs on one of two backends (setting `reader_backend`): `torch` (the default), the network
-as trained; or `openvino`, the same network converted once at load (in memory, a few seconds)
-and run by OpenVINO in float32. OpenVINO was faster on one repeated input shape (360 against
-600 ms for 8 windows) but slower on the varied shapes of real searches (140-163 against 113 ms
-for 5-7 windows of varied length), hence the default. Both are float32 with activations
-computed per pair, so a pair's reading does not depend on its batch mates
-(tests/test_reader_card.py checks both against the card).
+It runs on one of three backends (setting `reader_backend`): `torch` (the default), the
+network as trained; `openvino`, the same network converted once at load (in memory, a few
+seconds) and run by OpenVINO in float32; or `openvino-int8` (`ov_backend`). OpenVINO float32
+was faster on one repeated input shape (360 against 600 ms for 8 windows) but slower on the
+varied shapes of real searches (140-163 against 113 ms for 5-7 windows of varied length), hence
+the default. The float32 backends compute activations per pair, so a pair's reading does not
+depend on its batch mates. int8 does not quite: a float rounding that differs with the padded
+length can move an activation across an int8 step (measured: 1 of the card's 12 pairs read
+1e-3 higher beside a longer mate), so int8 reads each pair alone, at its own length
+(tests/test_reader_card.py checks all three against the card and their batches).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from tokenizers import Tokenizer
 
 from korea_qa.errors import KoreaQAError
+from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model import ov_backend, weights
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
@@ -37,6 +41,7 @@ from korea_qa.util.files import sha256
 SHIPPED = Path(__file__).with_name("model")
 BATCH = 32  # pairs per forward pass; a search reads fewer (see korea_qa.reading.reader)
 BACKENDS = ("torch", "openvino", "openvino-int8")
+INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 Logits = tuple[np.ndarray, np.ndarray, np.ndarray]  # start, end, has-answer
 
 
@@ -104,6 +109,8 @@ class ReaderModel:
         if backend not in BACKENDS:
             raise KoreaQAError(f"unknown reader backend {backend!r}; choose one of "
                                f"{', '.join(BACKENDS)}")
+        if backend == "openvino-int8":
+            _check_int8_here()
         self.card = Card.read(folder)
         path = folder / "reader.safetensors"
         if not path.exists():
@@ -116,6 +123,7 @@ class ReaderModel:
         self.net.load_state_dict(weights.load(path))
         self.net.eval()
         self.backend = backend
+        self._per_call = 1 if backend == "openvino-int8" else BATCH
         self._logits = self._torch if backend == "torch" else _openvino(
             self._openvino_model(backend, cache_dir))
 
@@ -134,8 +142,8 @@ class ReaderModel:
     def read(self, pairs: Sequence[Pair]) -> list[Reading]:
         """Each pair read: P(the unit answers) and the best span inside the unit."""
         out: list[Reading] = []
-        for i in range(0, len(pairs), BATCH):
-            b = encode(self.tokenizer, pairs[i:i + BATCH], self.card.shape)
+        for i in range(0, len(pairs), self._per_call):
+            b = encode(self.tokenizer, pairs[i:i + self._per_call], self.card.shape)
             start, end, has = self._logits(b)
             out += best_spans(start, end, b.sentence_mask, b.offsets, has)
         return out
@@ -145,6 +153,14 @@ class ReaderModel:
             start, end, has = self.net(*(torch.from_numpy(np.ascontiguousarray(x))
                                          for x in _inputs(b)))
         return start.numpy(), end.numpy(), has.numpy()
+
+
+def _check_int8_here() -> None:
+    """int8 only on a CPU with int8 dot products, as for the embedder
+    (`korea_qa.models.backends`): elsewhere it is slower and its readings unmeasured."""
+    if not cpu_info().flags & INT8_FLAGS:
+        raise KoreaQAError("reader_backend openvino-int8 needs int8 dot products (VNNI or "
+                           "AMX), which this CPU lacks; use openvino or torch")
 
 
 def _inputs(b: Batch) -> tuple[np.ndarray, ...]:
