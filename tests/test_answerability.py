@@ -230,3 +230,23 @@ def test_search_reports_probability_only_with_a_decision_for_its_model(
                     else again.best_cosine >= built.abstain_threshold)
         assert again.answerable is bool(expected)
     assert fitted.search("the of and").probability == 0.0
+
+
+def test_the_rule_is_the_one_for_the_reader_that_runs(built: Settings, tmp_path: Path) -> None:
+    # A bench runs the sentence reader beside settings that name the trained one: the trained
+    # reader's decision needs `read_best`, which the sentence reader never gives.
+    from korea_qa.reading.reader import load_reader
+
+    embedder = HashEmbedder(64)
+    reads = DECISION.answer.model_copy(update={
+        "features": ("read_best",), "mean": (0.0,), "scale": (1.0,), "coef": (1.0,)})
+    path = tmp_path / "decision-trained.json"
+    path.write_text(DECISION.model_copy(update={"model": "hash:64", "reader": "trained",
+                                                "answer": reads}).model_dump_json())
+    settings = built.model_copy(update={"answerability_file": path, "reader": "trained",
+                                        "answerable_rule": "fitted"})
+    plain = Searcher(open_view(built), lambda q: embedder.encode([q])[0], settings,
+                     reader=load_reader("sentence"))
+    assert plain.rule.decision is None
+    result = plain.search("When will rail traffic resume?")
+    assert result.probability is None and "read_best" not in result.signals

@@ -42,8 +42,8 @@ class Searcher:
         self.encode = encode
         self.settings = settings
         self.ranking = RankParams.of(settings)
-        self.rule = answerability.Rule.of(settings)
         self.reader = reader or reader_for(settings)
+        self.rule = answerability.Rule.of(settings, self.reader.name)
 
     def search(self, query: str, *, k: int | None = None, mode: str | None = None,
                filters: Filters | None = None) -> SearchResult:

@@ -180,8 +180,10 @@ class Rule:
     threshold: float  # abstain_threshold
 
     @classmethod
-    def of(cls, settings: Settings) -> Rule:
-        return cls(decision_for(settings.model_id(), settings.reader,
+    def of(cls, settings: Settings, reader: str | None = None) -> Rule:
+        """The rule for the reader that runs (`reader`, by default the setting's): a decision
+        fitted on one reader's signals means nothing for another's."""
+        return cls(decision_for(settings.model_id(), reader or settings.reader,
                                 settings.answerability_file),
                    settings.answerable_rule == "fitted", settings.abstain_threshold)
 
