@@ -104,6 +104,38 @@ def test_the_shipped_decision_is_what_fitting_on_train_gives(real_settings: Sett
             assert ours_loo[key] == value, key
 
 
+NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / \
+    "article-extraction"
+
+
+@pytest.mark.real_model
+@pytest.mark.skipif(not (NEWS / "ground-truth.json").is_file(),
+                    reason=f"the saved pages are not here: {NEWS}")
+def test_the_trained_readers_decision_is_what_fitting_gives(real_settings: Settings,
+                                                            tmp_path: Path) -> None:
+    """The decision shipped for the trained reader (gold train part and our news questions'
+    validation pages, `korea-qa eval fit --news`) is reproduced by fitting now, on the
+    backends it was fitted with."""
+    shipped = answerability.load(answerability.decision_path("trained"))
+    assert shipped is not None and shipped.reader == "trained"
+    backend = str(shipped.about["fitted_with"]).split("@")[1]
+    settings = real_settings.model_copy(update={
+        "backend": backend, "reader": "trained", "index_dir": tmp_path / "index",
+        "reader_backend": shipped.about["reader_backend"], "cache_dir": tmp_path / "cache"})
+    embedder = real_embedder(settings)
+    build_index(settings, embedder)
+    searcher = gold.open_searcher(settings, build_if_stale=False, embedder=embedder)
+    examples = fit.collect(gold.select_split(gold.load_gold(GOLD), "train"), searcher)
+    examples += fit.collect_news(NEWS, settings, embedder, searcher.reader)
+    refit, _ = fit.fit(examples, settings.model_id(), reader="trained")
+    assert refit.answer.coef[0] > 0  # read_best: the more sure the reader, the likelier
+    for part in ("topic", "answer"):
+        ours, theirs = getattr(refit, part), getattr(shipped, part)
+        assert ours.features == theirs.features
+        assert ours.coef == pytest.approx(theirs.coef, abs=1e-3)
+    assert refit.threshold == pytest.approx(shipped.threshold, abs=1e-3)
+
+
 # Measured on the test part (eval/README.md, "An answerability decision"); the bounds allow
 # two questions of drift each way.
 # eval/README.md, "An answerability decision": the test part at the final defaults.

