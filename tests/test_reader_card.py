@@ -104,3 +104,23 @@ def test_each_backend_reads_at_its_own_thresholds() -> None:
     assert card.span_threshold_of("openvino-int8") == 0.8  # no news figures for int8 here
     bare = Card(Shape(), 6, "0" * 64, {})
     assert bare.threshold_of("openvino-int8") == bare.span_threshold_of("torch") == 0.5
+
+
+def test_auto_takes_int8_only_with_int8_dot_products_and_int8_figures(monkeypatch) -> None:
+    from korea_qa.models.cpu import CpuInfo
+    from korea_qa.reading_model import runtime
+    from korea_qa.reading_model.pairs import Shape
+    from korea_qa.reading_model.runtime import Card, resolve_backend
+
+    def on(flags: set[str]) -> None:
+        cpu = CpuInfo("a CPU", "GenuineIntel", frozenset(flags), 2000.0, 2)
+        monkeypatch.setattr(runtime, "cpu_info", lambda: cpu)
+
+    measured = Card(Shape(), 6, "0" * 64, {"int8": {"threshold": 0.8}})
+    unmeasured = Card(Shape(), 6, "0" * 64, {})
+    on({"avx2", "fma", "avx512f", "avx512_vnni"})
+    assert resolve_backend("auto", measured) == "openvino-int8"
+    assert resolve_backend("auto", unmeasured) == "torch"
+    assert resolve_backend("openvino", measured) == "openvino"
+    on({"avx2", "fma"})
+    assert resolve_backend("auto", measured) == "torch"

@@ -158,13 +158,15 @@ class Settings(BaseSettings):
                     "probabilities; with `sentence` nothing moves.")
     # torch: on a search's varied shapes OpenVINO was slower here (113 against 140-163 ms
     # for 5-7 windows; eval/README.md, "The trained reader"), though faster on one shape.
-    reader_backend: Literal["torch", "openvino", "openvino-int8"] = Field(
-        default="torch",
-        description="What runs the trained reader: `torch` (the network as trained), "
-                    "`openvino` (converted at start-up, float32; faster on repeated input "
-                    "shapes, slower on a search's varied ones) or `openvino-int8` (int8 with "
-                    "static scales, calibrated once into the cache folder: about half "
-                    "`openvino`'s time; its probabilities differ a little).")
+    reader_backend: Literal["auto", "torch", "openvino", "openvino-int8"] = Field(
+        default="auto",
+        description="What runs the trained reader: `auto` (`openvino-int8` where the CPU has "
+                    "int8 dot products, VNNI or AMX; else `torch`), `torch` (the network as "
+                    "trained), `openvino` (converted at start-up, float32; faster on repeated "
+                    "input shapes, slower on a search's varied ones) or `openvino-int8` (int8 "
+                    "with static scales, calibrated once into the cache folder, each pair read "
+                    "alone: about half `torch`'s time a search; its probabilities differ a "
+                    "little; refused without int8 dot products).")
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so
     # changing these needs no rebuild. k1 0.6 (was 1.2): best of a 16-point grid on SciFact

@@ -252,7 +252,7 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
                            "set's train part" + (" and the news validation pages"
                                                  if args.news is not None else "")) from None
     # Its readings depend on the reader's backend too (int8 reads a little differently).
-    decision.about.update(reader_backend=model.settings.reader_backend,
+    decision.about.update(reader_backend=searcher.reader.backend,
                           news=None if args.news is None else "validation pages")
     args.out = args.out or decision_path(reader)
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")

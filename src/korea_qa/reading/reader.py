@@ -63,6 +63,7 @@ class Answer:
 
 class Reader(Protocol):
     name: str
+    backend: str | None  # what runs its model, resolved (None: it has none)
 
     def read(self, question: Question, evidence: Sequence[Evidence]) -> list[Answer]:
         """One answer per passage, in the order given (each evidence carries its passage)."""
@@ -73,6 +74,7 @@ class SentenceReader:
     """The closest sentence by cosine, nudged by the question's terms it holds."""
 
     name = "sentence"
+    backend: str | None = None
 
     def read(self, question: Question, evidence: Sequence[Evidence]) -> list[Answer]:
         asked = len(set(question.search_terms))
@@ -97,8 +99,9 @@ class TrainedReader:
 
     def __init__(self, read: Callable[[Sequence[Pair]], list[Reading]],
                  span_threshold: float, units: Units,
-                 no_answer_threshold: float | None = None) -> None:
+                 no_answer_threshold: float | None = None, backend: str | None = None) -> None:
         self._read = read
+        self.backend = backend
         self.span_threshold = span_threshold
         self.units = units
         # The operating point of the reading task (the card's, chosen on SQuAD validation).
@@ -151,15 +154,16 @@ def _trained(backend: str, cache_dir: Path | None) -> Reader:
     from korea_qa.reading_model.runtime import ReaderModel
 
     model = ReaderModel(backend=backend, cache_dir=cache_dir)
-    return TrainedReader(PairBatcher(model.read).read, model.card.span_threshold_of(backend),
-                         model.units, model.card.threshold_of(backend))
+    resolved = model.backend
+    return TrainedReader(PairBatcher(model.read).read, model.card.span_threshold_of(resolved),
+                         model.units, model.card.threshold_of(resolved), resolved)
 
 
 READERS: dict[str, Callable[[str, Path | None], Reader]] = {
     "sentence": lambda backend, cache_dir: SentenceReader(), "trained": _trained}
 
 
-def load_reader(name: str, backend: str = "torch", cache_dir: Path | None = None) -> Reader:
+def load_reader(name: str, backend: str = "auto", cache_dir: Path | None = None) -> Reader:
     """The reader named by the setting `reader` (a model on the backend `reader_backend`;
     `cache_dir` keeps what a backend prepares once), loaded (once: keep it)."""
     if name not in READERS:

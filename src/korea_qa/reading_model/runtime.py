@@ -6,12 +6,13 @@ figures it reproduces. A file that does not match its card is refused at start-u
 served. The tokenizer and encoder shape come from the bundled all-MiniLM-L6-v2, which the
 reader was trained from (same vocabulary).
 
-It runs on one of three backends (setting `reader_backend`): `torch` (the default), the
-network as trained; `openvino`, the same network converted once at load (in memory, a few
-seconds) and run by OpenVINO in float32; or `openvino-int8` (`ov_backend`). OpenVINO float32
-was faster on one repeated input shape (360 against 600 ms for 8 windows) but slower on the
-varied shapes of real searches (140-163 against 113 ms for 5-7 windows of varied length), hence
-the default. The float32 backends compute activations per pair, so a pair's reading does not
+It runs on one of three backends (setting `reader_backend`): `torch`, the network as
+trained; `openvino`, the same network converted once at load (in memory, a few seconds) and
+run by OpenVINO in float32; or `openvino-int8` (`ov_backend`); `auto` (the default) takes int8
+where the CPU has int8 dot products, else `torch` (`resolve_backend`). OpenVINO float32 was
+faster on one repeated input shape (360 against 600 ms for 8 windows) but slower on the varied
+shapes of real searches (140-163 against 113 ms for 5-7 windows of varied length), hence
+`torch` beside int8. The float32 backends compute activations per pair, so a pair's reading does not
 depend on its batch mates. int8 does not quite: a float rounding that differs with the padded
 length can move an activation across an int8 step (measured: 1 of the card's 12 pairs read
 1e-3 higher beside a longer mate), so int8 reads each pair alone, at its own length
@@ -106,12 +107,13 @@ class ReaderModel:
 
     def __init__(self, folder: Path = SHIPPED, *, check: bool = True,
                  backend: str = "torch", cache_dir: Path | None = None) -> None:
-        if backend not in BACKENDS:
+        if backend not in (*BACKENDS, "auto"):
             raise KoreaQAError(f"unknown reader backend {backend!r}; choose one of "
-                               f"{', '.join(BACKENDS)}")
+                               f"auto, {', '.join(BACKENDS)}")
+        self.card = Card.read(folder)
+        backend = resolve_backend(backend, self.card)
         if backend == "openvino-int8":
             _check_int8_here()
-        self.card = Card.read(folder)
         path = folder / "reader.safetensors"
         if not path.exists():
             raise KoreaQAError(f"the reader's weights are missing: {path}")
@@ -153,6 +155,16 @@ class ReaderModel:
             start, end, has = self.net(*(torch.from_numpy(np.ascontiguousarray(x))
                                          for x in _inputs(b)))
         return start.numpy(), end.numpy(), has.numpy()
+
+
+def resolve_backend(backend: str, card: Card) -> str:
+    """`auto`: int8 where the CPU has int8 dot products and the card measured int8 (about half
+    the time of PyTorch a search, F1 within 0.3 on SQuAD test: eval/README.md, "Third
+    attempt"), else PyTorch."""
+    if backend != "auto":
+        return backend
+    return "openvino-int8" if cpu_info().flags & INT8_FLAGS and "int8" in card.about \
+        else "torch"
 
 
 def _check_int8_here() -> None:
