@@ -42,9 +42,11 @@ def _figures(about: dict[str, Any]) -> list[str]:
                       for part in ("test", "validation")]
     if "int8" in about:
         lines += ["", "int8: the shipped weights on OpenVINO with static int8 scales "
-                  "(`reader_backend=openvino-int8`, korea_qa.reading_model.ov_backend), at its "
-                  f"own validation threshold {about['int8']['threshold']}; its sample readings "
-                  "are recorded apart (`sample_int8`)."]
+                  "(`reader_backend=openvino-int8`, korea_qa.reading_model.ov_backend; the "
+                  "default `auto` where the CPU has int8 dot products), each pair read alone, at "
+                  f"its own validation threshold {about['int8']['threshold']}; its sample "
+                  "readings are recorded apart (`sample_int8`), on a CPU with "
+                  f"{about.get('machine', {}).get('isa', 'unrecorded')} matrix instructions."]
     return lines
 
 
