@@ -56,6 +56,17 @@ def test_both_rules_are_judged_on_the_same_responses() -> None:
     assert rows[1][:4] == ["hybrid", "cosine ≥ 0.335 (today)", "100.0 (1/1)", "0.0 (0/2)"]
     assert rows[2][:4] == ["hybrid", "probability ≥ 0.400 (fitted)", "100.0 (1/1)",
                            "50.0 (1/2)"]
+    # A decision that needs the cosine rule too: a2 (cosine 0.5, probability 0.6) passes both,
+    # a3 neither; n2 (0.55, 0.6) passes both; nothing changes but the label at 0.335 ...
+    guarded = abstention.compare(RUN, cosine_threshold=0.335, decision_threshold=0.4,
+                                 with_cosine=True)["hybrid"]
+    assert guarded["fitted"]["by_kind"] == fitted["by_kind"]
+    assert abstention.table_rows({"hybrid": guarded})[2][1] == \
+        "probability ≥ 0.400, cosine ≥ 0.335 (fitted)"
+    # ... and at 0.52 a2 (answerable) and n2 stay answerable only by the cosine's leave.
+    at = abstention.compare(RUN, cosine_threshold=0.52, decision_threshold=0.4,
+                            with_cosine=True)["hybrid"]["fitted"]["by_kind"]
+    assert (at["answerable"]["abstained"], at["number"]["abstained"]) == (2, 0)
 
 
 def test_without_a_decision_only_the_cosine_rule_is_reported(tmp_path: Path) -> None:
@@ -131,13 +142,15 @@ def test_the_trained_readers_decision_is_what_fitting_gives(real_settings: Setti
     searcher = gold.open_searcher(settings, build_if_stale=False, embedder=embedder)
     examples = fit.collect(gold.select_split(gold.load_gold(GOLD), "train"), searcher)
     examples += fit.collect_news(NEWS, settings, embedder, searcher.reader)
-    refit, _ = fit.fit(examples, settings.model_id(), reader="trained")
+    refit, _ = fit.fit(examples, settings.model_id(), reader="trained",
+                       cosine_threshold=settings.abstain_threshold)
     assert refit.answer.coef[0] > 0  # read_best: the more sure the reader, the likelier
     for part in ("topic", "answer"):
         ours, theirs = getattr(refit, part), getattr(shipped, part)
         assert ours.features == theirs.features
         assert ours.coef == pytest.approx(theirs.coef, abs=1e-3)
     assert refit.threshold == pytest.approx(shipped.threshold, abs=1e-3)
+    assert refit.with_cosine is shipped.with_cosine
 
 
 # Measured on the test part (eval/README.md, "An answerability decision"); the bounds allow

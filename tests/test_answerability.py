@@ -11,7 +11,16 @@ import pytest
 
 from conftest import open_view, question_of
 from korea_qa.analysis import answer_types
-from korea_qa.evaluate.fit import Example, Logistic, Parts, fit, operating_point
+from korea_qa.evaluate.fit import (
+    MAX_FALSE_ABSTAIN,
+    Example,
+    Logistic,
+    Parts,
+    fit,
+    guarded,
+    operating_point,
+    with_cosine,
+)
 from korea_qa.models.embed import HashEmbedder
 from korea_qa.query.question import Question
 from korea_qa.ranking.rank import Ranking, TopList
@@ -141,6 +150,11 @@ def test_judge_falls_back_to_the_cosine_rule_and_needs_content_words() -> None:
     assert (reported.answerable, reported.probability) == (False, fitted.probability)
     empty = judged(Rule(DECISION, True, 0.5), question_of("the of and"))
     assert (empty.answerable, empty.probability) == (False, 0.0)
+    # A decision fitted to need the cosine rule too: answerable only where both agree.
+    guarded = DECISION.model_copy(update={"with_cosine": True})
+    assert judged(Rule(guarded, True, 0.5)).answerable is True  # cosine 0.7 >= 0.5
+    both = judged(Rule(guarded, True, 0.8))  # cosine 0.7 < 0.8, probability as before
+    assert (both.answerable, both.probability) == (False, fitted.probability)
 
 
 def test_logistic_recovers_a_known_model() -> None:
@@ -200,6 +214,28 @@ def test_news_questions_join_the_answer_part_only() -> None:
     assert both.topic == gold_only.topic
     assert both.answer.coef != gold_only.answer.coef and both.answer.coef[0] < 0
     assert (both.about["news_questions"], both.about["questions"]) == (12, len(_examples()) + 12)
+
+
+def test_the_cosine_guard_is_kept_only_where_it_abstains_on_more_within_the_bound() -> None:
+    def ex(id_: str, kind: str, cosine: float) -> Example:
+        return Example(id_, kind, {}, best_cosine=cosine)
+
+    answerable = [ex(f"a{i}", "answerable", 0.6) for i in range(20)]
+    on_topic = [ex("n1", "nearby", 0.6), ex("n2", "number", 0.6)]
+    p = np.array([0.9] * 20 + [0.1, 0.9] + [0.9, 0.2])
+    # An off-topic question the probability cannot tell from the answerable ones (0.9) and
+    # the cosine can (0.2 against 0.6).
+    examples = answerable + on_topic + [ex("o1", "off-topic", 0.2), ex("o2", "off-topic", 0.1)]
+    assert with_cosine(p, examples, 0.3, MAX_FALSE_ABSTAIN)
+    assert not with_cosine(p, examples, None, MAX_FALSE_ABSTAIN)
+    assert guarded(p, examples, 0.3).tolist()[-2:] == [-1.0, -1.0]
+    # The same guard where it would also abstain on two answerable questions (10% > 5%).
+    low = [ex("a0", "answerable", 0.2), ex("a1", "answerable", 0.2), *answerable[2:]]
+    assert not with_cosine(p, low + examples[20:], 0.3, MAX_FALSE_ABSTAIN)
+    # Nothing gained (every off-topic question already below the cut): not kept.
+    p_low = p.copy()
+    p_low[-2] = 0.05
+    assert not with_cosine(p_low, examples, 0.3, MAX_FALSE_ABSTAIN)
 
 
 def test_operating_point_never_exceeds_the_false_abstention_limit() -> None:

@@ -24,19 +24,23 @@ def _score(name: str) -> Callable[[QuestionResult], float | None]:
     return (lambda q: q.best_cosine) if name == "cosine" else (lambda q: q.probability)
 
 
-def rule(rows: Sequence[QuestionResult], name: str, threshold: float) -> dict[str, Any] | None:
-    """One rule (`score >= threshold` is answerable) on one mode's questions, or None when
-    the run lacks the score (a server does not send the cosine)."""
+def rule(rows: Sequence[QuestionResult], name: str, threshold: float,
+         guard: float | None = None) -> dict[str, Any] | None:
+    """One rule (`score >= threshold` is answerable; with `guard`, the best cosine must reach
+    it too) on one mode's questions, or None when the run lacks the score (a server does not
+    send the cosine). The AUCs and curves read the score alone."""
     score = _score(name)
-    if any(score(q) is None for q in rows):
+    if any(score(q) is None for q in rows) or (
+            guard is not None and any(q.best_cosine is None for q in rows)):
         return None
     values = {q.id: float(score(q)) for q in rows}  # type: ignore[arg-type]
     answerable = [values[q.id] for q in rows if q.answerable]
     on_topic = [values[q.id] for q in rows if q.kind in ON_TOPIC_KINDS]
     off_topic = [values[q.id] for q in rows if q.kind == OFF_TOPIC]
     return {
-        "threshold": threshold,
-        "by_kind": abstention_by_kind(rows, lambda q: values[q.id] >= threshold),
+        "threshold": threshold, "guard": guard,
+        "by_kind": abstention_by_kind(rows, lambda q: values[q.id] >= threshold and (
+            guard is None or float(q.best_cosine) >= guard)),  # type: ignore[arg-type]
         "auc_on_topic": metrics.roc_auc(answerable, on_topic),
         "auc_unanswerable": metrics.roc_auc(answerable, on_topic + off_topic),
         "curve_on_topic": metrics.tradeoff(answerable, on_topic),
@@ -57,17 +61,18 @@ def calibration(rows: Sequence[QuestionResult]) -> dict[str, Any] | None:
             "brier_base_rate": metrics.brier([base] * len(p), outcome)}
 
 
-def compare(run: GoldRun, *, cosine_threshold: float,
-            decision_threshold: float | None) -> dict[str, Any]:
-    """Per mode: the cosine rule, the fitted rule (when a decision applies) and the
-    probability's calibration."""
+def compare(run: GoldRun, *, cosine_threshold: float, decision_threshold: float | None,
+            with_cosine: bool = False) -> dict[str, Any]:
+    """Per mode: the cosine rule, the fitted rule (when a decision applies; `with_cosine`:
+    it needs the cosine rule too) and the probability's calibration."""
     out: dict[str, Any] = {}
     for mode in run.modes:
         rows = [q for q in run.questions if q.mode == mode]
         out[mode] = {
             "cosine": rule(rows, "cosine", cosine_threshold),
             "fitted": None if decision_threshold is None
-            else rule(rows, "probability", decision_threshold),
+            else rule(rows, "probability", decision_threshold,
+                      cosine_threshold if with_cosine else None),
             "calibration": calibration(rows) if decision_threshold is not None else None,
         }
     return out
@@ -78,7 +83,7 @@ def table_rows(comparison: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
     for mode, rules in comparison.items():
         for name, label in (("cosine", "cosine ≥ {t:g} (today)"),
-                            ("fitted", "probability ≥ {t:.3f} (fitted)")):
+                            ("fitted", "probability ≥ {t:.3f}{g} (fitted)")):
             r = rules.get(name)
             if r is None:
                 continue
@@ -86,7 +91,8 @@ def table_rows(comparison: dict[str, Any]) -> list[list[str]]:
             if not rows:
                 rows.append(["mode", "rule", *(_header(k, g) for k, g in groups.items()),
                              "AUC vs on-topic", "AUC vs all unans."])
-            rows.append([mode, label.format(t=r["threshold"]),
+            guard = f", cosine ≥ {r['guard']:g}" if r.get("guard") is not None else ""
+            rows.append([mode, label.format(t=r["threshold"], g=guard),
                          *(_share(g) for g in groups.values()),
                          _auc(r["auc_on_topic"]), _auc(r["auc_unanswerable"])])
     return rows

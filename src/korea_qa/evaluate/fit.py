@@ -9,8 +9,10 @@ features and a hundred questions need no library), on standardised features:
 The probability that the articles answer is their product. The operating point is the
 probability cut that abstains on the most unanswerable questions (on-topic first) while the
 false abstention of answerable ones, judged leave-one-out on train, stays at or under
-MAX_FALSE_ABSTAIN. The result is written as data (`korea_qa/reading/answerability.json`) and read by
-the service. The test part is never read here; `korea-qa eval` reports the decision on it.
+MAX_FALSE_ABSTAIN. The rule may also need the cosine rule's agreement (`with_cosine`), where
+that abstains on more of them within the same bound. The result is written as data
+(`korea_qa/reading/answerability.json`) and read by the service. The test part is never read
+here; `korea-qa eval` reports the decision on it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Example:
     kind: str  # "answerable", "off-topic" or an on-topic kind
     signals: Mapping[str, float]
     source: str = "gold"  # or "news": our news questions, over a corpus of their own pages
+    best_cosine: float = float("inf")  # what the cosine rule reads (inf: unknown, never abstains)
 
     @property
     def answerable(self) -> bool:
@@ -141,6 +144,12 @@ def operating_point(probability: np.ndarray, examples: Sequence[Example],
     questions, then the most off-topic ones, with false abstention at most `max_false`; among
     equal ones, the cut in the widest gap between observed probabilities (the least fitted to
     these questions)."""
+    return _best_cut(probability, examples, max_false)[3]
+
+
+def _best_cut(probability: np.ndarray, examples: Sequence[Example],
+              max_false: float) -> tuple[float, float, float, float]:
+    """(on-topic share abstained, off-topic share, gap, cut) of `operating_point`'s cut."""
     answerable = np.array([e.answerable for e in examples])
     on_topic = np.array([e.kind in ON_TOPIC_KINDS for e in examples])
     off_topic = np.array([e.kind == OFF_TOPIC for e in examples])
@@ -155,7 +164,26 @@ def operating_point(probability: np.ndarray, examples: Sequence[Example],
         if share(answerable, cut) > max_false:
             continue
         best = max(best, (share(on_topic, cut), share(off_topic, cut), gap, cut))
-    return best[3]
+    return best
+
+
+def guarded(probability: np.ndarray, examples: Sequence[Example],
+            cosine_threshold: float) -> np.ndarray:
+    """The probability as the rule with the cosine guard sees it: below every cut (-1)
+    where the cosine rule abstains."""
+    cosine = np.array([e.best_cosine for e in examples])
+    return np.where(cosine >= cosine_threshold, probability, -1.0)
+
+
+def with_cosine(probability: np.ndarray, examples: Sequence[Example],
+                cosine_threshold: float | None, max_false: float) -> bool:
+    """Whether the fitted rule should also need the cosine rule: only where that abstains on
+    more on-topic, or as many on-topic and more off-topic, questions within the bound."""
+    if cosine_threshold is None:
+        return False
+    plain = _best_cut(probability, examples, max_false)
+    both = _best_cut(guarded(probability, examples, cosine_threshold), examples, max_false)
+    return both[:2] > plain[:2]
 
 
 def parts_for(reader: str) -> Parts:
@@ -163,14 +191,18 @@ def parts_for(reader: str) -> Parts:
 
 
 def fit(examples: Sequence[Example], model_id: str, *, reader: str = "sentence",
-        parts: Parts | None = None,
-        max_false: float = MAX_FALSE_ABSTAIN) -> tuple[Decision, np.ndarray]:
+        parts: Parts | None = None, max_false: float = MAX_FALSE_ABSTAIN,
+        cosine_threshold: float | None = None) -> tuple[Decision, np.ndarray]:
     """The decision fitted on `examples` (signals of a search with `reader`), and their
-    leave-one-out probabilities."""
+    leave-one-out probabilities. With `cosine_threshold` (the service's `abstain_threshold`)
+    the decision may also need the cosine rule (`with_cosine`)."""
     parts = parts or parts_for(reader)
     topic, answer = parts.fit(examples)
     loo = leave_one_out(examples, parts)
-    threshold = operating_point(loo, examples, max_false)
+    guard = with_cosine(loo, examples, cosine_threshold, max_false)
+    judged = guarded(loo, examples, cosine_threshold) if guard and cosine_threshold is not None \
+        else loo
+    threshold = operating_point(judged, examples, max_false)
     about = {
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         # The backend too: the decision applies to the model on any backend, but its
@@ -180,12 +212,13 @@ def fit(examples: Sequence[Example], model_id: str, *, reader: str = "sentence",
         "questions": len(examples), "answerable": sum(e.answerable for e in examples),
         "news_questions": sum(e.source == "news" for e in examples),
         "l2": parts.l2, "max_false_abstain": max_false,
-        "leave_one_out": summary(loo, examples, threshold),
+        "cosine_threshold": cosine_threshold,
+        "leave_one_out": summary(judged, examples, threshold),
     }
     decision = Decision(model=model_id.split("@")[0], reader=reader,
                         topic=topic.logit(parts.topic),
                         answer=answer.logit(parts.answer), threshold=round(threshold, 6),
-                        about=about)
+                        with_cosine=guard, about=about)
     return decision, loo
 
 
@@ -210,8 +243,12 @@ def summary(probability: np.ndarray, examples: Sequence[Example],
 def collect(items: Sequence[Any], searcher: Any) -> list[Example]:
     """Every item's features, from the service's own search (the features do not depend on
     the mode or on k)."""
-    return [Example(item.id, item.kind or "answerable",
-                    searcher.search(item.question, k=1).signals) for item in items]
+    return [_example(item.id, item.kind or "answerable", searcher.search(item.question, k=1))
+            for item in items]
+
+
+def _example(id_: str, kind: str, result: Any, source: str = "gold") -> Example:
+    return Example(id_, kind, result.signals, source, result.best_cosine)
 
 
 def collect_news(benchmark: Path, settings: Any, embedder: Any, reader: Any) -> list[Example]:
@@ -228,7 +265,7 @@ def collect_news(benchmark: Path, settings: Any, embedder: Any, reader: Any) -> 
                                                                      settings.cache_dir))
     searcher = Searcher(view, lambda q: embedder.encode([q])[0], settings, reader=reader)
     questions = [q for paragraphs in pages.values() for p in paragraphs for q in p.questions]
-    out = [Example(q.id, loaded.kinds[q.id], searcher.search(q.text, k=1).signals, "news")
+    out = [_example(q.id, loaded.kinds[q.id], searcher.search(q.text, k=1), "news")
            for q in questions]
     view.close()
     return out
@@ -246,7 +283,8 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
         examples += collect_news(args.news, model.settings, model.embedder, searcher.reader)
     reader = model.settings.reader
     try:
-        decision, _ = fit(examples, model.settings.model_id(), reader=reader)
+        decision, _ = fit(examples, model.settings.model_id(), reader=reader,
+                          cosine_threshold=model.settings.abstain_threshold)
     except ValueError as exc:  # a signal that contradicts its meaning: no decision is written
         raise KoreaQAError(f"no decision written for the reader {reader}: {exc} on the gold "
                            "set's train part" + (" and the news validation pages"
@@ -257,7 +295,7 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
     args.out = args.out or decision_path(reader)
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),
-                      "threshold": decision.threshold,
+                      "threshold": decision.threshold, "with_cosine": decision.with_cosine,
                       "leave_one_out": decision.about["leave_one_out"]}, indent=2))
     print(f"wrote {args.out}")
     return 0

@@ -47,7 +47,8 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
         # Today's cosine rule and the fitted decision on the same responses.
         "answerability": abstention.compare(
             run, cosine_threshold=settings.abstain_threshold,
-            decision_threshold=decision.threshold if decision else None),
+            decision_threshold=decision.threshold if decision else None,
+            with_cosine=decision is not None and decision.with_cosine),
         # The probability's Brier score and ten-bin reliability table, per mode.
         "calibration": {mode: _calibration(run, mode) for mode in run.modes},
         "reader": {"name": settings.reader if target.startswith("in-process") else None,

@@ -129,6 +129,9 @@ class Decision(BaseModel):
     topic: Logit
     answer: Logit
     threshold: float  # answerable when probability >= threshold
+    # ... and, when set, when the cosine rule agrees: chosen at fitting where that abstained on
+    # more unanswerable questions of the train part within the same false-abstention bound.
+    with_cosine: bool = False
     about: dict[str, Any] = {}  # how and on what it was fitted
 
     def probability(self, values: Mapping[str, float]) -> float:
@@ -196,14 +199,18 @@ def is_answerable(best_cosine: float, threshold: float) -> bool:
 def judge(question: Question, ranking: Ranking, reading: Reading, n_passages: int,
           rule: Rule, read: Sequence[float | None] = ()) -> Judgement:
     """The probability from the fitted decision, when one applies; `answerable` from it when
-    the rule is `fitted`, else from the cosine rule (the best cosine among the ranked
-    candidates against the threshold). A question of punctuation or stopwords alone has
-    nothing to match, whatever the vectors say: never answerable, probability 0."""
+    the rule is `fitted` (and from the cosine rule too, where the decision says so), else
+    from the cosine rule (the best cosine among the ranked candidates against the threshold).
+    A question of punctuation or stopwords alone has nothing to match, whatever the vectors
+    say: never answerable, probability 0."""
     values = signals(question, ranking, reading, n_passages, read)
     decision = rule.decision
     probability = decision.probability(values) if decision is not None else None
     if not question.terms:
         return Judgement(False, None if probability is None else 0.0, values)
     if rule.fitted and decision is not None and probability is not None:
-        return Judgement(probability >= decision.threshold, probability, values)
+        cosine_agrees = not decision.with_cosine or is_answerable(ranking.best_cosine,
+                                                                  rule.threshold)
+        return Judgement(probability >= decision.threshold and cosine_agrees, probability,
+                         values)
     return Judgement(is_answerable(ranking.best_cosine, rule.threshold), probability, values)
