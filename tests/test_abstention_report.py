@@ -150,7 +150,7 @@ def test_the_trained_readers_decision_is_what_fitting_gives(real_settings: Setti
         assert ours.features == theirs.features
         assert ours.coef == pytest.approx(theirs.coef, abs=1e-3)
     assert refit.threshold == pytest.approx(shipped.threshold, abs=1e-3)
-    assert refit.with_cosine is shipped.with_cosine
+    assert (refit.with_cosine, refit.preferred) == (shipped.with_cosine, shipped.preferred)
 
 
 # Measured on the test part (eval/README.md, "An answerability decision"); the bounds allow

@@ -11,12 +11,11 @@ import pytest
 
 from conftest import open_view, question_of
 from korea_qa.analysis import answer_types
-from korea_qa.evaluate.fit import (
+from korea_qa.evaluate.fit import Logistic, Parts, fit
+from korea_qa.evaluate.operating import (
     MAX_FALSE_ABSTAIN,
     Example,
-    Logistic,
-    Parts,
-    fit,
+    beats_cosine,
     guarded,
     operating_point,
     with_cosine,
@@ -236,6 +235,35 @@ def test_the_cosine_guard_is_kept_only_where_it_abstains_on_more_within_the_boun
     p_low = p.copy()
     p_low[-2] = 0.05
     assert not with_cosine(p_low, examples, 0.3, MAX_FALSE_ABSTAIN)
+
+
+def test_auto_prefers_a_decision_only_where_it_beat_the_cosine_rule() -> None:
+    def ex(id_: str, kind: str, cosine: float) -> Example:
+        return Example(id_, kind, {}, best_cosine=cosine)
+
+    examples = [ex(f"a{i}", "answerable", 0.6) for i in range(20)] + [
+        ex("n1", "nearby", 0.6), ex("n2", "number", 0.6), ex("o1", "off-topic", 0.2)]
+    p = np.array([0.9] * 20 + [0.1, 0.9, 0.1])
+    assert beats_cosine(p, 0.5, examples, 0.3, MAX_FALSE_ABSTAIN)  # on-topic 1/2 against 0/2
+    # The off-topic question let through where the cosine rule catches it: not preferred.
+    assert not beats_cosine(np.array([*p[:-1], 0.9]), 0.5, examples, 0.3, MAX_FALSE_ABSTAIN)
+    # Past the false-abstention bound (2 of 20 answerable): not preferred.
+    assert not beats_cosine(np.array([0.1, 0.1, *p[2:]]), 0.5, examples, 0.3,
+                            MAX_FALSE_ABSTAIN)
+    # The setting: auto takes a preferred decision, never one that is not.
+    settings = Settings(model="hash:64")
+    for preferred, rule, fitted in ((True, "auto", True), (False, "auto", False),
+                                    (False, "fitted", True), (True, "cosine", False)):
+        decision = DECISION.model_copy(update={"preferred": preferred})
+        chosen = settings.model_copy(update={"answerable_rule": rule})
+        assert Rule(decision, fitted, settings.abstain_threshold) == _rule_of(chosen, decision)
+
+
+def _rule_of(settings: Settings, decision: Decision) -> Rule:
+    from unittest import mock
+
+    with mock.patch("korea_qa.reading.answerability.decision_for", return_value=decision):
+        return Rule.of(settings)
 
 
 def test_operating_point_never_exceeds_the_false_abstention_limit() -> None:

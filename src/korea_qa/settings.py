@@ -133,11 +133,14 @@ class Settings(BaseSettings):
                     "`confidence`, for the embedding model it was fitted for only.")
     # "cosine" by default: on the gold set's test part the fitted decision abstained on 9 of
     # 41 answerable questions (eval/README.md, "An answerability decision").
-    answerable_rule: Literal["cosine", "fitted"] = Field(
-        default="cosine",
+    answerable_rule: Literal["auto", "cosine", "fitted"] = Field(
+        default="auto",
         description="What decides `answerable`: `cosine` (the best cosine against "
-                    "abstain_threshold) or `fitted` (the decision's probability against its "
-                    "operating point).")
+                    "abstain_threshold), `fitted` (the decision's probability against its "
+                    "operating point, and the cosine rule where the decision says so) or "
+                    "`auto`: `fitted` where the running reader's decision did better than "
+                    "the cosine rule on the questions it was fitted on (the trained reader's), "
+                    "else `cosine`.")
     # The reader seam (korea_qa.reading.reader): loaded once at start-up, beside the embedding
     # model.
     reader: Literal["sentence", "trained"] = Field(

@@ -18,9 +18,8 @@ here; `korea-qa eval` reports the decision on it.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +28,16 @@ from typing import Any
 import numpy as np
 
 from korea_qa.errors import KoreaQAError
-from korea_qa.evaluate import metrics
-from korea_qa.evaluate.goldfile import OFF_TOPIC, ON_TOPIC_KINDS
+from korea_qa.evaluate.goldfile import OFF_TOPIC
+from korea_qa.evaluate.operating import (
+    MAX_FALSE_ABSTAIN,
+    Example,
+    beats_cosine,
+    guarded,
+    operating_point,
+    summary,
+    with_cosine,
+)
 from korea_qa.evaluate.provenance import git_commit
 from korea_qa.reading.answerability import Decision, Logit, decision_path
 
@@ -47,22 +54,6 @@ FEATURE_SIGNS = {"read_best": 1, "cos_passage": 1, "cos_sentence": 1, "type_miss
                  "names_apart": -1, "names_missing": -1, "missing_share": -1, "bm25_top": 1,
                  "agree": 1}
 L2 = 1.0
-MAX_FALSE_ABSTAIN = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class Example:
-    """One gold question's features and what the gold set says of it."""
-
-    id: str
-    kind: str  # "answerable", "off-topic" or an on-topic kind
-    signals: Mapping[str, float]
-    source: str = "gold"  # or "news": our news questions, over a corpus of their own pages
-    best_cosine: float = float("inf")  # what the cosine rule reads (inf: unknown, never abstains)
-
-    @property
-    def answerable(self) -> bool:
-        return self.kind == "answerable"
 
 
 class Logistic:
@@ -138,54 +129,6 @@ def leave_one_out(examples: Sequence[Example], parts: Parts) -> np.ndarray:
     return out
 
 
-def operating_point(probability: np.ndarray, examples: Sequence[Example],
-                    max_false: float = MAX_FALSE_ABSTAIN) -> float:
-    """The cut (answerable when p >= cut) that abstains on the most on-topic unanswerable
-    questions, then the most off-topic ones, with false abstention at most `max_false`; among
-    equal ones, the cut in the widest gap between observed probabilities (the least fitted to
-    these questions)."""
-    return _best_cut(probability, examples, max_false)[3]
-
-
-def _best_cut(probability: np.ndarray, examples: Sequence[Example],
-              max_false: float) -> tuple[float, float, float, float]:
-    """(on-topic share abstained, off-topic share, gap, cut) of `operating_point`'s cut."""
-    answerable = np.array([e.answerable for e in examples])
-    on_topic = np.array([e.kind in ON_TOPIC_KINDS for e in examples])
-    off_topic = np.array([e.kind == OFF_TOPIC for e in examples])
-    values = np.unique(probability)
-    cuts = [(float(values[0]) / 2, float(values[0]))]
-    cuts += [((a + b) / 2, b - a) for a, b in itertools.pairwise(values)]
-    def share(mask: np.ndarray, cut: float) -> float:
-        return float((probability[mask] < cut).mean()) if mask.any() else 0.0
-
-    best = (-1.0, -1.0, -1.0, cuts[0][0])
-    for cut, gap in cuts:
-        if share(answerable, cut) > max_false:
-            continue
-        best = max(best, (share(on_topic, cut), share(off_topic, cut), gap, cut))
-    return best
-
-
-def guarded(probability: np.ndarray, examples: Sequence[Example],
-            cosine_threshold: float) -> np.ndarray:
-    """The probability as the rule with the cosine guard sees it: below every cut (-1)
-    where the cosine rule abstains."""
-    cosine = np.array([e.best_cosine for e in examples])
-    return np.where(cosine >= cosine_threshold, probability, -1.0)
-
-
-def with_cosine(probability: np.ndarray, examples: Sequence[Example],
-                cosine_threshold: float | None, max_false: float) -> bool:
-    """Whether the fitted rule should also need the cosine rule: only where that abstains on
-    more on-topic, or as many on-topic and more off-topic, questions within the bound."""
-    if cosine_threshold is None:
-        return False
-    plain = _best_cut(probability, examples, max_false)
-    both = _best_cut(guarded(probability, examples, cosine_threshold), examples, max_false)
-    return both[:2] > plain[:2]
-
-
 def parts_for(reader: str) -> Parts:
     return Parts() if reader == "sentence" else Parts(answer=READER_ANSWER_FEATURES)
 
@@ -215,29 +158,13 @@ def fit(examples: Sequence[Example], model_id: str, *, reader: str = "sentence",
         "cosine_threshold": cosine_threshold,
         "leave_one_out": summary(judged, examples, threshold),
     }
+    preferred = cosine_threshold is not None and beats_cosine(
+        judged, threshold, examples, cosine_threshold, max_false)
     decision = Decision(model=model_id.split("@")[0], reader=reader,
                         topic=topic.logit(parts.topic),
                         answer=answer.logit(parts.answer), threshold=round(threshold, 6),
-                        with_cosine=guard, about=about)
+                        with_cosine=guard, preferred=preferred, about=about)
     return decision, loo
-
-
-def summary(probability: np.ndarray, examples: Sequence[Example],
-            threshold: float) -> dict[str, Any]:
-    """ROC AUC against on-topic and all unanswerable questions, and abstention by group."""
-    answerable = np.array([e.answerable for e in examples])
-    kinds = np.array([e.kind for e in examples])
-    on_topic = np.isin(kinds, ON_TOPIC_KINDS)
-    out: dict[str, Any] = {
-        "auc_on_topic": metrics.roc_auc(probability[answerable], probability[on_topic]),
-        "auc_unanswerable": metrics.roc_auc(probability[answerable], probability[~answerable]),
-        "threshold": threshold,
-    }
-    for name, mask in (("answerable", answerable), ("off-topic", kinds == "off-topic"),
-                       ("on-topic", on_topic)):
-        out[name] = {"abstained": int((probability[mask] < threshold).sum()),
-                     "questions": int(mask.sum())}
-    return out
 
 
 def collect(items: Sequence[Any], searcher: Any) -> list[Example]:
@@ -296,6 +223,7 @@ def run_fit_command(args: argparse.Namespace, model: Any) -> int:
     args.out.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"topic": decision.topic.model_dump(), "answer": decision.answer.model_dump(),
                       "threshold": decision.threshold, "with_cosine": decision.with_cosine,
+                      "preferred": decision.preferred,
                       "leave_one_out": decision.about["leave_one_out"]}, indent=2))
     print(f"wrote {args.out}")
     return 0

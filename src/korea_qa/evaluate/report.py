@@ -28,7 +28,7 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
                  split: str = "all",
                  index_manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything about one run, as plain JSON-ready data."""
-    from korea_qa.reading.answerability import decision_for
+    from korea_qa.reading.answerability import Rule, decision_for
 
     record_settings = {name: getattr(settings, name) for name in SETTINGS_RECORDED}
     record_settings["model"] = settings.model_id()
@@ -42,6 +42,8 @@ def build_record(run: GoldRun, settings: Any, *, gold_path: Path, target: str,
         "k": run.k,
         "modes": list(run.modes),
         "settings": record_settings,
+        # What decided `answerable` in this run (answerable_rule `auto` resolved).
+        "answerable_by": "fitted" if Rule.of(settings).fitted else "cosine",
         "index": index_manifest,
         "summary": {mode: summarise(run, mode) for mode in run.modes},
         # Today's cosine rule and the fitted decision on the same responses.
@@ -155,7 +157,7 @@ def render_summary(record: dict[str, Any]) -> str:
     decision_rows = abstention.table_rows(record.get("answerability") or {})
     if decision_rows:
         lines += [f"Answerability rules on the same responses (the service uses "
-                  f"{record['settings'].get('answerable_rule', 'cosine')}; %, ROC AUC of the "
+                  f"{record.get('answerable_by', 'cosine')}; %, ROC AUC of the "
                   "score):", "", _markdown(decision_rows), ""]
     for mode, s in record["summary"].items():
         best = s["best_threshold"]

@@ -11,9 +11,12 @@ answerability decision".
 
 The fitted coefficients hold for the embedding model they were fitted with (cosines differ
 between models). With another model (the tests' hash embedder) there is no probability.
-Whether the probability also decides `answerable` is a setting (`answerable_rule`): on the
-test part the fitted decision abstained on far more answerable questions than on train, so
-by default `answerable` stays today's cosine rule and the probability is reported beside it.
+Whether the probability also decides `answerable` is a setting (`answerable_rule`): `auto`
+(the default) takes a decision marked `preferred` at fitting, where it abstained on more
+on-topic and as many off-topic questions as the cosine rule within the false-abstention
+bound (the trained reader's); the `sentence` reader's decision abstained on far more
+answerable questions on the test part than on train, so with it `answerable` stays the cosine
+rule and the probability is reported beside it.
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ class Decision(BaseModel):
     # ... and, when set, when the cosine rule agrees: chosen at fitting where that abstained on
     # more unanswerable questions of the train part within the same false-abstention bound.
     with_cosine: bool = False
+    # answerable_rule `auto` takes it (see the module's docstring; set by the fit).
+    preferred: bool = False
     about: dict[str, Any] = {}  # how and on what it was fitted
 
     def probability(self, values: Mapping[str, float]) -> float:
@@ -179,16 +184,19 @@ class Rule:
     applies to the embedding model), else by the best cosine against `threshold`."""
 
     decision: Decision | None
-    fitted: bool  # the setting answerable_rule is "fitted"
+    fitted: bool  # the decision decides (answerable_rule "fitted", or "auto" and preferred)
     threshold: float  # abstain_threshold
 
     @classmethod
     def of(cls, settings: Settings, reader: str | None = None) -> Rule:
         """The rule for the reader that runs (`reader`, by default the setting's): a decision
         fitted on one reader's signals means nothing for another's."""
-        return cls(decision_for(settings.model_id(), reader or settings.reader,
-                                settings.answerability_file),
-                   settings.answerable_rule == "fitted", settings.abstain_threshold)
+        decision = decision_for(settings.model_id(), reader or settings.reader,
+                                settings.answerability_file)
+        rule = settings.answerable_rule
+        fitted = rule == "fitted" or (rule == "auto" and decision is not None
+                                      and decision.preferred)
+        return cls(decision, fitted, settings.abstain_threshold)
 
 
 def is_answerable(best_cosine: float, threshold: float) -> bool:
