@@ -157,6 +157,9 @@ def fit(examples: Sequence[Example], model_id: str, *, reader: str = "sentence",
         "l2": parts.l2, "max_false_abstain": max_false,
         "cosine_threshold": cosine_threshold,
         "leave_one_out": summary(judged, examples, threshold),
+        # The cosine rule on the same questions, which `preferred` is judged against.
+        "cosine_rule": None if cosine_threshold is None else summary(
+            np.array([e.best_cosine for e in examples]), examples, cosine_threshold),
     }
     preferred = cosine_threshold is not None and beats_cosine(
         judged, threshold, examples, cosine_threshold, max_false)
