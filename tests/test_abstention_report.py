@@ -13,7 +13,6 @@ from korea_qa.evaluate import abstention, fit, gold, report
 from korea_qa.evaluate.gold import GoldRun, QuestionResult
 from korea_qa.models.cpu import cpu_info
 from korea_qa.reading import answerability
-from korea_qa.reading_model.runtime import INT8_FLAGS
 from korea_qa.settings import Settings
 
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"
@@ -131,7 +130,7 @@ def test_the_trained_readers_decision_is_what_fitting_gives(real_settings: Setti
     backends it was fitted with."""
     shipped = answerability.load(answerability.decision_path("trained"))
     assert shipped is not None and shipped.reader == "trained"
-    if shipped.about["reader_backend"] == "openvino-int8" and not cpu_info().flags & INT8_FLAGS:
+    if shipped.about["reader_backend"] == "openvino-int8" and not cpu_info().int8_dot_products:
         pytest.skip("fitted on int8 readings; this CPU has no int8 dot products")
     backend = str(shipped.about["fitted_with"]).split("@")[1]
     settings = real_settings.model_copy(update={

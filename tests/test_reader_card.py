@@ -11,7 +11,7 @@ import pytest
 from korea_qa.errors import KoreaQAError
 from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model.pairs import Pair
-from korea_qa.reading_model.runtime import BACKENDS, INT8_FLAGS, SHIPPED, ReaderModel
+from korea_qa.reading_model.runtime import BACKENDS, SHIPPED, ReaderModel
 from korea_qa.util.files import sha256
 
 CARD = json.loads((SHIPPED / "reader.json").read_text(encoding="utf-8"))
@@ -20,7 +20,7 @@ CARD = json.loads((SHIPPED / "reader.json").read_text(encoding="utf-8"))
 @pytest.fixture(scope="module", params=BACKENDS)
 def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> ReaderModel:
-    if request.param == "openvino-int8" and not cpu_info().flags & INT8_FLAGS:
+    if request.param == "openvino-int8" and not cpu_info().int8_dot_products:
         pytest.skip("no int8 dot products here: the int8 reader is refused (tested below)")
     return ReaderModel(backend=request.param, cache_dir=tmp_path_factory.mktemp("cache"))
 
@@ -77,7 +77,7 @@ def test_a_reading_does_not_depend_on_its_batch(model: ReaderModel) -> None:
         assert a.probability == pytest.approx(b.probability, abs=1e-4)
 
 
-@pytest.mark.skipif(not cpu_info().flags & INT8_FLAGS, reason="no int8 dot products here")
+@pytest.mark.skipif(not cpu_info().int8_dot_products, reason="no int8 dot products here")
 def test_int8_is_calibrated_once_into_the_cache_and_read_back(tmp_path) -> None:
     first = ReaderModel(backend="openvino-int8", cache_dir=tmp_path)
     saved = sorted(tmp_path.glob("reader/int8-*/model.*"))

@@ -126,9 +126,8 @@ def candidates_for(cpu: CpuInfo) -> tuple[tuple[str, ...], str]:
     compete, so both OpenVINO precisions are measured; elsewhere every candidate."""
     if {"amx_tile", "amx_int8"} <= cpu.flags:
         return ("openvino-int8", "openvino"), "AMX: OpenVINO's int8 and bfloat16"
-    vnni = sorted(cpu.flags & {"avx512_vnni", "avx_vnni"})
-    if vnni:
-        return ("openvino-int8",), f"int8 dot products ({', '.join(vnni)})"
+    if cpu.int8_dot_products:
+        return ("openvino-int8",), f"int8 dot products ({', '.join(cpu.int8_dot_products)})"
     return CANDIDATES, "no int8 dot products: every candidate"
 
 

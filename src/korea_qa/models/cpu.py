@@ -29,6 +29,11 @@ class CpuInfo:
     cores: int  # usable by this process (affinity and cgroup quota)
 
     @property
+    def int8_dot_products(self) -> list[str]:
+        """The CPU's int8 dot-product extensions (VNNI, AMX): where int8 models pay off."""
+        return sorted(self.flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+    @property
     def isa(self) -> str:
         """The best matrix-math extension: amx, avx512_vnni, avx512, avx2_vnni, avx2 or sse."""
         f = self.flags

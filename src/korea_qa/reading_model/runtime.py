@@ -42,7 +42,6 @@ from korea_qa.util.files import sha256
 SHIPPED = Path(__file__).with_name("model")
 BATCH = 32  # pairs per forward pass; a search reads fewer (see korea_qa.reading.reader)
 BACKENDS = ("torch", "openvino", "openvino-int8")
-INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 Logits = tuple[np.ndarray, np.ndarray, np.ndarray]  # start, end, has-answer
 
 
@@ -163,14 +162,14 @@ def resolve_backend(backend: str, card: Card) -> str:
     attempt"), else PyTorch."""
     if backend != "auto":
         return backend
-    return "openvino-int8" if cpu_info().flags & INT8_FLAGS and "int8" in card.about \
+    return "openvino-int8" if cpu_info().int8_dot_products and "int8" in card.about \
         else "torch"
 
 
 def _check_int8_here() -> None:
     """int8 only on a CPU with int8 dot products, as for the embedder
     (`korea_qa.models.backends`): elsewhere it is slower and its readings unmeasured."""
-    if not cpu_info().flags & INT8_FLAGS:
+    if not cpu_info().int8_dot_products:
         raise KoreaQAError("reader_backend openvino-int8 needs int8 dot products (VNNI or "
                            "AMX), which this CPU lacks; use openvino or torch")
 
