@@ -33,6 +33,7 @@ from korea_qa.evaluate.operating import (
     MAX_FALSE_ABSTAIN,
     Example,
     beats_cosine,
+    cosines,
     guarded,
     operating_point,
     summary,
@@ -159,7 +160,7 @@ def fit(examples: Sequence[Example], model_id: str, *, reader: str = "sentence",
         "leave_one_out": summary(judged, examples, threshold),
         # The cosine rule on the same questions, which `preferred` is judged against.
         "cosine_rule": None if cosine_threshold is None else summary(
-            np.array([e.best_cosine for e in examples]), examples, cosine_threshold),
+            cosines(examples), examples, cosine_threshold),
     }
     preferred = cosine_threshold is not None and beats_cosine(
         judged, threshold, examples, cosine_threshold, max_false)

@@ -33,6 +33,16 @@ class Example:
         return self.kind == "answerable"
 
 
+def groups(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks of the answerable, on-topic unanswerable and off-topic questions."""
+    kinds = np.array([e.kind for e in examples])
+    return kinds == "answerable", np.isin(kinds, ON_TOPIC_KINDS), kinds == OFF_TOPIC
+
+
+def cosines(examples: Sequence[Example]) -> np.ndarray:
+    return np.array([e.best_cosine for e in examples])
+
+
 def operating_point(probability: np.ndarray, examples: Sequence[Example],
                     max_false: float = MAX_FALSE_ABSTAIN) -> float:
     """The cut (answerable when p >= cut) that abstains on the most on-topic unanswerable
@@ -45,9 +55,7 @@ def operating_point(probability: np.ndarray, examples: Sequence[Example],
 def _best_cut(probability: np.ndarray, examples: Sequence[Example],
               max_false: float) -> tuple[float, float, float, float]:
     """(on-topic share abstained, off-topic share, gap, cut) of `operating_point`'s cut."""
-    answerable = np.array([e.answerable for e in examples])
-    on_topic = np.array([e.kind in ON_TOPIC_KINDS for e in examples])
-    off_topic = np.array([e.kind == OFF_TOPIC for e in examples])
+    answerable, on_topic, off_topic = groups(examples)
     values = np.unique(probability)
     cuts = [(float(values[0]) / 2, float(values[0]))]
     cuts += [((a + b) / 2, b - a) for a, b in itertools.pairwise(values)]
@@ -66,8 +74,7 @@ def guarded(probability: np.ndarray, examples: Sequence[Example],
             cosine_threshold: float) -> np.ndarray:
     """The probability as the rule with the cosine guard sees it: below every cut (-1)
     where the cosine rule abstains."""
-    cosine = np.array([e.best_cosine for e in examples])
-    return np.where(cosine >= cosine_threshold, probability, -1.0)
+    return np.where(cosines(examples) >= cosine_threshold, probability, -1.0)
 
 
 def with_cosine(probability: np.ndarray, examples: Sequence[Example],
@@ -86,11 +93,8 @@ def beats_cosine(probability: np.ndarray, threshold: float, examples: Sequence[E
     """Whether the decision (leave-one-out) abstains on more on-topic unanswerable questions
     than the cosine rule and on as many off-topic ones, within the false-abstention bound:
     then answerable_rule `auto` prefers it."""
-    cosine = np.array([e.best_cosine for e in examples])
-    answerable = np.array([e.answerable for e in examples])
-    on_topic = np.array([e.kind in ON_TOPIC_KINDS for e in examples])
-    off_topic = np.array([e.kind == OFF_TOPIC for e in examples])
-    fitted, plain = probability < threshold, cosine < cosine_threshold
+    answerable, on_topic, off_topic = groups(examples)
+    fitted, plain = probability < threshold, cosines(examples) < cosine_threshold
 
     def share(abstains: np.ndarray, mask: np.ndarray) -> float:
         return float(abstains[mask].mean()) if mask.any() else 0.0
@@ -103,15 +107,13 @@ def beats_cosine(probability: np.ndarray, threshold: float, examples: Sequence[E
 def summary(probability: np.ndarray, examples: Sequence[Example],
             threshold: float) -> dict[str, Any]:
     """ROC AUC against on-topic and all unanswerable questions, and abstention by group."""
-    answerable = np.array([e.answerable for e in examples])
-    kinds = np.array([e.kind for e in examples])
-    on_topic = np.isin(kinds, ON_TOPIC_KINDS)
+    answerable, on_topic, off_topic = groups(examples)
     out: dict[str, Any] = {
         "auc_on_topic": metrics.roc_auc(probability[answerable], probability[on_topic]),
         "auc_unanswerable": metrics.roc_auc(probability[answerable], probability[~answerable]),
         "threshold": threshold,
     }
-    for name, mask in (("answerable", answerable), ("off-topic", kinds == "off-topic"),
+    for name, mask in (("answerable", answerable), ("off-topic", off_topic),
                        ("on-topic", on_topic)):
         out[name] = {"abstained": int((probability[mask] < threshold).sum()),
                      "questions": int(mask.sum())}
