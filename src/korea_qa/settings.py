@@ -167,8 +167,9 @@ class Settings(BaseSettings):
                     "int8 dot products, VNNI or AMX; else `torch`), `torch` (the network as "
                     "trained), `openvino` (converted at start-up, float32; faster on repeated "
                     "input shapes, slower on a search's varied ones) or `openvino-int8` (int8 "
-                    "with static scales, calibrated once into the cache folder, each pair read "
-                    "alone: about half `torch`'s time a search; its probabilities differ a "
+                    "with static scales, calibrated once into the cache folder, each pair "
+                    "padded to a width set by its own length: about half `torch`'s time a "
+                    "search; its probabilities differ a "
                     "little; refused without int8 dot products).")
 
     # BM25 (Lucene variant). Applied at query time: the index keeps raw term counts, so

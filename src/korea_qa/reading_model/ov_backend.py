@@ -2,8 +2,9 @@
 (`openvino-int8`), quantised once with NNCF, static activation scales, kept in the cache folder.
 
 Static scales come from calibration, not from the batch (as for the embedder's int8,
-korea_qa.models.export); even so the runtime reads int8 pairs one at a time, since padding
-can still tip an activation across a step (`runtime` says how much). The transformer
+korea_qa.models.export); even so the runtime pads each int8 pair to a width set by its own
+length, never by its batch mates', since padding can still tip an activation across a step
+(`runtime` says how much). The transformer
 model type keeps attention's activation-by-activation products and the normalisations in
 float and applies SmoothQuant. Calibration reads fixed pairs built from the text the package
 ships for the embedder's calibration (`korea_qa/data/calibration.txt`): each of its

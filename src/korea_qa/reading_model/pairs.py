@@ -96,6 +96,25 @@ class Batch:
     sentence_mask: np.ndarray  # (n, L) bool: tokens of the sentence (answer may start/end here)
     offsets: np.ndarray  # (n, L, 2) int32: character offsets in the sentence (-1 elsewhere)
 
+    @property
+    def lengths(self) -> np.ndarray:
+        """Each row's own length in tokens (without padding)."""
+        return self.attention_mask.sum(axis=1)
+
+    def rows(self, rows: Sequence[int], width: int) -> Batch:
+        """These rows padded (or cut) to `width` tokens; never shorter than the longest."""
+        if width < int(self.lengths[list(rows)].max()):
+            raise ValueError(f"width {width} would cut a row")
+        out = []
+        for name, fill in (("input_ids", 0), ("attention_mask", 0), ("token_type_ids", 0),
+                           ("sentence_mask", False), ("offsets", -1)):
+            a = getattr(self, name)[list(rows), :width]
+            if a.shape[1] < width:
+                pad = np.full((len(rows), width - a.shape[1], *a.shape[2:]), fill, a.dtype)
+                a = np.concatenate([a, pad], axis=1)
+            out.append(a)
+        return Batch(*out)
+
 
 def _ids(tokenizer: Tokenizer, token: str) -> int:
     found = tokenizer.token_to_id(token)

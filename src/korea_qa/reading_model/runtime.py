@@ -15,8 +15,12 @@ shapes of real searches (140-163 against 113 ms for 5-7 windows of varied length
 `torch` beside int8. The float32 backends compute activations per pair, so a pair's reading does not
 depend on its batch mates. int8 does not quite: a float rounding that differs with the padded
 length can move an activation across an int8 step (measured: 1 of the card's 12 pairs read
-1e-3 higher beside a longer mate), so int8 reads each pair alone, at its own length
-(tests/test_reader_card.py checks all three against the card and their batches).
+1e-3 higher beside a longer mate), though at one padded width a reading is the same alone and
+in batches of 2-16 (40 pairs, identical to the last bit). So int8 pads each pair to a width
+fixed by its own length (`by_width`: rounded up to WIDTH_STEP tokens) and batches pairs of
+one width: a search's p50 49.5 against 60.8 ms reading pairs one by one, p95 63 against 125
+(`bench/reader_cost.py`, eval/README.md). tests/test_reader_card.py checks all three
+backends against the card and their batches.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from korea_qa.util.files import sha256
 
 SHIPPED = Path(__file__).with_name("model")
 BATCH = 32  # pairs per forward pass; a search reads fewer (see korea_qa.reading.reader)
+WIDTH_STEP = 32  # int8 pads each pair to its length rounded up to this many tokens
 BACKENDS = ("torch", "openvino", "openvino-int8")
 Logits = tuple[np.ndarray, np.ndarray, np.ndarray]  # start, end, has-answer
 
@@ -124,7 +129,7 @@ class ReaderModel:
         self.net.load_state_dict(weights.load(path))
         self.net.eval()
         self.backend = backend
-        self._per_call = 1 if backend == "openvino-int8" else BATCH
+        self._groups = by_width if backend == "openvino-int8" else in_order
         self._logits = self._torch if backend == "torch" else _openvino(
             self._openvino_model(backend, cache_dir))
 
@@ -142,18 +147,48 @@ class ReaderModel:
 
     def read(self, pairs: Sequence[Pair]) -> list[Reading]:
         """Each pair read: P(the unit answers) and the best span inside the unit."""
-        out: list[Reading] = []
-        for i in range(0, len(pairs), self._per_call):
-            b = encode(self.tokenizer, pairs[i:i + self._per_call], self.card.shape)
+        if not pairs:
+            return []
+        encoded = encode(self.tokenizer, pairs, self.card.shape)
+        out: list[Reading | None] = [None] * len(pairs)
+        for rows, width in self._groups(encoded.lengths):
+            b = encoded.rows(rows, width)
             start, end, has = self._logits(b)
-            out += best_spans(start, end, b.sentence_mask, b.offsets, has)
-        return out
+            for row, reading in zip(rows, best_spans(start, end, b.sentence_mask, b.offsets,
+                                                     has), strict=True):
+                out[row] = reading
+        return [r for r in out if r is not None]
 
     def _torch(self, b: Batch) -> Logits:
         with torch.inference_mode():
             start, end, has = self.net(*(torch.from_numpy(np.ascontiguousarray(x))
                                          for x in _inputs(b)))
         return start.numpy(), end.numpy(), has.numpy()
+
+
+# How the pairs of one call are grouped into model calls: (rows, padded width) each.
+Groups = list[tuple[list[int], int]]
+
+
+def in_order(lengths: np.ndarray) -> Groups:
+    """BATCH rows at a time, padded to the longest (float32: a row's activations do not
+    depend on its padding)."""
+    return [(list(range(i, min(i + BATCH, len(lengths)))), int(lengths[i:i + BATCH].max()))
+            for i in range(0, len(lengths), BATCH)]
+
+
+def by_width(lengths: np.ndarray) -> Groups:
+    """Rows grouped by their width, their own length rounded up to WIDTH_STEP tokens, and
+    read at it, up to BATCH at a time: int8 readings depend on the padded width (a rounding
+    that differs with it can tip an activation across an int8 step), not on the batch
+    (measured: identical readings alone and in batches of 2-16 at one width), so a pair
+    reads the same whatever its mates."""
+    widths = -(-lengths // WIDTH_STEP) * WIDTH_STEP
+    out: Groups = []
+    for width in sorted(set(widths.tolist())):
+        rows = np.flatnonzero(widths == width).tolist()
+        out += [(rows[i:i + BATCH], int(width)) for i in range(0, len(rows), BATCH)]
+    return out
 
 
 def resolve_backend(backend: str, card: Card) -> str:
