@@ -95,15 +95,24 @@ class Features:
                 "end": torch.tensor([p[3] for p in parts])}
 
 
-def loss_of(net: ReaderNet, batch: dict[str, torch.Tensor], bf16: bool) -> torch.Tensor:
+def loss_of(net: ReaderNet, batch: dict[str, torch.Tensor], bf16: bool,
+            span_negatives: bool = False) -> torch.Tensor:
+    """Has-answer cross-entropy, plus the span heads' on positives; with `span_negatives`
+    the span heads also learn from negatives, whose span is [CLS] (SQuAD 2.0's usual
+    formulation: a negative is 2 pairs in 3, and otherwise teaches them nothing)."""
+    mask = batch["sentence_mask"]
+    if span_negatives:
+        mask = mask.clone()
+        mask[:, 0] = True  # [CLS] may be pointed at while training; serving masks it
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         start, end, has = net(batch["input_ids"], batch["attention_mask"],
-                              batch["token_type_ids"], batch["sentence_mask"])
+                              batch["token_type_ids"], mask)
     loss = F.binary_cross_entropy_with_logits(has, batch["has"])
-    positive = batch["has"] > 0
-    if positive.any():
-        loss = loss + 0.5 * (F.cross_entropy(start[positive], batch["start"][positive])
-                             + F.cross_entropy(end[positive], batch["end"][positive]))
+    taught = torch.ones_like(batch["has"], dtype=torch.bool) if span_negatives \
+        else batch["has"] > 0
+    if taught.any():
+        loss = loss + 0.5 * (F.cross_entropy(start[taught], batch["start"][taught])
+                             + F.cross_entropy(end[taught], batch["end"][taught]))
     return loss
 
 
@@ -166,6 +175,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--max-context", type=int, default=16)
     p.add_argument("--unit", choices=("sentence", "window"), default="window",
                    help="what one pair reads: a sentence, or a window of sentences")
+    p.add_argument("--span-negatives", action="store_true",
+                   help="negatives teach the span heads too (their span: [CLS])")
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -267,7 +278,8 @@ class Trainer:
             tqdm.write(f"resumed at step {self.step} of {total}")
 
     def train_step(self, rows: list[int]) -> float:
-        loss = loss_of(self.net, self.features.tensors(rows), self.args.bf16)
+        loss = loss_of(self.net, self.features.tensors(rows), self.args.bf16,
+                       self.args.span_negatives)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
@@ -308,7 +320,7 @@ class Trainer:
 # What a checkpoint must agree with to be resumed (the rest, threads or how often to
 # validate, may change between sessions).
 RESUME_KEYS = ("data", "news", "news_repeat", "layers", "max_len", "max_context", "unit",
-               "epochs", "batch", "lr", "seed", "bf16", "max_steps")
+               "span_negatives", "epochs", "batch", "lr", "seed", "bf16", "max_steps")
 
 
 def refuse_another_runs_checkpoint(args: argparse.Namespace, shape: Shape) -> None:
