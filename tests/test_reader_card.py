@@ -90,6 +90,26 @@ def test_int8_is_calibrated_once_into_the_cache_and_read_back(tmp_path) -> None:
         [(r.start, r.end, r.probability) for r in again.read(pairs)]
 
 
+def test_the_cards_no_answer_rule_makes_the_probability(tmp_path) -> None:
+    import math
+
+    (tmp_path / "reader.safetensors").write_bytes((SHIPPED / "reader.safetensors").read_bytes())
+    pair = Pair(CARD["about"]["sample"][0]["question"], CARD["about"]["sample"][0]["sentence"])
+    readings = {}
+    for rule in ("has", "margin", "sum"):
+        (tmp_path / "reader.json").write_text(json.dumps({**CARD, "no_answer": rule}))
+        (readings[rule],) = ReaderModel(tmp_path, backend="torch").read([pair])
+    has, margin = readings["has"].has_logit, readings["has"].margin
+    assert margin is not None
+    for rule, logit in (("has", has), ("margin", margin), ("sum", has + margin)):
+        assert readings[rule].probability == pytest.approx(1 / (1 + math.exp(-logit)))
+        assert (readings[rule].start, readings[rule].end) == (readings["has"].start,
+                                                              readings["has"].end)
+    (tmp_path / "reader.json").write_text(json.dumps({**CARD, "no_answer": "vote"}))
+    with pytest.raises(KoreaQAError, match="unknown no_answer rule"):
+        ReaderModel(tmp_path)
+
+
 def test_each_backend_reads_at_its_own_thresholds() -> None:
     from korea_qa.reading_model.pairs import Shape
     from korea_qa.reading_model.runtime import Card

@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 
 from korea_qa.evaluate import squad
 from korea_qa.library.chunk import split_sentences
-from korea_qa.reading_model.decode import best_spans
+from korea_qa.reading_model.decode import best_spans, logit_of, rescored
 from korea_qa.reading_model.pairs import Pair, Shape, char_span_to_tokens, encode, units
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "squad-dev"
@@ -106,6 +106,36 @@ def test_best_span_is_ordered_and_bounded() -> None:
     assert (reading.start, reading.end) == (6, 11)  # start token 3, end token 4: 9 + 1
     (short,) = best_spans(starts, ends, mask, offsets, np.zeros(1), max_tokens=1)
     assert (short.start, short.end) == (6, 8)  # one token: 9 + 0 at token 3
+
+
+def test_no_answer_rules_read_the_margin_over_cls() -> None:
+    mask = np.array([[False, True, True, True]])
+    offsets = np.array([[[-1, -1], [0, 2], [3, 5], [6, 8]]], dtype=np.int32)
+    starts = np.array([[2.0, 3.0, 0.0, 0.0]])
+    ends = np.array([[1.0, 0.0, 4.0, 0.0]])
+    null = starts[:, 0] + ends[:, 0]  # 3.0; the best span: 3 + 4 = 7, margin 4
+    has = np.array([-1.0])
+    (plain,) = best_spans(starts, ends, mask, offsets, has, null_logits=null)
+    (margin,) = best_spans(starts, ends, mask, offsets, has, null_logits=null, rule="margin")
+    (both,) = best_spans(starts, ends, mask, offsets, has, null_logits=null, rule="sum")
+    assert (plain.start, plain.end, plain.span_score, plain.margin) == (0, 5, 7.0, 4.0)
+    assert plain.probability == pytest.approx(1 / (1 + np.exp(1.0)))
+    assert margin.probability == pytest.approx(1 / (1 + np.exp(-4.0)))
+    assert both.probability == pytest.approx(1 / (1 + np.exp(-3.0)))
+    # [CLS] is never the span, however high its logits
+    (again,) = best_spans(np.array([[50.0, 3.0, 0.0, 0.0]]), np.array([[50.0, 0.0, 4.0, 0.0]]),
+                          mask, offsets, has, null_logits=np.array([100.0]), rule="margin")
+    assert (again.start, again.end) == (0, 5) and again.probability < 1e-20
+    assert rescored(plain, "margin").probability == pytest.approx(margin.probability)
+    assert rescored(margin, "has").probability == pytest.approx(plain.probability)
+
+
+def test_a_margin_rule_without_a_margin_is_refused() -> None:
+    with pytest.raises(ValueError, match="margin"):
+        logit_of("margin", 1.0, None)
+    with pytest.raises(ValueError):
+        logit_of("vote", 1.0, 2.0)
+    assert logit_of("has", 1.5, None) == 1.5
 
 
 def test_squad_metric_by_hand() -> None:

@@ -3,10 +3,10 @@
     python train/ship_reader.py --run train/runs/reader      # after train_reader.py
 
 Writes src/korea_qa/reading_model/model/: reader.safetensors (int8 matrices, see
-korea_qa.reading_model.weights) and reader.json (shape, depth, sha256, the no-answer threshold
-chosen on the validation part, the test part's figures, and a fixed sample of readings that
-tests/test_reader_card.py reproduces), and MODEL_CARD.md from them. The float32 weights are
-measured beside the shipped form, so the card says what the smaller form costs.
+korea_qa.reading_model.weights) and reader.json (shape, depth, sha256, the no-answer rule
+and threshold chosen on the validation part, the test part's figures, and a fixed sample of
+readings that tests/test_reader_card.py reproduces), and MODEL_CARD.md from them. The float32
+weights are measured beside the shipped form, so the card says what the smaller form costs.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from model_card import render
 from korea_qa.evaluate import news_qa, squad
 from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model import weights
+from korea_qa.reading_model.decode import RULES, Reading, rescored
 from korea_qa.reading_model.pairs import Pair
 from korea_qa.reading_model.runtime import SHIPPED, ReaderModel
 from korea_qa.util.files import atomic_write, sha256
@@ -56,6 +57,33 @@ def state_of(args: argparse.Namespace) -> dict[str, torch.Tensor]:
     if args.checkpoint:
         return torch.load(args.run / "checkpoint.pt", weights_only=False)["net"]
     return torch.load(args.run / "final" / "reader.pt", weights_only=True)
+
+
+def choose_rule(model: ReaderModel, validation: list[squad.Paragraph],
+                span_negatives: bool) -> tuple[str, dict[str, dict[str, float]]]:
+    """The no-answer rule (`decode.RULES`) with the best F1 on the validation part, each at
+    its own best threshold; only `has` for a model whose span heads never saw a negative
+    (its [CLS] logits mean nothing)."""
+    readings: list[Reading] = []
+
+    def keep(pairs: Sequence[Pair]) -> list[Reading]:
+        got = model.read(pairs)
+        readings.extend(got)
+        return got
+
+    squad.predict(validation, keep, units=model.units)
+    figures = {}
+    for rule in RULES if span_negatives else ("has",):
+        predicted = squad.predict(validation, _replay([rescored(r, rule) for r in readings]),
+                                  units=model.units)
+        figures[rule] = squad.summary(predicted, squad.best_threshold(predicted))
+    return max(figures, key=lambda rule: figures[rule]["f1"]), figures
+
+
+def _replay(readings: list[Reading]) -> squad.Read:
+    """Readings handed out again in the order they were read (the same pairs, asked again)."""
+    left = iter(readings)
+    return lambda pairs: [next(left) for _ in pairs]
 
 
 def measure(model: ReaderModel, parts: dict[str, list[squad.Paragraph]]) -> dict[str, object]:
@@ -118,7 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.unmeasured:
         return 0
     shipped = ReaderModel(args.out)
-    about: dict[str, object] = {
+    card["no_answer"], rules = choose_rule(shipped, parts["validation"],
+                                           config["args"].get("span_negatives") == "True")
+    atomic_write(args.out / "reader.json", json.dumps(card, indent=2))
+    shipped = ReaderModel(args.out)
+    about: dict[str, object] = {"no_answer_rules": rules,
         "training": config, "log": _log(args.run), "split": squad.split(args.data),
         "machine": {"cpu": cpu_info().model, "isa": cpu_info().isa, "torch": torch.__version__},
         "bytes": path.stat().st_size, "shipped": measure(shipped, parts),

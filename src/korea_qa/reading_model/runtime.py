@@ -38,7 +38,7 @@ from tokenizers import Tokenizer
 from korea_qa.errors import KoreaQAError
 from korea_qa.models.cpu import cpu_info
 from korea_qa.reading_model import ov_backend, weights
-from korea_qa.reading_model.decode import Reading, best_spans
+from korea_qa.reading_model.decode import RULES, Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
 from korea_qa.reading_model.pairs import Batch, Pair, Shape, Unit, encode, units
 from korea_qa.util.files import sha256
@@ -71,6 +71,7 @@ class Card:
     layers: int
     sha256: str
     about: dict[str, Any]
+    no_answer: str = "has"  # how a reading's probability is made (`decode.RULES`)
 
     @property
     def threshold(self) -> float:
@@ -96,8 +97,11 @@ class Card:
     def read(cls, folder: Path) -> Card:
         try:
             raw = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
-            return cls(Shape(**raw["shape"]), int(raw["layers"]), str(raw["sha256"]),
-                       dict(raw.get("about", {})))
+            card = cls(Shape(**raw["shape"]), int(raw["layers"]), str(raw["sha256"]),
+                       dict(raw.get("about", {})), str(raw.get("no_answer", "has")))
+            if card.no_answer not in RULES:
+                raise ValueError(f"unknown no_answer rule {card.no_answer!r}")
+            return card
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KoreaQAError(f"cannot read the reader's card in {folder}: {exc}") from None
 
@@ -154,8 +158,9 @@ class ReaderModel:
         for rows, width in self._groups(encoded.lengths):
             b = encoded.rows(rows, width)
             start, end, has = self._logits(b)
-            for row, reading in zip(rows, best_spans(start, end, b.sentence_mask, b.offsets,
-                                                     has), strict=True):
+            readings = best_spans(start, end, b.sentence_mask, b.offsets, has,
+                                  null_logits=start[:, 0] + end[:, 0], rule=self.card.no_answer)
+            for row, reading in zip(rows, readings, strict=True):
                 out[row] = reading
         return [r for r in out if r is not None]
 
