@@ -185,9 +185,9 @@ bench-scale: install
 # article, seeded), resumable from train/runs/reader/checkpoint.pt. About two hours on 2 cores;
 # never part of `make serve` or CI. Then ship_reader.py writes the package's form, measured, with
 # its card: src/korea_qa/reading_model/model/{reader.safetensors,reader.json,MODEL_CARD.md}.
-READER_RUN ?= train/runs/reader-news
+READER_RUN ?= train/runs/reader-null
 train-reader: install
-	$(PY) train/train_reader.py --data $(SQUAD) --out $(READER_RUN)
+	$(PY) train/train_reader.py --data $(SQUAD) --out $(READER_RUN) --span-negatives
 	$(PY) train/ship_reader.py --data $(SQUAD) --run $(READER_RUN)
 
 # Soak: a server under `ulimit -n 256` (soft RLIMIT_NOFILE) through SOAK_OPS operations, one

@@ -237,6 +237,28 @@ def test_the_cosine_guard_is_kept_only_where_it_abstains_on_more_within_the_boun
     assert not with_cosine(p_low, examples, 0.3, MAX_FALSE_ABSTAIN)
 
 
+def test_the_cosine_guard_is_kept_where_only_with_it_the_rule_beats_the_cosine_rule() -> None:
+    def ex(id_: str, kind: str, cosine: float) -> Example:
+        return Example(id_, kind, {}, best_cosine=cosine)
+
+    # One answerable question the cosine rule abstains on (a0, cosine 0.2): with the guard
+    # the bound (1 of 20) is spent on it, so the cut must stay at or below a1's 0.35 and
+    # on-topic n2 (0.36) goes through; without the guard, off-topic o1 (0.9) goes through,
+    # which the cosine rule catches. Fewer on-topic with the guard, but only with it does
+    # the rule beat the cosine rule.
+    answerable = [ex("a0", "answerable", 0.2)] + [ex(f"a{i}", "answerable", 0.6)
+                                                  for i in range(1, 20)]
+    examples = answerable + [ex("n1", "nearby", 0.6), ex("n2", "number", 0.6),
+                             ex("o1", "off-topic", 0.2)]
+    p = np.array([0.9] + [0.35] + [0.9] * 18 + [0.1, 0.36, 0.9])
+    plain_cut = operating_point(p, examples, MAX_FALSE_ABSTAIN)
+    assert not beats_cosine(p, plain_cut, examples, 0.3, MAX_FALSE_ABSTAIN)
+    both = guarded(p, examples, 0.3)
+    assert beats_cosine(both, operating_point(both, examples, MAX_FALSE_ABSTAIN), examples,
+                        0.3, MAX_FALSE_ABSTAIN)
+    assert with_cosine(p, examples, 0.3, MAX_FALSE_ABSTAIN)
+
+
 def test_auto_prefers_a_decision_only_where_it_beat_the_cosine_rule() -> None:
     def ex(id_: str, kind: str, cosine: float) -> Example:
         return Example(id_, kind, {}, best_cosine=cosine)

@@ -79,13 +79,20 @@ def guarded(probability: np.ndarray, examples: Sequence[Example],
 
 def with_cosine(probability: np.ndarray, examples: Sequence[Example],
                 cosine_threshold: float | None, max_false: float) -> bool:
-    """Whether the fitted rule should also need the cosine rule: only where that abstains on
-    more on-topic, or as many on-topic and more off-topic, questions within the bound."""
+    """Whether the fitted rule should also need the cosine rule: where only with it does the
+    rule beat the cosine rule (`beats_cosine`, what `answerable_rule=auto` asks: a rule that
+    lets off-topic questions through is never used), else where it abstains on more
+    on-topic, or as many on-topic and more off-topic, questions within the bound."""
     if cosine_threshold is None:
         return False
-    plain = _best_cut(probability, examples, max_false)
-    both = _best_cut(guarded(probability, examples, cosine_threshold), examples, max_false)
-    return both[:2] > plain[:2]
+    both = guarded(probability, examples, cosine_threshold)
+
+    def key(values: np.ndarray) -> tuple[bool, float, float]:
+        on_topic, off_topic, _, cut = _best_cut(values, examples, max_false)
+        return (beats_cosine(values, cut, examples, cosine_threshold, max_false),
+                on_topic, off_topic)
+
+    return key(both) > key(probability)
 
 
 def beats_cosine(probability: np.ndarray, threshold: float, examples: Sequence[Example],
