@@ -248,8 +248,8 @@ def test_the_cosine_guard_is_kept_where_only_with_it_the_rule_beats_the_cosine_r
     # the rule beat the cosine rule.
     answerable = [ex("a0", "answerable", 0.2)] + [ex(f"a{i}", "answerable", 0.6)
                                                   for i in range(1, 20)]
-    examples = answerable + [ex("n1", "nearby", 0.6), ex("n2", "number", 0.6),
-                             ex("o1", "off-topic", 0.2)]
+    examples = [*answerable, ex("n1", "nearby", 0.6), ex("n2", "number", 0.6),
+                ex("o1", "off-topic", 0.2)]
     p = np.array([0.9] + [0.35] + [0.9] * 18 + [0.1, 0.36, 0.9])
     plain_cut = operating_point(p, examples, MAX_FALSE_ABSTAIN)
     assert not beats_cosine(p, plain_cut, examples, 0.3, MAX_FALSE_ABSTAIN)
