@@ -154,15 +154,14 @@ class ReaderModel:
         if not pairs:
             return []
         encoded = encode(self.tokenizer, pairs, self.card.shape)
-        out: list[Reading | None] = [None] * len(pairs)
+        read: dict[int, Reading] = {}
         for rows, width in self._groups(encoded.lengths):
             b = encoded.rows(rows, width)
             start, end, has = self._logits(b)
-            readings = best_spans(start, end, b.sentence_mask, b.offsets, has,
-                                  null_logits=start[:, 0] + end[:, 0], rule=self.card.no_answer)
-            for row, reading in zip(rows, readings, strict=True):
-                out[row] = reading
-        return [r for r in out if r is not None]
+            read.update(zip(rows, best_spans(start, end, b.sentence_mask, b.offsets, has,
+                                             null_logits=start[:, 0] + end[:, 0],
+                                             rule=self.card.no_answer), strict=True))
+        return [read[i] for i in range(len(pairs))]  # every row is in one group
 
     def _torch(self, b: Batch) -> Logits:
         with torch.inference_mode():
