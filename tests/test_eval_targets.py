@@ -220,6 +220,29 @@ def test_the_first_results_span_holds_the_answer(span: str | None, spans: bool,
     assert gold.judge(ITEM, response(span, spans), "hybrid", 5, {"1": 1}).first_span_ok is ok
 
 
+@pytest.mark.parametrize(("span", "spans", "f1"), [
+    ("a nearly complete halt", True, 100.0),
+    ("complete halt", True, 80.0),  # 2 of 3 normalised words: precision 1, recall 2/3
+    ("the trade", True, 0.0),
+    (None, True, 0.0),  # a span reader that found nothing offers nothing
+    (None, False, 200 / 3),  # the sentence stands in: 3 of its 6 words, all of the answer's
+])
+def test_the_first_results_span_f1(span: str | None, spans: bool, f1: float) -> None:
+    got = gold.judge(ITEM, response(span, spans), "hybrid", 5, {"1": 1}).first_span_f1
+    assert got == pytest.approx(f1)
+
+
+def test_the_span_target_reports_the_mean_span_f1_beside_the_share() -> None:
+    sources = sources_at_bounds()
+    for q, f1 in zip(sources["gold"]["questions"], [100.0] * 7 + [0.0, 50.0, 0.0] + [10.0],
+                     strict=True):
+        q["first_span_f1"] = f1
+    table = {t.name: t for t in targets.all_targets(sources)}
+    span = table["gold test: first result's span holds the answer >= 70%"]
+    assert span.figure == "70.0% (7/10); span F1 75.0"  # hybrid only: 750 / 10
+    assert span.verdict == "pass"
+
+
 def test_the_gold_record_carries_the_reader_and_a_ten_bin_calibration() -> None:
     rows = [QuestionResult(
         id=f"q{i}", mode="hybrid", style="direct", question="?", expected="x",

@@ -206,6 +206,9 @@ class QuestionResult:
     # Answerable items: the rank-1 result's span (its answer sentence when the reader reads
     # no spans, `korea_qa.evaluate.spans`) holds the expected answer.
     first_span_ok: bool | None = None
+    # ... and its official SQuAD F1 (0-100) against the expected answer: credit for "five"
+    # where the gold set wrote "the five countries", which holding it does not give.
+    first_span_f1: float | None = None
 
 
 @dataclass
@@ -241,6 +244,7 @@ def judge(item: GoldItem, response: Response, mode: str, k: int,
         qrels = {p.key: 1 for p in hits} or {"(not returned)": 1}
     ranked = [p.key for p in passages]
     first = passages[0] if passages else None
+    text = None if first is None else answer_text(first.span, first.answer, response.reads_spans)
     return QuestionResult(
         id=item.id, mode=mode, style=item.style, question=item.question,
         expected=item.answer, answerable=item.answerable, kind=item.kind, split=item.split,
@@ -253,8 +257,10 @@ def judge(item: GoldItem, response: Response, mode: str, k: int,
         top=None if first is None else {"doc_id": first.doc_id, "paragraph": first.paragraph,
                                         "text": first.text[:100]},
         probability=response.probability,
-        first_span_ok=None if not item.answerable else first is not None and span_holds(
-            answer_text(first.span, first.answer, response.reads_spans), item),
+        first_span_ok=None if not item.answerable else text is not None and span_holds(
+            text, item),
+        first_span_f1=None if not item.answerable else 0.0 if text is None else 100.0 * squad.f1(
+            text, item.answer or ""),
     )
 
 

@@ -157,6 +157,10 @@ def _span_target(gold: dict[str, Any]) -> Target:
         return _missing(name, src, "korea-qa eval")
     rate = 100.0 * sum(map(bool, judged)) / len(judged)
     figure = f"{rate:.1f}% ({sum(map(bool, judged))}/{len(judged)})"
+    f1s = [q["first_span_f1"] for q in gold["questions"]
+           if q["mode"] == "hybrid" and q["answerable"] and q.get("first_span_f1") is not None]
+    if f1s:  # reported beside it; runs before the figure was recorded lack it
+        figure += f"; span F1 {sum(f1s) / len(f1s):.1f}"
     reader = gold.get("reader") or {}
     if not reader.get("reads_spans"):
         return Target(name, figure + " with answer sentences",
