@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import distil
 import numpy as np
 import reader_pairs
 import torch
@@ -96,10 +97,13 @@ class Features:
 
 
 def loss_of(net: ReaderNet, batch: dict[str, torch.Tensor], bf16: bool,
-            span_negatives: bool = False) -> torch.Tensor:
+            span_negatives: bool = False, distil_weight: float = 0.0,
+            temperature: float = 2.0) -> torch.Tensor:
     """Has-answer cross-entropy, plus the span heads' on positives; with `span_negatives`
     the span heads also learn from negatives, whose span is [CLS] (SQuAD 2.0's usual
-    formulation: a negative is 2 pairs in 3, and otherwise teaches them nothing)."""
+    formulation: a negative is 2 pairs in 3, and otherwise teaches them nothing). With a
+    teacher's logits in the batch, `distil_weight` of the loss is learning from them
+    (train/distil.py) and the rest from the labels."""
     mask = batch["sentence_mask"]
     if span_negatives:
         mask = mask.clone()
@@ -113,6 +117,9 @@ def loss_of(net: ReaderNet, batch: dict[str, torch.Tensor], bf16: bool,
     if taught.any():
         loss = loss + 0.5 * (F.cross_entropy(start[taught], batch["start"][taught])
                              + F.cross_entropy(end[taught], batch["end"][taught]))
+    if distil_weight and "teacher_has" in batch:
+        soft = distil.distillation_loss(start, end, has, batch, temperature)
+        loss = (1 - distil_weight) * loss + distil_weight * soft
     return loss
 
 
@@ -177,6 +184,13 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="what one pair reads: a sentence, or a window of sentences")
     p.add_argument("--span-negatives", action="store_true",
                    help="negatives teach the span heads too (their span: [CLS])")
+    p.add_argument("--teacher", type=Path, default=None,
+                   help="a finished run (RUN/final) whose logits the network also learns "
+                   "from: distillation, for a smaller --layers")
+    p.add_argument("--distil-weight", type=float, default=0.5,
+                   help="with --teacher: the share of the loss learnt from its logits")
+    p.add_argument("--temperature", type=float, default=2.0,
+                   help="with --teacher: how much its distributions are softened")
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -259,9 +273,11 @@ def batches_from(features: Features, args: argparse.Namespace, step: int
 class Trainer:
     """One run: the network, its optimiser and schedule, resumed from OUT/checkpoint.pt."""
 
-    def __init__(self, args: argparse.Namespace, features: Features, total: int) -> None:
+    def __init__(self, args: argparse.Namespace, features: Features, total: int,
+                 teacher: distil.Teacher | None = None) -> None:
         self.args = args
         self.features = features
+        self.teacher = teacher
         self.total = total
         self.net = ReaderNet.from_encoder(encoder_folder(), args.layers)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=args.lr, weight_decay=0.01)
@@ -278,8 +294,11 @@ class Trainer:
             tqdm.write(f"resumed at step {self.step} of {total}")
 
     def train_step(self, rows: list[int]) -> float:
-        loss = loss_of(self.net, self.features.tensors(rows), self.args.bf16,
-                       self.args.span_negatives)
+        batch = self.features.tensors(rows)
+        if self.teacher is not None:
+            batch |= self.teacher.tensors(rows, batch["input_ids"].shape[1])
+        loss = loss_of(self.net, batch, self.args.bf16, self.args.span_negatives,
+                       self.args.distil_weight if self.teacher else 0.0, self.args.temperature)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
@@ -320,7 +339,8 @@ class Trainer:
 # What a checkpoint must agree with to be resumed (the rest, threads or how often to
 # validate, may change between sessions).
 RESUME_KEYS = ("data", "news", "news_repeat", "layers", "max_len", "max_context", "unit",
-               "span_negatives", "epochs", "batch", "lr", "seed", "bf16", "max_steps")
+               "span_negatives", "teacher", "distil_weight", "temperature", "epochs", "batch",
+               "lr", "seed", "bf16", "max_steps")
 
 
 def refuse_another_runs_checkpoint(args: argparse.Namespace, shape: Shape) -> None:
@@ -330,7 +350,9 @@ def refuse_another_runs_checkpoint(args: argparse.Namespace, shape: Shape) -> No
         return
     before = json.loads(config.read_text())
     now = {k: str(v) for k, v in vars(args).items()}
-    changed = [k for k in RESUME_KEYS if before.get("args", {}).get(k) != now.get(k)]
+    # A key newer than the checkpoint's run had its default there.
+    was = {k: str(v) for k, v in vars(arguments([])).items()} | before.get("args", {})
+    changed = [k for k in RESUME_KEYS if was.get(k) != now.get(k)]
     if changed or before.get("shape") != asdict(shape):
         raise SystemExit(f"{args.out} holds the checkpoint of another run (it differs in "
                          f"{', '.join(changed) or 'shape'}): choose another --out")
@@ -345,8 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     refuse_another_runs_checkpoint(args, shape)
     features, validation = prepare(args, shape, tokenizer)
+    teacher = None if args.teacher is None else distil.cached_teacher(
+        args.teacher, args.out, features, args.span_negatives, args.bf16)
     trainer = Trainer(args, features,
-                      steps_of(args, len(features.batches(args.batch, args.seed))))
+                      steps_of(args, len(features.batches(args.batch, args.seed))), teacher)
     config = {"shape": asdict(shape), "layers": args.layers,
               "args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(),
               "total_steps": trainer.total, "training_pairs": len(features.rows),
