@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 
 import distil
 import numpy as np
-from train_reader import Features, loss_of
+from train_reader import Features, loss_of, make_reader
 
 from korea_qa.reading_model.net import NEG, ReaderNet
 from korea_qa.reading_model.pairs import Batch
@@ -139,3 +140,34 @@ def test_teacher_logits_are_each_rows_own_and_padded_as_outside() -> None:
     assert padded["teacher_start"].shape == (2, 8)
     assert torch.all(padded["teacher_start"][0, 5:] == NEG)
     assert torch.allclose(padded["teacher_start"][1], torch.from_numpy(teacher.start[1]))
+
+
+def test_validation_reads_the_span_margin_over_cls_when_asked() -> None:
+    """make_reader's `margin` rule scores [CLS] as the service's network does: a reading's
+    margin is its span's start + end logits over [CLS]'s, and its probability that margin's
+    sigmoid; the `has` rule leaves [CLS] out (margin None), as training validation always did."""
+    from korea_qa.reading_model.pairs import Pair, Shape, encode
+    from korea_qa.reading_model.runtime import encoder_folder, tokenizer_of
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32)
+    net = ReaderNet(BertModel(config, add_pooling_layer=False))
+    tokenizer, shape = tokenizer_of(encoder_folder()), Shape(max_len=64, unit="window")
+    pairs = [Pair("Who wrote it?", "Kim wrote the letter in 2019.", ""),
+             Pair("When?", "It came in July 2000 after talks.", "Before that.")]
+    margin = make_reader(net, tokenizer, shape, bf16=False, rule="margin")(pairs)
+    has = make_reader(net, tokenizer, shape, bf16=False)(pairs)
+    b = encode(tokenizer, pairs, shape)
+    mask = b.sentence_mask.copy()
+    mask[:, 0] = True
+    net.eval()  # reading put it back in training mode (dropout)
+    with torch.no_grad():
+        start, end, _ = net(*(torch.from_numpy(x) for x in (
+            b.input_ids, b.attention_mask, b.token_type_ids, mask)))
+    for i, r in enumerate(margin):
+        null = float(start[i, 0] + end[i, 0])
+        assert r.margin == pytest.approx(r.span_score - null, abs=1e-4)
+        assert r.probability == pytest.approx(1 / (1 + math.exp(-r.margin)), abs=1e-6)
+        assert (has[i].start, has[i].end) == (r.start, r.end)  # [CLS] is never the span
+        assert has[i].margin is None

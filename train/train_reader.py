@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import distil
 import numpy as np
@@ -128,17 +129,24 @@ def units_of(tokenizer: Tokenizer, shape: Shape) -> Units:
 
 
 def make_reader(net: ReaderNet, tokenizer: Tokenizer, shape: Shape, bf16: bool,
-                batch_size: int = 64) -> squad.Read:
+                batch_size: int = 64, rule: str = "has") -> squad.Read:
+    """The network as the evaluation's reader; with a rule other than `has` it also scores
+    [CLS] (as the service's network does) for the span margin."""
+    margin = rule != "has"
+
     def read(pairs: Sequence[Pair]) -> list[Reading]:
         out: list[Reading] = []
         net.eval()
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for i in range(0, len(pairs), batch_size):
                 b = encode(tokenizer, pairs[i:i + batch_size], shape)
+                mask = b.sentence_mask.copy()
+                mask[:, 0] |= margin
                 start, end, has = net(*(torch.from_numpy(x) for x in (
-                    b.input_ids, b.attention_mask, b.token_type_ids, b.sentence_mask)))
-                out += best_spans(start.float().numpy(), end.float().numpy(), b.sentence_mask,
-                                  b.offsets, has.float().numpy())
+                    b.input_ids, b.attention_mask, b.token_type_ids, mask)))
+                s, e = start.float().numpy(), end.float().numpy()
+                out += best_spans(s, e, b.sentence_mask, b.offsets, has.float().numpy(),
+                                  null_logits=s[:, 0] + e[:, 0] if margin else None, rule=rule)
         net.train()
         return out
     return read
@@ -159,11 +167,17 @@ def log(out: Path, record: dict) -> None:
 
 
 def validate(net: ReaderNet, tokenizer: Tokenizer, paragraphs: Sequence[squad.Paragraph],
-             shape: Shape, bf16: bool) -> dict[str, float]:
-    predicted = squad.predict(paragraphs, make_reader(net, tokenizer, shape, bf16),
-                              units=units_of(tokenizer, shape))
-    threshold = squad.best_threshold(predicted)
-    return squad.summary(predicted, threshold)
+             shape: Shape, bf16: bool, span_negatives: bool = False) -> dict[str, Any]:
+    """SQuAD 2.0 figures at the best threshold by the has-answer head; for a run whose span
+    heads learn from negatives, under "margin" the same by the span margin (the head alone
+    can look hopeless where the margin is not)."""
+    figures: dict[str, Any] = {}
+    for rule in ("has", "margin") if span_negatives else ("has",):
+        predicted = squad.predict(paragraphs, make_reader(net, tokenizer, shape, bf16, rule=rule),
+                                  units=units_of(tokenizer, shape))
+        summary = squad.summary(predicted, squad.best_threshold(predicted))
+        figures |= summary if rule == "has" else {rule: summary}
+    return figures
 
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -311,7 +325,7 @@ class Trainer:
                      "scheduler": self.scheduler.state_dict(), "step": self.step,
                      "seconds": seconds, "rng": torch.get_rng_state()}, self.checkpoint)
 
-    def run(self, validate_on: Callable[[bool], dict[str, float]]) -> None:
+    def run(self, validate_on: Callable[[bool], dict[str, Any]]) -> None:
         """Train to the last step, checkpointing and validating on the way."""
         self.net.train()
         bar = tqdm(total=self.total, initial=self.step, unit="step", dynamic_ncols=True)
@@ -377,9 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "positives_cut": features.cut}
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
 
-    def validate_on(everything: bool) -> dict[str, float]:
+    def validate_on(everything: bool) -> dict[str, Any]:
         sample = validation if everything else validation[:args.validation_paragraphs]
-        return validate(trainer.net, tokenizer, sample, shape, args.bf16)
+        return validate(trainer.net, tokenizer, sample, shape, args.bf16, args.span_negatives)
 
     trainer.run(validate_on)
     final = args.out / "final"
