@@ -302,3 +302,30 @@ def test_our_news_questions_test_pages_run_like_squads(tmp_path: Path) -> None:
     text = squad_command._format_part("Our news questions, test pages", record,
                                       {"mode": "hybrid", "reader": "sentence", "model": "h"})
     assert "6 articles" in text and "158 questions (90 answerable, 68 unanswerable)" in text
+
+
+def test_the_validation_part_is_asked_apart_and_written_beside_the_test_part(
+        folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`--part validation` asks the validation articles only, into squad-validation.json,
+    and the targets never read such a record as the test part's."""
+    from korea_qa.evaluate import targets
+
+    monkeypatch.setattr(squad, "split", lambda _folder: {
+        "test": ["Old_Mill"], "validation": ["Tiny_River"], "train": []})
+    monkeypatch.setenv("KOREA_QA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["--model", "hash:64", "eval", "squad", str(folder), "--part",
+                 "validation"]) == 0
+    assert "SQuAD 2.0 validation articles as a corpus: 1 articles" in capsys.readouterr().out
+    record = json.loads((tmp_path / "eval/results/squad-validation.json").read_text())
+    assert record["part"] == "validation"
+    assert {q["id"] for q in record["questions"]} == {"r1", "r2", "p1"}
+    assert not (tmp_path / "eval/results/squad-test.json").exists()
+    # Written where the test part's goes (--out), it is not taken for the test part.
+    (tmp_path / "eval/results/squad-test.json").write_text(json.dumps(record))
+    assert targets.load_sources(tmp_path / "eval/results", tmp_path / "bench")["squad"] is None
+    record["part"] = "test"
+    (tmp_path / "eval/results/squad-test.json").write_text(json.dumps(record))
+    assert targets.load_sources(tmp_path / "eval/results", tmp_path / "bench")["squad"] \
+        is not None

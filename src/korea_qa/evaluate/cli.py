@@ -105,8 +105,12 @@ def _add_squad_parser(eval_sub: Any) -> None:
                                                 "dev-v2.0.json.gz (../shared/datasets/squad-dev)")
     parser.add_argument("-k", type=int, default=5, help="results per question (default 5)")
     parser.add_argument("--mode", choices=MODES, help="search mode (default: the setting)")
-    parser.add_argument("--out", type=Path, default=SQUAD_OUT,
-                        help=f"JSON result (default {SQUAD_OUT})")
+    parser.add_argument("--part", choices=("test", "validation"), default="test",
+                        help="the articles (and news pages) asked: test (default; what the "
+                             "targets read) or validation (to tune a setting on)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"JSON result (default {SQUAD_OUT}, or squad-validation.json "
+                             "beside it for the validation part)")
     parser.add_argument("--news", type=Path, default=None,
                         help="also our own news questions (eval/news_qa), over the pages of "
                              "this folder (../shared/benchmarks/article-extraction)")
@@ -141,11 +145,12 @@ def run_squad_command(args: argparse.Namespace, settings: Any) -> int:
     reader = reader_for(model.settings)
     record = squad_command.evaluate(args.path, model.settings, model.embedder, reader,
                                     k=args.k, mode=args.mode or model.settings.default_mode,
-                                    news=args.news)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out, json.dumps(record, indent=2, ensure_ascii=False))
+                                    news=args.news, part=args.part)
+    out = args.out or SQUAD_OUT.with_name(f"squad-{args.part}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, json.dumps(record, indent=2, ensure_ascii=False))
     print(squad_command.format_text(record))
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 

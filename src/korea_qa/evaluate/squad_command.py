@@ -3,6 +3,10 @@
 and, when the setting's reader reads spans, the standard reading task (each question with its
 gold paragraph, SQuAD 2.0's official metric). Writes eval/results/squad-test.json and prints
 the figures with the calibration table.
+
+`--part validation` asks the validation articles (and news pages) instead, the same way, into
+squad-validation.json: what a search setting is tuned on beside the gold set's train part,
+so that nothing is chosen on a test part.
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ from korea_qa.util.files import sha256
 Parts = dict[str, list[squad.Paragraph]]
 
 
+PARTS = ("test", "validation")
+
+
 def evaluate(folder: Path, settings: Settings, embedder: Any, reader: Any, *, k: int,
-             mode: str, news: Path | None = None) -> dict[str, Any]:
+             mode: str, news: Path | None = None, part: str = "test") -> dict[str, Any]:
     """Everything `korea-qa eval squad` reports, as JSON-ready data; with `news` (the
-    article-extraction benchmark's folder), our own news questions' test pages too."""
+    article-extraction benchmark's folder), our own news questions' pages of `part` too."""
     data = squad.load(folder)
     parts = squad.split(folder)
-    test: Parts = {t: data[t] for t in parts["test"]}
+    test: Parts = {t: data[t] for t in parts[part]}
     validation: Parts = {t: data[t] for t in parts["validation"]}
     return {
+        "part": part,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "data": {"folder": str(folder), **{name: sha256(folder / name)
@@ -43,18 +51,18 @@ def evaluate(folder: Path, settings: Settings, embedder: Any, reader: Any, *, k:
         "reader": {"name": reader.name, "reads_spans": reads_spans(reader)},
         **corpus_run(test, settings, embedder, reader, k=k, mode=mode),
         "reading": reading_task(reader, test, validation),
-        **({"news": news_run(news, settings, embedder, reader, k=k, mode=mode)}
+        **({"news": news_run(news, settings, embedder, reader, k=k, mode=mode, part=part)}
            if news is not None else {}),
     }
 
 
 def news_run(benchmark: Path, settings: Settings, embedder: Any, reader: Any, *, k: int,
-             mode: str) -> dict[str, Any]:
-    """Our own questions over news pages (`korea_qa.evaluate.news_qa`), the test pages only:
-    the same corpus run and reading task as SQuAD's test articles."""
+             mode: str, part: str = "test") -> dict[str, Any]:
+    """Our own questions over news pages (`korea_qa.evaluate.news_qa`), the pages of `part`
+    only: the same corpus run and reading task as SQuAD's articles."""
     loaded = news_qa.load(benchmark)
     parts = news_qa.split(list(loaded.pages))
-    test: Parts = {page: loaded.pages[page] for page in parts["test"]}
+    test: Parts = {page: loaded.pages[page] for page in parts[part]}
     validation: Parts = {page: loaded.pages[page] for page in parts["validation"]}
     return {"data": {"pages": sha256(benchmark / news_qa.PAGES_FILE),
                      "questions": str(news_qa.QUESTIONS)},
@@ -113,9 +121,10 @@ def reading_task(reader: Any, test: Parts, validation: Parts) -> dict[str, Any]:
 
 
 def format_text(record: dict[str, Any]) -> str:
-    lines = [_format_part("SQuAD 2.0 test articles", record, record["settings"])]
+    part = record.get("part", "test")
+    lines = [_format_part(f"SQuAD 2.0 {part} articles", record, record["settings"])]
     if "news" in record:
-        lines.append(_format_part("Our news questions, test pages", record["news"],
+        lines.append(_format_part(f"Our news questions, {part} pages", record["news"],
                                   record["settings"]))
     return "\n".join(lines)
 

@@ -266,7 +266,10 @@ def load_sources(results: Path, bench: Path) -> dict[str, Any]:
         return sorted(bench.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
 
     benches = newest("bench-*.json")
-    return {"gold": _read(results / "latest.json"), "squad": _read(results / "squad-test.json"),
+    squad = _read(results / "squad-test.json")
+    if squad is not None and squad.get("part", "test") != "test":
+        squad = None  # another part written there by --out: not what the targets are about
+    return {"gold": _read(results / "latest.json"), "squad": squad,
             "scifact": _read(results / "beir-scifact-test.json"),
             "reader_cost": _read(bench / "reader-cost.json"),
             "bench": _read(benches[0]) if benches else None,
