@@ -27,9 +27,6 @@ from korea_qa.util.files import sha256
 Parts = dict[str, list[squad.Paragraph]]
 
 
-PARTS = ("test", "validation")
-
-
 def evaluate(folder: Path, settings: Settings, embedder: Any, reader: Any, *, k: int,
              mode: str, news: Path | None = None, part: str = "test") -> dict[str, Any]:
     """Everything `korea-qa eval squad` reports, as JSON-ready data; with `news` (the
