@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from korea_qa.evaluate import news_qa, squad
 from korea_qa.models.cpu import cpu_info
+from korea_qa.reading_model import ov_backend
 from korea_qa.reading_model.decode import Reading, best_spans
 from korea_qa.reading_model.net import ReaderNet
 from korea_qa.reading_model.pairs import (
@@ -130,8 +131,9 @@ def units_of(tokenizer: Tokenizer, shape: Shape) -> Units:
 
 def make_reader(net: ReaderNet, tokenizer: Tokenizer, shape: Shape, bf16: bool,
                 batch_size: int = 64, rule: str = "has") -> squad.Read:
-    """The network as the evaluation's reader; with a rule other than `has` it also scores
-    [CLS] (as the service's network does) for the span margin."""
+    """The network as the evaluation's reader, fed as the service feeds it (`[CLS]` scored,
+    spans from the unit only); with a rule other than `has` the span margin over [CLS] makes
+    the probability."""
     margin = rule != "has"
 
     def read(pairs: Sequence[Pair]) -> list[Reading]:
@@ -140,10 +142,7 @@ def make_reader(net: ReaderNet, tokenizer: Tokenizer, shape: Shape, bf16: bool,
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for i in range(0, len(pairs), batch_size):
                 b = encode(tokenizer, pairs[i:i + batch_size], shape)
-                mask = b.sentence_mask.copy()
-                mask[:, 0] |= margin
-                start, end, has = net(*(torch.from_numpy(x) for x in (
-                    b.input_ids, b.attention_mask, b.token_type_ids, mask)))
+                start, end, has = net(*(torch.from_numpy(x) for x in ov_backend.inputs(b)))
                 s, e = start.float().numpy(), end.float().numpy()
                 out += best_spans(s, e, b.sentence_mask, b.offsets, has.float().numpy(),
                                   null_logits=s[:, 0] + e[:, 0] if margin else None, rule=rule)
